@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Each installs what it uses.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PG_PORT ?= 55432
+export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
+
+.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo
+
+setup:
+	@bash scripts/setup.sh
+
+services: setup
+	@bash scripts/timescaledb.sh
+	@bash scripts/mosquitto.sh
+
+demo: services
+	@bash scripts/demo.sh
+
+lint: setup
+	$(BIN)/ruff check src simulators tests bench
+	$(BIN)/mypy
+
+unit: setup
+	@bash scripts/timescaledb.sh
+	$(BIN)/pytest -q
+
+test: lint unit
+
+bench-ingest: services
+	$(BIN)/python bench/ingest.py
+
+lock:
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements.lock

@@ -1,0 +1,1 @@
+"""Simulators: gauge fleets and webcam scenes with ground truth."""

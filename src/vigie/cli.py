@@ -1,0 +1,126 @@
+"""The one `vigie` command. Services plug in their sub-commands through the `vigie.commands`
+entry-point group, so this shared module never imports a service."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vigie import stations_cli
+from vigie.broker import init_broker
+from vigie.logs import setup_logging
+from vigie.migrate import migrate
+from vigie.settings import Settings
+
+log = logging.getLogger("vigie")
+
+app = typer.Typer(help="Vigie: rain gauges and wildlife webcams of the Deux Vallées.", no_args_is_help=True)
+broker_app = typer.Typer(help="The project's own Mosquitto configuration.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(stations_cli.app, name="stations")
+
+# What `vigie up` runs, one process each; a service that is not installed is skipped.
+SERVICES: tuple[tuple[str, ...], ...] = (("ingest",), ("api",), ("alerts",), ("camera", "run"))
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply pending database migrations."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    applied = migrate(settings.database_url.get_secret_value())
+    typer.echo(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else ""))
+
+
+@broker_app.command("init")
+def broker_init(
+    directory: Annotated[Path, typer.Option(help="Where to write conf, passwd, acl")],
+    port: Annotated[int, typer.Option(help="Listener port on 127.0.0.1")] = 18830,
+) -> None:
+    """Write mosquitto.conf, the password file, the ACL and credentials.env."""
+    files = init_broker(directory, port)
+    typer.echo(str(files.conf))
+
+
+def _registered() -> set[str]:
+    return {ep.name for ep in entry_points(group="vigie.commands")}
+
+
+@app.command("up")
+def up(
+    only: Annotated[list[str] | None, typer.Option(help="Run only these services")] = None,
+    extra: Annotated[
+        list[str] | None, typer.Option(help="Extra commands to supervise, e.g. 'simulate gauges'")
+    ] = None,
+) -> None:
+    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    migrate(settings.database_url.get_secret_value())
+    registered = _registered() | {"migrate"}
+    commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]
+    commands += [tuple(e.split()) for e in extra or []]
+    procs: dict[tuple[str, ...], subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    backoff: dict[tuple[str, ...], float] = {}
+    for cmd in commands:
+        procs[cmd] = _spawn(cmd)
+    while not stopping:
+        time.sleep(0.5)
+        for cmd, proc in list(procs.items()):
+            code = proc.poll()
+            if code is not None and not stopping:
+                delay = min(backoff.get(cmd, 0.5) * 2, 30.0)
+                backoff[cmd] = delay
+                log.warning("'vigie %s' exited with %s; restarting in %.0f s", " ".join(cmd), code, delay)
+                time.sleep(delay)
+                procs[cmd] = _spawn(cmd)
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for cmd, proc in procs.items():
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            log.error("'vigie %s' did not stop in 30 s; killing it", " ".join(cmd))
+            proc.kill()
+
+
+def _spawn(cmd: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    log.info("starting 'vigie %s'", " ".join(cmd))
+    return subprocess.Popen([sys.executable, "-m", "vigie.cli", *cmd], env=os.environ.copy())  # noqa: S603
+
+
+def _load_plugins() -> None:
+    """Attach each service's commands: a Typer app becomes a group, a function a command."""
+    for ep in sorted(entry_points(group="vigie.commands"), key=lambda e: e.name):
+        target = ep.load()
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=ep.name)
+        else:
+            app.command(ep.name)(target)
+
+
+def main() -> None:
+    """Entry point of the `vigie` console script."""
+    _load_plugins()
+    app()
+
+
+if __name__ == "__main__":
+    main()

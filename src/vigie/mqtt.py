@@ -1,0 +1,108 @@
+"""MQTT client set-up shared by every service: MQTT 5, credentials from the URL, sane reconnects.
+
+The traps this module exists to avoid (see DESIGN.md): paho's MQTT 5 default clean_start throws
+the persistent session away, and paho acknowledges automatically unless manual_ack is set.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from vigie.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where and as whom to connect; `password` is never logged (see __repr__)."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+    def __repr__(self) -> str:
+        return f"BrokerAddress({self.host}:{self.port}, user={self.username!r}, tls={self.tls})"
+
+    def with_credentials(self, username: str, password: str) -> BrokerAddress:
+        """The same broker, as another account."""
+        return BrokerAddress(self.host, self.port, username, password, self.tls)
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """Parse mqtt://user:pass@host:port or mqtts://…; raise ConfigError with a clear reason."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ConfigError("MQTT URL must start with mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ConfigError("MQTT URL has no host")
+    try:
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    except ValueError as exc:
+        raise ConfigError("MQTT URL has an invalid port") from exc
+    return BrokerAddress(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=parts.scheme == "mqtts",
+    )
+
+
+def make_client(
+    address: BrokerAddress,
+    client_id: str,
+    *,
+    manual_ack: bool = False,
+) -> mqtt.Client:
+    """A paho 2 client on MQTT 5 with credentials and TLS set; connect with connect_client()."""
+    client = mqtt.Client(
+        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if address.username is not None:
+        client.username_pw_set(address.username, address.password)
+    if address.tls:
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_client(
+    client: mqtt.Client,
+    address: BrokerAddress,
+    *,
+    session_expiry_s: int = 0,
+    receive_maximum: int | None = None,
+    keepalive: int = 30,
+) -> None:
+    """Connect (not yet looping). A session_expiry_s > 0 keeps a persistent session.
+
+    clean_start is False exactly when a persistent session is asked for; passing it explicitly
+    avoids paho's MQTT 5 default, which starts clean on the first connection.
+    """
+    props = Properties(PacketTypes.CONNECT)
+    if session_expiry_s > 0:
+        props.SessionExpiryInterval = session_expiry_s
+    if receive_maximum is not None:
+        props.ReceiveMaximum = receive_maximum
+    client.connect(
+        address.host,
+        address.port,
+        keepalive=keepalive,
+        clean_start=session_expiry_s == 0,
+        properties=props,
+    )
+
+
+def gauge_topic(root: str, station: str, kind: str = "up") -> str:
+    """vigie/v1/gauges/<station>/<kind>."""
+    return f"{root}/gauges/{station}/{kind}"

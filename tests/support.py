@@ -1,0 +1,184 @@
+"""Test support shared by every test module: real services, started for real, and small helpers.
+
+TimescaleDB: the project's own server (scripts/timescaledb.sh); each test gets a fresh database
+copied from a migrated template. Mosquitto: one broker per test session on a free port, with the
+project's real configuration (password file, ACL, persistence), so tests never collide with the
+demo broker or with each other's topics.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+
+from vigie.broker import init_broker, read_credentials, set_password
+
+T = TypeVar("T")
+
+PG_ADMIN_URL = os.environ.get(
+    "VIGIE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:55432/postgres"
+)
+
+
+def db_url(name: str) -> str:
+    """The admin URL pointed at another database."""
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def create_database(template: str | None = None) -> str:
+    """Create a uniquely named database (optionally from a template); return its name."""
+    name = f"vigie_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def seal_template(name: str) -> None:
+    """Forbid connections to a template and end the ones open (TimescaleDB's background
+    scheduler keeps one), since CREATE DATABASE … TEMPLATE needs it unused."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+
+
+def drop_database(name: str) -> None:
+    """Drop a test database, disconnecting whoever is still on it."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll predicate until it returns a truthy value; fail the test with a timeout otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
+        time.sleep(interval)
+
+
+@dataclass
+class Broker:
+    """A real Mosquitto started for the tests with the project's generated configuration."""
+
+    directory: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    devices: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> None:
+        files = init_broker(self.directory, self.port, devices=self.devices)
+        log = open(self.directory / "mosquitto.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log)
+        wait_for(self._accepting, timeout=10)
+
+    def _accepting(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def password(self, user: str) -> str:
+        return read_credentials(self.directory / "credentials.env")[user]
+
+    def url(self, user: str) -> str:
+        """mqtt://user:password@127.0.0.1:port for a service account or a device."""
+        return f"mqtt://{user}:{self.password(user)}@127.0.0.1:{self.port}"
+
+    def add_device(self, station_id: str, password: str | None = None) -> str:
+        """Create a device account (username = station id) and reload the broker."""
+        password = password or uuid.uuid4().hex
+        self.devices[station_id] = password
+        set_password(self.directory / "passwd", station_id, password)
+        creds = self.directory / "credentials.env"
+        with creds.open("a") as out:
+            out.write(f"{station_id}={password}\n")
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)  # mosquitto reloads the password file asynchronously
+        return self.url(station_id)
+
+
+@dataclass
+class Service:
+    """A Vigie service run as its own process, exactly as `vigie up` runs it."""
+
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vigie.cli", *self.args],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=timeout)
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running(service: Service) -> Iterator[Service]:
+    """Start a service; always stop it (SIGKILL if SIGTERM fails)."""
+    service.start()
+    try:
+        yield service
+    finally:
+        assert service.proc is not None
+        if service.proc.poll() is None:
+            service.proc.send_signal(signal.SIGTERM)
+            try:
+                service.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                service.proc.kill()
+                service.proc.wait()
