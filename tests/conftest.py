@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,12 +48,17 @@ def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def broker() -> Iterator[Broker]:
     """The project's Mosquitto configuration, running for this test session."""
-    b = Broker(tmp_path_factory.mktemp("mosquitto"), free_port())
+    # Not under pytest's tmp dir: that is root-only (0700), and Mosquitto started as root
+    # drops to the 'mosquitto' user, which must reach its files.
+    directory = Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))
+    directory.chmod(0o755)
+    b = Broker(directory, free_port())
     b.start()
     yield b
     b.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

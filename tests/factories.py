@@ -32,7 +32,13 @@ def make_station(
     return stations.add(
         conn,
         StationIn(
-            id=sid, name=f"Pluviomètre {sid}", commune_insee=commune, lat=lat, lon=lon,
-            tip_mm=tip_mm, expected_interval_s=interval_s, dev_eui=dev_eui,
+            id=sid,
+            name=f"Pluviomètre {sid}",
+            commune_insee=commune,
+            lat=lat,
+            lon=lon,
+            tip_mm=tip_mm,
+            expected_interval_s=interval_s,
+            dev_eui=dev_eui,
         ),
     )

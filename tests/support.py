@@ -95,8 +95,10 @@ class Broker:
 
     def start(self) -> None:
         files = init_broker(self.directory, self.port, devices=self.devices)
-        log = open(self.directory / "mosquitto.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log)
+        with open(self.directory / "mosquitto.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log
+            )
         wait_for(self._accepting, timeout=10)
 
     def _accepting(self) -> bool:
@@ -147,13 +149,13 @@ class Service:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
-        log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vigie.cli", *self.args],
-            env={**os.environ, **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vigie.cli", *self.args],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
@@ -164,13 +166,26 @@ class Service:
         return code
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_log(self, text: str, timeout: float = 20.0, count: int = 1) -> None:
+        """Wait until the service's log contains text (count times); fail if it died first."""
+
+        def seen() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.log()}")
+            return self.log().count(text) >= count
+
+        wait_for(seen, timeout=timeout)
 
 
 @contextmanager
-def running(service: Service) -> Iterator[Service]:
-    """Start a service; always stop it (SIGKILL if SIGTERM fails)."""
+def running(service: Service, ready: str | None = None) -> Iterator[Service]:
+    """Start a service and wait for its `ready` log line; always stop it (SIGKILL if SIGTERM fails)."""
     service.start()
+    if ready:
+        service.wait_log(ready)
     try:
         yield service
     finally:

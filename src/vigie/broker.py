@@ -8,6 +8,7 @@ exactly the access it needs.
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -111,7 +112,9 @@ def set_password(passwd: Path, user: str, password: str) -> None:
     subprocess.run([tool, "-b", str(passwd), user, password], check=True, capture_output=True)  # noqa: S603
 
 
-def init_broker(directory: Path, port: int, *, devices: dict[str, str] | None = None) -> BrokerFiles:
+def init_broker(
+    directory: Path, port: int, *, devices: dict[str, str] | None = None
+) -> BrokerFiles:
     """Write conf, ACL and password file; keep existing service passwords if already there.
 
     Returns the paths. The service passwords are written to `credentials.env` (mode 0600) as
@@ -137,11 +140,28 @@ def init_broker(directory: Path, port: int, *, devices: dict[str, str] | None = 
         set_password(files.passwd, user, password)
     files.conf.write_text(mosquitto_conf(port, directory))
     files.acl.write_text(acl_text())
+    _hand_to_broker_user(files)
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         for user, password in known.items():
             out.write(f"{user}={password}\n")
     return files
+
+
+def _hand_to_broker_user(files: BrokerFiles) -> None:
+    """Started as root, Mosquitto drops to the 'mosquitto' user, which must read the password
+    file and ACL and write its persistence data. credentials.env (plain passwords) stays root's."""
+    if os.geteuid() != 0:
+        return
+    try:
+        entry = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for path in (files.directory, files.passwd, files.acl, files.conf, files.directory / "data"):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    for child in (files.directory / "data").iterdir():
+        os.chown(child, entry.pw_uid, entry.pw_gid)
+    files.directory.chmod(0o755)
 
 
 def read_credentials(path: Path) -> dict[str, str]:

@@ -23,7 +23,9 @@ from vigie.settings import Settings
 
 log = logging.getLogger("vigie")
 
-app = typer.Typer(help="Vigie: rain gauges and wildlife webcams of the Deux Vallées.", no_args_is_help=True)
+app = typer.Typer(
+    help="Vigie: rain gauges and wildlife webcams of the Deux Vallées.", no_args_is_help=True
+)
 broker_app = typer.Typer(help="The project's own Mosquitto configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(stations_cli.app, name="stations")
@@ -38,7 +40,9 @@ def migrate_cmd() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     applied = migrate(settings.database_url.get_secret_value())
-    typer.echo(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else ""))
+    typer.echo(
+        f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else "")
+    )
 
 
 @broker_app.command("init")
@@ -88,7 +92,9 @@ def up(
             if code is not None and not stopping:
                 delay = min(backoff.get(cmd, 0.5) * 2, 30.0)
                 backoff[cmd] = delay
-                log.warning("'vigie %s' exited with %s; restarting in %.0f s", " ".join(cmd), code, delay)
+                log.warning(
+                    "'vigie %s' exited with %s; restarting in %.0f s", " ".join(cmd), code, delay
+                )
                 time.sleep(delay)
                 procs[cmd] = _spawn(cmd)
     for proc in procs.values():

@@ -32,10 +32,16 @@ def wait_until_ready(url: str, timeout_s: float = 60.0) -> None:
             delay = min(delay * 2, 2.0)
 
 
-def make_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "vigie") -> ConnectionPool:
+def make_pool(
+    url: str, *, min_size: int = 1, max_size: int = 4, name: str = "vigie"
+) -> ConnectionPool:
     """A closed sync pool; the owner calls open() and wait() in its start-up."""
     return ConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, name=name,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
         kwargs={"application_name": name},
     )
 
@@ -45,7 +51,11 @@ def make_async_pool(
 ) -> AsyncConnectionPool:
     """A closed async pool; the FastAPI lifespan opens and closes it."""
     return AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, name=name,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
         kwargs={"application_name": name},
     )
 

@@ -6,8 +6,12 @@ import logging
 import re
 
 # user:password@ in any URL, and the usual query-string secrets.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
-_QUERY_SECRET = re.compile(r"(?i)\b(password|passwd|pass|token|apikey|api_key|secret|key)=([^&\s]+)")
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@"
+)
+_QUERY_SECRET = re.compile(
+    r"(?i)\b(password|passwd|pass|token|apikey|api_key|secret|key)=([^&\s]+)"
+)
 
 
 def redact(text: str) -> str:

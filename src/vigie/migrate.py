@@ -74,7 +74,7 @@ def migrate(url: str) -> list[str]:
                         )
                     continue
                 with conn.transaction():
-                    conn.execute(mig.sql.encode())  # type: ignore[call-overload]
+                    conn.execute(mig.sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s,%s,%s)",
                         (mig.version, mig.name, mig.checksum),

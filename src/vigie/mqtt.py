@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -63,7 +64,7 @@ def make_client(
 ) -> mqtt.Client:
     """A paho 2 client on MQTT 5 with credentials and TLS set; connect with connect_client()."""
     client = mqtt.Client(
-        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
         manual_ack=manual_ack,
@@ -89,7 +90,7 @@ def connect_client(
     clean_start is False exactly when a persistent session is asked for; passing it explicitly
     avoids paho's MQTT 5 default, which starts clean on the first connection.
     """
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     if session_expiry_s > 0:
         props.SessionExpiryInterval = session_expiry_s
     if receive_maximum is not None:

@@ -20,7 +20,13 @@ CLOCK_SKEW = QualityFlag(4, "clock_skew", "device time ahead of the server's by 
 OUT_OF_ORDER = QualityFlag(8, "out_of_order", "arrived after a newer reading of the same gauge")
 COUNTER_BASELINE = QualityFlag(16, "counter_baseline", "first counter value; no interval total")
 
-FLAGS: tuple[QualityFlag, ...] = (DOUBLE_TIP, COUNTER_RESET, CLOCK_SKEW, OUT_OF_ORDER, COUNTER_BASELINE)
+FLAGS: tuple[QualityFlag, ...] = (
+    DOUBLE_TIP,
+    COUNTER_RESET,
+    CLOCK_SKEW,
+    OUT_OF_ORDER,
+    COUNTER_BASELINE,
+)
 
 
 def flag_names(bits: int) -> list[str]:

@@ -24,7 +24,9 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         if as_json:
             typer.echo(s.model_dump_json())
         else:
-            typer.echo(f"{s.id:24} {s.commune_name:26} {s.lat:8.4f} {s.lon:8.4f} {'actif' if s.active else 'retiré'}")
+            typer.echo(
+                f"{s.id:24} {s.commune_name:26} {s.lat:8.4f} {s.lon:8.4f} {'actif' if s.active else 'retiré'}"
+            )
 
 
 @app.command("add")
@@ -42,8 +44,15 @@ def add_cmd(
     """Add a station."""
     try:
         new = stations.StationIn(
-            id=station_id, name=name, commune_insee=commune, lat=lat, lon=lon, altitude_m=altitude,
-            tip_mm=tip_mm, expected_interval_s=interval_s, dev_eui=dev_eui,
+            id=station_id,
+            name=name,
+            commune_insee=commune,
+            lat=lat,
+            lon=lon,
+            altitude_m=altitude,
+            tip_mm=tip_mm,
+            expected_interval_s=interval_s,
+            dev_eui=dev_eui,
         )
         with connect(Settings().database_url.get_secret_value()) as conn:
             created = stations.add(conn, new)

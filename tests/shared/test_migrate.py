@@ -19,11 +19,14 @@ def test_all_migrations_recorded(db: psycopg.Connection[tuple[object, ...]]) -> 
     assert recorded == [m.version for m in available()]
 
 
-def test_sixteen_communes_with_plausible_insee_codes(db: psycopg.Connection[tuple[object, ...]]) -> None:
+def test_sixteen_communes_with_plausible_insee_codes(
+    db: psycopg.Connection[tuple[object, ...]],
+) -> None:
     rows = db.execute("SELECT insee, name FROM communes").fetchall()
     assert len(rows) == 16
     names = {str(n) for _, n in rows}
     assert {"Thourotte", "Vandélicourt", "Le Plessis-Brion", "Mélicocq"} <= names
+
     # INSEE numbers communes of a département in alphabetical order (articles ignored), so
     # sorting by name must sort the codes too: a cheap check against a mistyped code.
     def key(name: str) -> str:

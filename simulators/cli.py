@@ -1,0 +1,10 @@
+"""`vigie simulate …`: the gauge fleet, the webcam and the notification sinks."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Simulators with ground truth, for the demo, the tests and the benchmarks.",
+    no_args_is_help=True,
+)

@@ -1,0 +1,36 @@
+"""The FastAPI application: resources are created in the lifespan and handed out by deps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import health, metrics, stations
+from vigie.db import make_async_pool
+from vigie.settings import Settings
+
+ROUTERS = (health.router, metrics.router, stations.router)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for these settings; nothing is opened until the lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_async_pool(settings.database_url.get_secret_value(), name="vigie-api")
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(title="Vigie", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

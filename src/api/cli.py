@@ -1,0 +1,20 @@
+"""`vigie api`: serve the HTTP API with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from api.app import create_app
+from vigie.logs import setup_logging
+from vigie.migrate import migrate
+from vigie.settings import Settings
+
+
+def app() -> None:
+    """Run the HTTP API (applies pending migrations first)."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    migrate(settings.database_url.get_secret_value())
+    uvicorn.run(
+        create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None
+    )

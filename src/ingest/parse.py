@@ -1,0 +1,273 @@
+"""Turn one MQTT message into staged readings, status updates and dead letters. Pure: no I/O.
+
+Every rejection has a stable reason code (docs/mqtt.md); a bad reading in a batch rejects only
+itself, never its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingest.contract import STATION_RE, ChirpstackUplink, Reading
+from vigie.quality import CLOCK_SKEW, DOUBLE_TIP
+from vigie.settings import IngestSettings
+
+DEAD_LETTER_PAYLOAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A reading that passed the edge checks; station checks happen in SQL."""
+
+    topic: str
+    station_id: str | None
+    dev_eui: str | None
+    reading: Reading
+    flags: int
+    received_at: datetime
+    live: (
+        bool  # a single live reading (not a replayed batch): its ts says something about the clock
+    )
+    raw: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """online/offline from a gauge's status topic (its Last Will says offline)."""
+
+    topic: str
+    station_id: str
+    online: bool
+    received_at: datetime
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An input that could not be stored as data, with why."""
+
+    topic: str
+    payload: bytes
+    payload_size: int
+    reason: str
+    detail: str
+    received_at: datetime
+    station_id: str | None = None
+
+
+@dataclass
+class Parsed:
+    """What one message became."""
+
+    readings: list[Staged] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a topic is: a gauge uplink, a gauge status, or a ChirpStack uplink."""
+
+    kind: str
+    station_id: str | None = None
+    dev_eui: str | None = None
+
+
+def route(topic: str, root: str) -> Route | None:
+    """Classify a topic; None when it is none of ours."""
+    parts = topic.split("/")
+    root_parts = root.split("/")
+    if parts[: len(root_parts)] == root_parts and len(parts) == len(root_parts) + 3:
+        kind_word, station, kind = parts[len(root_parts) :]
+        if kind_word == "gauges" and kind in ("up", "status") and STATION_RE.match(station):
+            return Route(kind, station_id=station)
+        return None
+    if (
+        len(parts) == 6
+        and parts[0] == "application"
+        and parts[2] == "device"
+        and parts[4:] == ["event", "up"]
+    ):
+        return Route("chirpstack", dev_eui=parts[3].lower())
+    return None
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _reason(exc: ValidationError, fields: Any) -> str:
+    if _has_non_finite(fields):
+        return "non_finite"
+    for err in exc.errors():
+        if (
+            err["type"] == "greater_than_equal"
+            and err["loc"]
+            and err["loc"][0] in ("tips", "counter")
+        ):
+            return "negative_tips"
+    return "invalid_reading"
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'reading'}: {e['msg']}" for e in exc.errors()[:5]
+    )
+
+
+def parse_message(
+    topic: str, payload: bytes, received_at: datetime, settings: IngestSettings, root: str
+) -> Parsed:
+    """Parse and validate one message; never raises for bad input."""
+    out = Parsed()
+
+    def dead(reason: str, detail: str, body: bytes = payload, station: str | None = None) -> None:
+        out.dead.append(
+            DeadLetter(
+                topic,
+                body[:DEAD_LETTER_PAYLOAD_BYTES],
+                len(body),
+                reason,
+                detail[:500],
+                received_at,
+                station,
+            )
+        )
+
+    where = route(topic, root)
+    if where is None:
+        dead(
+            "topic_mismatch",
+            "topic is not vigie/v1/gauges/<station>/up|status nor a ChirpStack uplink",
+        )
+        return out
+    if len(payload) > settings.max_payload_bytes:
+        dead(
+            "payload_too_large",
+            f"{len(payload)} bytes > {settings.max_payload_bytes}",
+            station=where.station_id,
+        )
+        return out
+
+    if where.kind == "status":
+        assert where.station_id is not None
+        state = _status_state(payload)
+        if state is None:
+            dead("bad_status", "status must be 'online' or 'offline'", station=where.station_id)
+        else:
+            out.statuses.append(StatusUpdate(topic, where.station_id, state, received_at, payload))
+        return out
+
+    try:
+        document = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        dead("malformed_json", str(exc)[:200], station=where.station_id)
+        return out
+
+    if where.kind == "chirpstack":
+        try:
+            uplink = ChirpstackUplink.model_validate(document)
+        except ValidationError as exc:
+            dead(_reason(exc, document), _describe(exc))
+            return out
+        if uplink.deviceInfo.devEui.lower() != where.dev_eui:
+            dead("topic_mismatch", "deviceInfo.devEui differs from the topic's devEUI")
+            return out
+        items: list[Any] = [uplink.reading_fields()]
+        live = True
+    elif isinstance(document, dict) and "readings" in document:
+        batch = document["readings"]
+        if not isinstance(batch, list):
+            dead("invalid_reading", "'readings' must be a list", station=where.station_id)
+            return out
+        if len(batch) > settings.max_batch_readings:
+            dead(
+                "batch_too_large",
+                f"{len(batch)} readings > {settings.max_batch_readings}",
+                station=where.station_id,
+            )
+            return out
+        items = batch
+        live = False
+    elif isinstance(document, dict):
+        items = [document]
+        live = True
+    else:
+        dead("invalid_reading", "payload must be a JSON object", station=where.station_id)
+        return out
+
+    for item in items:
+        _stage_one(item, where, topic, received_at, live, settings, out, dead)
+    return out
+
+
+def _stage_one(
+    item: Any,
+    where: Route,
+    topic: str,
+    received_at: datetime,
+    live: bool,
+    settings: IngestSettings,
+    out: Parsed,
+    dead: Any,
+) -> None:
+    raw = json.dumps(item, default=str, allow_nan=True)[:DEAD_LETTER_PAYLOAD_BYTES]
+    body = raw.encode()
+    try:
+        reading = Reading.model_validate(item)
+    except ValidationError as exc:
+        dead(_reason(exc, item), _describe(exc), body, where.station_id)
+        return
+    if where.station_id and reading.station and reading.station != where.station_id:
+        dead(
+            "topic_mismatch",
+            f"payload is for {reading.station!r}, topic for {where.station_id!r}",
+            body,
+            where.station_id,
+        )
+        return
+    ahead = (reading.ts - received_at).total_seconds()
+    if ahead > settings.future_tolerance_s:
+        dead(
+            "ts_in_future", f"ts is {ahead:.0f} s ahead of the server clock", body, where.station_id
+        )
+        return
+    if reading.ts < received_at - timedelta(days=settings.raw_retention_days):
+        dead(
+            "ts_too_old",
+            f"ts is older than the {settings.raw_retention_days}-day retention",
+            body,
+            where.station_id,
+        )
+        return
+    flags = 0
+    if ahead > settings.clock_skew_flag_s:
+        flags |= CLOCK_SKEW.bit
+    if reading.min_gap_ms is not None and reading.min_gap_ms < settings.double_tip_gap_ms:
+        flags |= DOUBLE_TIP.bit
+    out.readings.append(
+        Staged(topic, where.station_id, where.dev_eui, reading, flags, received_at, live, raw)
+    )
+
+
+def _status_state(payload: bytes) -> bool | None:
+    text = payload.decode("utf-8", errors="replace").strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        text = str(doc.get("state", "")) if isinstance(doc, dict) else ""
+    return {"online": True, "offline": False}.get(text.lower())

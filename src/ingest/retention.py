@@ -1,0 +1,34 @@
+"""Retention of raw readings (drop_chunks) and dead letters; rollups are kept longer."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+# Any fixed key: with several ingest workers, one of them runs the job at a time.
+_LOCK = 0x76696769_65000002
+
+
+def apply_retention(database_url: str, raw_days: int, dead_letter_days: int) -> int:
+    """Drop raw-reading chunks older than raw_days; return how many chunks were dropped."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)).fetchone()
+        if not row or not row[0]:
+            return 0
+        try:
+            dropped = conn.execute(
+                "SELECT drop_chunks('rain_readings', older_than => now() - make_interval(days => %s))",
+                (raw_days,),
+            ).fetchall()
+            conn.execute(
+                "DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => %s)",
+                (dead_letter_days,),
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
+    if dropped:
+        log.info("retention: dropped %d raw chunk(s) older than %d days", len(dropped), raw_days)
+    return len(dropped)

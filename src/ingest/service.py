@@ -1,0 +1,203 @@
+"""The ingest service: MQTT in (persistent session, shared subscription, manual QoS 1 acks),
+batched idempotent writes out, acknowledgement only after the batch is committed."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.parse import parse_message
+from ingest.writer import prepare, write_batch
+from vigie.mqtt import BrokerAddress, connect_client, make_client
+from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One MQTT message as handed over by paho's network thread."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+def subscriptions(settings: Settings) -> list[str]:
+    """The shared-subscription filters of this ingest group."""
+    group = settings.ingest.share_group
+    root = settings.topic_root
+    return [
+        f"$share/{group}/{root}/gauges/+/up",
+        f"$share/{group}/{root}/gauges/+/status",
+        f"$share/{group}/application/+/device/+/event/up",
+    ]
+
+
+class IngestService:
+    """Owns the MQTT client, the bounded hand-over queue and the writer loop."""
+
+    def __init__(self, settings: Settings, address: BrokerAddress, database_url: str) -> None:
+        self.settings = settings
+        self.cfg = settings.ingest
+        self.address = address
+        self.database_url = database_url
+        self.stop_event = threading.Event()
+        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=self.cfg.queue_size)
+        self.client = make_client(address, self.cfg.client_id, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self.connected = threading.Event()
+
+    # --- paho callbacks: hand over and return; never touch the database here -----------------
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object
+    ) -> None:
+        if rc.is_failure:
+            log.error("broker refused the connection: %s", rc)
+            return
+        # Re-subscribing is harmless with a persistent session and needed after expiry.
+        client.subscribe([(t, 1) for t in subscriptions(self.settings)])
+        self.connected.set()
+        log.info("connected to the broker as %s", self.address.username)
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object
+    ) -> None:
+        failed = [str(c) for c in codes if c.is_failure]
+        if failed:
+            log.error("subscription refused by the broker: %s (check the ACL)", ", ".join(failed))
+        else:
+            log.info("subscribed to %d topic filters", len(codes))
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object
+    ) -> None:
+        self.connected.clear()
+        if not self.stop_event.is_set():
+            log.warning("disconnected from the broker (%s); paho reconnects", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        # Blocking here when the queue is full is the back-pressure we want: paho stops reading,
+        # the broker stops sending past Receive Maximum, and nothing is lost.
+        self.inbox.put(Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC)))
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Connect, consume until stop(), then flush, acknowledge and disconnect."""
+        connect_client(
+            self.client,
+            self.address,
+            session_expiry_s=self.cfg.session_expiry_s,
+            receive_maximum=self.cfg.receive_maximum,
+        )
+        self.client.loop_start()
+        try:
+            self._write_loop()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            if self._conn is not None:
+                self._conn.close()
+            log.info("ingest stopped")
+
+    def stop(self) -> None:
+        """Ask the loop to finish the current batch and exit."""
+        self.stop_event.set()
+
+    def _collect(self) -> list[Inbound]:
+        """Up to batch_size messages, waiting at most flush_interval after the first one."""
+        batch: list[Inbound] = []
+        try:
+            batch.append(self.inbox.get(timeout=0.1))
+        except queue.Empty:
+            return batch
+        deadline = time.monotonic() + self.cfg.flush_interval_s
+        while len(batch) < self.cfg.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while not self.stop_event.is_set():
+            batch = self._collect()
+            if batch:
+                self._commit_with_retry(batch)
+        # Commit what paho already handed over; anything later stays unacknowledged in the
+        # broker's session and is redelivered on restart, so a steady inflow cannot delay exit.
+        pending = self.inbox.qsize()
+        while pending > 0:
+            batch = []
+            while pending > 0 and len(batch) < self.cfg.batch_size:
+                batch.append(self.inbox.get_nowait())
+                pending -= 1
+            self._commit_with_retry(batch)
+
+    def _commit_with_retry(self, batch: list[Inbound]) -> None:
+        parsed = [
+            parse_message(m.topic, m.payload, m.received_at, self.cfg, self.settings.topic_root)
+            for m in batch
+        ]
+        delay = 0.2
+        failing_since: float | None = None
+        while True:
+            try:
+                conn = self._connection()
+                write_batch(conn, parsed, self.cfg.client_id, self.cfg.max_rate_mm_h)
+                break
+            except psycopg.Error as exc:
+                # Database down or a transient conflict: keep the batch, do not acknowledge, retry.
+                # The broker keeps everything unacknowledged for our persistent session.
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.error(
+                        "database write failed (%s); retrying with backoff, nothing acknowledged",
+                        type(exc).__name__,
+                    )
+                self._drop_connection()
+                if self.stop_event.wait(delay) and time.monotonic() - failing_since > 10:
+                    log.error(
+                        "stopping with %d unacknowledged messages; the broker will redeliver them",
+                        len(batch),
+                    )
+                    return
+                delay = min(delay * 2, 5.0)
+        if failing_since is not None:
+            log.info("database writes recovered after %.1f s", time.monotonic() - failing_since)
+        for m in batch:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(
+                self.database_url, application_name=self.cfg.client_id, connect_timeout=5
+            )
+            prepare(self._conn)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None

@@ -1,0 +1,42 @@
+"""Ingest's counters, committed with each batch into ingest_metrics (one row per worker)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+# Upper bounds (seconds) of the batch-latency histogram buckets.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class BatchStats:
+    """What one committed batch adds to the worker's counters."""
+
+    messages: int = 0
+    readings: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    lag_s: float = 0.0
+
+    def merge_into(self, counters: dict[str, Any]) -> dict[str, Any]:
+        """Return counters (the stored JSON) with this batch added."""
+        result = dict(counters)
+        for key in ("messages", "readings", "stored", "duplicates"):
+            result[key] = int(result.get(key, 0)) + getattr(self, key)
+        result["batches"] = int(result.get("batches", 0)) + 1
+        dead = dict(result.get("dead_letters", {}))
+        for reason, n in self.dead_letters.items():
+            dead[reason] = int(dead.get(reason, 0)) + n
+        result["dead_letters"] = dead
+        buckets = dict(result.get("batch_seconds_buckets", {}))
+        for le in (*LATENCY_BUCKETS, float("inf")):
+            key = "+Inf" if le == float("inf") else str(le)
+            buckets[key] = int(buckets.get(key, 0)) + (1 if self.seconds <= le else 0)
+        result["batch_seconds_buckets"] = buckets
+        result["batch_seconds_sum"] = float(result.get("batch_seconds_sum", 0.0)) + self.seconds
+        result["lag_s"] = self.lag_s
+        return result
