@@ -4,10 +4,13 @@
 # debootstrap (outside the checkout) and run the server inside it with chroot. No Docker needed.
 set -euo pipefail
 
+# Usage: timescaledb.sh [start|stop]   (start is the default)
+# VIGIE_PG_PORT and VIGIE_PG_DATA (a path inside the root) let tests run a private server.
+ACTION=${1:-start}
 ROOT=${VIGIE_PG_ROOT:-/var/lib/vigie/trixie}
 PORT=${VIGIE_PG_PORT:-55432}
-DATA=/var/lib/vigie-pg/17
-LOG=/var/lib/vigie-pg/server.log
+DATA=${VIGIE_PG_DATA:-/var/lib/vigie-pg/17}
+LOG=$DATA.log
 
 log() { echo "[timescaledb] $*"; }
 
@@ -43,10 +46,16 @@ fi
 
 in_root() { chroot "$ROOT" su postgres -s /bin/sh -c "$*"; }
 
+if [ "$ACTION" = "stop" ]; then
+  in_root "/usr/lib/postgresql/17/bin/pg_ctl -D $DATA -m fast -w stop" >/dev/null 2>&1 || true
+  log "stopped ($DATA)"
+  exit 0
+fi
+
 if [ ! -f "$ROOT$DATA/PG_VERSION" ]; then
   log "initdb in $ROOT$DATA"
   mkdir -p "$ROOT$DATA"
-  chroot "$ROOT" chown -R postgres:postgres /var/lib/vigie-pg
+  chroot "$ROOT" chown -R postgres:postgres "$(dirname "$DATA")"
   in_root "/usr/lib/postgresql/17/bin/initdb -D $DATA -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8" >/dev/null
   cat >> "$ROOT$DATA/postgresql.conf" <<CONF
 # Vigie

@@ -21,8 +21,20 @@ class Publisher:
         self._acks: dict[int, int] = {}
         self._cond = threading.Condition()
         self.client.on_publish = self._on_publish
+        self._connack: object = None
+        self.client.on_connect = self._on_connect
         connect_client(self.client, self.address)
         self.client.loop_start()
+        with self._cond:
+            assert self._cond.wait_for(lambda: self._connack is not None, timeout=10), "no CONNACK"
+        if getattr(self._connack, "is_failure", False):
+            self.client.loop_stop()
+            raise ConnectionRefusedError(f"broker refused the connection: {self._connack}")
+
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        with self._cond:
+            self._connack = rc
+            self._cond.notify_all()
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: object, _p: object) -> None:
         with self._cond:
@@ -37,6 +49,24 @@ class Publisher:
             ok = self._cond.wait_for(lambda: info.mid in self._acks, timeout=10)
             assert ok, "no PUBACK within 10 s"
             return self._acks.pop(info.mid)
+
+    def publish_many(self, messages: list[tuple[str, str]], window: int = 1000) -> list[int]:
+        """Publish QoS 1 messages with at most `window` unacknowledged; return the reason codes."""
+        codes: list[int] = []
+        pending: list[int] = []
+        for topic, payload in messages:
+            pending.append(self.client.publish(topic, payload, qos=1).mid)
+            if len(pending) >= window:
+                codes.extend(self._wait(pending))
+                pending = []
+        codes.extend(self._wait(pending))
+        return codes
+
+    def _wait(self, mids: list[int]) -> list[int]:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: all(m in self._acks for m in mids), timeout=60)
+            assert ok, "PUBACKs missing after 60 s"
+            return [self._acks.pop(m) for m in mids]
 
     def close(self) -> None:
         self.client.disconnect()

@@ -16,9 +16,7 @@ from tests.support import Broker, Service, running, wait_for
 
 READY = "subscribed to"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mqtt.md"
-_EXAMPLE = re.compile(
-    r"<!-- example: (?P<head>[^>]*?) -->\s*```(?:json|text)\n(?P<body>.*?)```", re.S
-)
+_EXAMPLE = re.compile(r"<!-- example: (?P<head>[^>]*?) -->\s*```(?:json|text)\n(?P<body>.*?)```", re.S)
 
 
 @dataclass(frozen=True)
@@ -73,13 +71,7 @@ def test_documented_example(
             want_stored = int(expect.get("stored", 0))
             want_dead = 1 if "dead" in expect else 0
             want_status = "online" not in expect or (status is not None)
-            return bool(
-                stored
-                and dead
-                and stored[0] == want_stored
-                and dead[0] == want_dead
-                and want_status
-            )
+            return bool(stored and dead and stored[0] == want_stored and dead[0] == want_dead and want_status)
 
         wait_for(settled, timeout=15)
         assert ingest.proc is not None and ingest.proc.poll() is None, ingest.log()
@@ -91,6 +83,4 @@ def test_documented_example(
         rollup = db.execute("SELECT sum(mm) FROM rain_5min").fetchone()
         assert rollup is not None and rollup[0] == pytest.approx(float(expect["mm"]))
     if "online" in expect:
-        assert db.execute("SELECT online FROM device_status").fetchone() == (
-            expect["online"] == "true",
-        )
+        assert db.execute("SELECT online FROM device_status").fetchone() == (expect["online"] == "true",)

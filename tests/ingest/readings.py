@@ -1,0 +1,22 @@
+"""Payload builders for ingest tests (the docs/mqtt.md format)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+
+def minute(n: int, base: datetime | None = None) -> datetime:
+    """A timestamp n minutes after a fixed recent base (inside retention, not in the future)."""
+    start = base or datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=7)
+    return start + timedelta(minutes=n)
+
+
+def reading(seq: int, ts: datetime, tips: int = 1, interval_s: int = 60, **extra: object) -> str:
+    """One reading as JSON."""
+    return json.dumps({"seq": seq, "ts": ts.isoformat(), "tips": tips, "interval_s": interval_s, **extra})
+
+
+def topic(station: str, kind: str = "up") -> str:
+    """The station's topic."""
+    return f"vigie/v1/gauges/{station}/{kind}"

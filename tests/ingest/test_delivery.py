@@ -1,0 +1,221 @@
+"""Delivery guarantees on the real broker and database: exactly once, nothing lost across
+restarts of ingest or of the database, load split over a shared subscription, ACL confinement."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.factories import make_station
+from tests.ingest.readings import minute, reading, topic
+from tests.mqtt_helpers import publisher
+from tests.support import Broker, Service, free_port, running, wait_for
+from vigie.migrate import migrate
+
+READY = "subscribed to"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _one(db: psycopg.Connection[tuple[object, ...]], query: str) -> object:
+    row = db.execute(query.encode()).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_duplicates_and_out_of_order_never_count_twice(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    st = make_station(db).id
+    msgs = [reading(i, minute(i), tips=2) for i in range(10)]
+    # Every reading twice, then the first five again in reverse order (late and duplicated).
+    sequence = msgs + msgs + list(reversed(msgs[:5]))
+    with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert set(pub.publish_many([(topic(st), m) for m in sequence])) == {0}
+        wait_for(
+            lambda: (
+                _one(
+                    db,
+                    "SELECT coalesce(sum(x), 0) FROM (SELECT (counters->>'messages')::int x"
+                    " FROM ingest_metrics) m",
+                )
+                == len(sequence)
+            ),
+            timeout=15,
+        )
+    assert _one(db, "SELECT count(*) FROM rain_readings") == 10
+    assert _one(db, "SELECT round(sum(mm)::numeric, 3) FROM rain_5min") == pytest.approx(10 * 2 * 0.2)
+    assert _one(db, "SELECT round(sum(mm)::numeric, 3) FROM rain_1h") == pytest.approx(10 * 2 * 0.2)
+    assert _one(db, "SELECT sum((counters->>'duplicates')::int) FROM ingest_metrics") == 15
+
+
+def test_out_of_order_and_clock_skew_flags(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    st = make_station(db).id
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=120)
+    with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert pub.publish(topic(st), reading(2, minute(2))) == 0
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 1)
+        assert pub.publish(topic(st), reading(1, minute(1))) == 0  # older than the stored one
+        assert pub.publish(topic(st), reading(3, ahead, min_gap_ms=120)) == 0
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 3)
+    flags = {int(str(q)): int(str(f)) for q, f in db.execute("SELECT seq, flags FROM rain_readings")}
+    assert flags == {2: 0, 1: 8, 3: 4 | 1}  # out_of_order; clock_skew | double_tip
+
+
+def test_counter_reset_and_late_counter(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    import json
+
+    st = make_station(db).id
+
+    def c(seq: int, n: int, value: int) -> str:
+        return json.dumps({"seq": seq, "ts": minute(n).isoformat(), "counter": value, "interval_s": 60})
+
+    with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        for payload in (c(1, 0, 100), c(2, 1, 103), c(4, 3, 2), c(5, 4, 7)):
+            assert pub.publish(topic(st), payload) == 0
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 4)
+        assert pub.publish(topic(st), c(3, 2, 105)) == 0  # late: between 103 and the reset
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 5)
+    rows = {int(str(s)): (t, f) for s, t, f in db.execute("SELECT seq, tips, flags FROM rain_readings")}
+    assert rows == {1: (None, 16), 2: (3, 0), 4: (2, 2), 5: (5, 0), 3: (None, 8)}
+    assert _one(db, "SELECT round(sum(mm)::numeric, 2) FROM rain_5min") == pytest.approx((3 + 2 + 5) * 0.2)
+
+
+def test_sigterm_flushes_and_exits_zero(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    st = make_station(db).id
+    service = make_ingest(VIGIE_INGEST__FLUSH_INTERVAL_S="5", VIGIE_INGEST__BATCH_SIZE="100000")
+    with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert set(pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(50)])) == {0}
+        # The batch waits up to 5 s; SIGTERM must flush it rather than drop it.
+        assert service.stop(signal.SIGTERM) == 0
+    assert _one(db, "SELECT count(*) FROM rain_readings") == 50
+    assert "ingest stopped" in service.log()
+
+
+def test_published_while_ingest_is_down_all_arrive(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    st = make_station(db).id
+    first = make_ingest()
+    with running(first, ready=READY):
+        pass  # creates the persistent session and its shared subscription
+    assert first.proc is not None and first.proc.returncode == 0
+    with publisher(broker.url("vigie-simulator")) as pub:
+        codes = pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(2000)])
+    assert set(codes) == {0}  # the broker accepted them for the offline session
+    with running(make_ingest(), ready=READY):
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 2000, timeout=30)
+    assert _one(db, "SELECT sum(readings) FROM rain_5min") == 2000
+
+
+def test_two_ingest_processes_share_the_load_exactly_once(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    stations = [make_station(db).id for _ in range(5)]
+    a = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-a-{uuid.uuid4().hex[:6]}")
+    b = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-b-{uuid.uuid4().hex[:6]}")
+    msgs = [(topic(s), reading(i, minute(i))) for s in stations for i in range(1000)]
+    with running(a, ready=READY), running(b, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert set(pub.publish_many(msgs)) == {0}
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == len(msgs), timeout=60)
+        wait_for(
+            lambda: _one(db, "SELECT sum((counters->>'messages')::int) FROM ingest_metrics") == len(msgs)
+        )
+    per_worker = {
+        str(w): int(str(n))
+        for w, n in db.execute("SELECT worker, (counters->>'messages')::int FROM ingest_metrics")
+    }
+    assert len(per_worker) == 2 and all(int(str(n)) > 0 for n in per_worker.values()), per_worker
+    assert _one(db, "SELECT sum((counters->>'duplicates')::int) FROM ingest_metrics") == 0
+    assert _one(db, "SELECT sum(readings) FROM rain_5min") == len(msgs)
+
+
+def test_device_cannot_publish_to_another_stations_topic(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    mine, other = make_station(db).id, make_station(db).id
+    url = broker.add_device(mine)
+    with running(make_ingest(), ready=READY), publisher(url) as device:
+        assert device.publish(topic(mine), reading(1, minute(1))) == 0
+        assert device.publish(topic(other), reading(2, minute(2))) == 135  # not authorized
+        assert device.publish("vigie/v1/alerts/fake", "x") == 135
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 1)
+    rows = db.execute("SELECT station_id FROM rain_readings").fetchall()
+    assert rows == [(mine,)]
+    # And no anonymous access at all.
+    with pytest.raises(ConnectionRefusedError, match=r"(?i)not authori[sz]ed"):
+        publisher(f"mqtt://127.0.0.1:{broker.port}").__enter__()
+    with pytest.raises(ConnectionRefusedError, match=r"(?i)bad user name or password|not authori[sz]ed"):
+        publisher(f"mqtt://{mine}:wrong@127.0.0.1:{broker.port}").__enter__()
+
+
+@pytest.fixture
+def private_pg(template_db: str) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A TimescaleDB server of this test's own, so it can be stopped and started under load."""
+    port = free_port()
+    data = f"/var/lib/vigie-pg/test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "VIGIE_PG_PORT": str(port), "VIGIE_PG_DATA": data}
+
+    def start() -> None:
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/timescaledb.sh"), "start"], env=env, check=True, capture_output=True
+        )
+
+    def stop() -> None:
+        subprocess.run(
+            ["bash", str(ROOT / "scripts/timescaledb.sh"), "stop"], env=env, check=True, capture_output=True
+        )
+
+    start()
+    admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE vigie")
+    url = f"postgresql://postgres@127.0.0.1:{port}/vigie"
+    migrate(url)
+    try:
+        yield url, stop, start
+    finally:
+        stop()
+        root = os.environ.get("VIGIE_PG_ROOT", "/var/lib/vigie/trixie")
+        codename = Path("/etc/os-release").read_text()
+        prefix = "" if "trixie" in codename else root
+        subprocess.run(["rm", "-rf", f"{prefix}{data}", f"{prefix}{data}.log"], check=False)
+
+
+def test_database_restart_under_load_loses_and_doubles_nothing(
+    private_pg: tuple[str, Callable[[], None], Callable[[], None]],
+    broker: Broker,
+    make_ingest: Callable[..., Service],
+) -> None:
+    url, stop_db, start_db = private_pg
+    with psycopg.connect(url, autocommit=True) as conn:
+        st = make_station(conn).id
+    msgs = [(topic(st), reading(i, minute(i))) for i in range(3000)]
+    service = make_ingest(VIGIE_DATABASE_URL=url)
+    with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert set(pub.publish_many(msgs[:1000])) == {0}
+        stop_db()
+        assert set(pub.publish_many(msgs[1000:2000])) == {0}
+        service.wait_log("database write failed")
+        time.sleep(2)  # an outage of a few seconds, with readings waiting unacknowledged
+        start_db()
+        assert set(pub.publish_many(msgs[2000:])) == {0}
+        with psycopg.connect(url, autocommit=True) as conn:
+            wait_for(lambda: _one(conn, "SELECT count(*) FROM rain_readings") == 3000, timeout=60)
+            assert _one(conn, "SELECT sum(readings) FROM rain_5min") == 3000
+        service.wait_log("database writes recovered")
