@@ -17,13 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import psycopg
 
-from vigie.broker import init_broker, read_credentials, set_password
+from vigie.broker import LocalBroker
 
 T = TypeVar("T")
 
@@ -84,59 +84,11 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
-@dataclass
-class Broker:
-    """A real Mosquitto started for the tests with the project's generated configuration."""
-
-    directory: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-    devices: dict[str, str] = field(default_factory=dict)
-
-    def start(self) -> None:
-        files = init_broker(self.directory, self.port, devices=self.devices)
-        with open(self.directory / "mosquitto.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                ["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log
-            )
-        wait_for(self._accepting, timeout=10)
-
-    def _accepting(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def password(self, user: str) -> str:
-        return read_credentials(self.directory / "credentials.env")[user]
-
-    def url(self, user: str) -> str:
-        """mqtt://user:password@127.0.0.1:port for a service account or a device."""
-        return f"mqtt://{user}:{self.password(user)}@127.0.0.1:{self.port}"
+class Broker(LocalBroker):
+    """The project's broker for tests; device passwords are made up when not given."""
 
     def add_device(self, station_id: str, password: str | None = None) -> str:
-        """Create a device account (username = station id) and reload the broker."""
-        password = password or uuid.uuid4().hex
-        self.devices[station_id] = password
-        set_password(self.directory / "passwd", station_id, password)
-        creds = self.directory / "credentials.env"
-        with creds.open("a") as out:
-            out.write(f"{station_id}={password}\n")
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.3)  # mosquitto reloads the password file asynchronously
-        return self.url(station_id)
+        return super().add_device(station_id, password or uuid.uuid4().hex)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from vigie.db import wait_until_ready
 from vigie.jobs import guarded, make_scheduler
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
-from vigie.mqtt import parse_mqtt_url
+from vigie.mqtt import service_address
 from vigie.settings import Settings
 
 
@@ -21,7 +21,10 @@ def app() -> None:
     url = settings.database_url.get_secret_value()
     wait_until_ready(url)
     migrate(url)
-    service = IngestService(settings, parse_mqtt_url(settings.mqtt_url.get_secret_value()), url)
+    address = service_address(
+        settings.mqtt_url.get_secret_value(), "vigie-ingest", settings.mqtt_credentials_file
+    )
+    service = IngestService(settings, address, url)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     scheduler = make_scheduler()

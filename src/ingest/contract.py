@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 STATION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 DEV_EUI_RE = re.compile(r"^[0-9a-fA-F]{16}$")
 
 
-def _timestamp(value: Any) -> datetime:
-    """ISO 8601 with an offset, or epoch seconds; naive times are refused (ambiguous)."""
-    if isinstance(value, bool):
-        raise ValueError("ts must be ISO 8601 or epoch seconds")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("ts must be finite")
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        if len(value) > 40:
-            raise ValueError("ts is too long")
-        parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("ts needs a UTC offset, e.g. 2026-11-28T14:05:00Z")
-        return parsed.astimezone(UTC)
-    raise ValueError("ts must be ISO 8601 or epoch seconds")
-
-
-Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+# ISO 8601 with an offset, or epoch seconds; naive times are refused (ambiguous). pydantic's own
+# parser does this without a Python callback per reading, which matters at 10,000+ readings/s.
+Timestamp = AwareDatetime
 
 
 class Reading(BaseModel):
@@ -55,6 +37,14 @@ class Reading(BaseModel):
         if self.tips is None and self.counter is None:
             raise ValueError("a reading needs 'tips' or 'counter'")
         return self
+
+
+class Batch(BaseModel):
+    """A store-and-forward batch: {"readings": [...]}."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+    readings: list[Reading]
 
 
 class ChirpstackDeviceInfo(BaseModel):

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.parse import parse_message
+from ingest.parse import Parsed, parse_message
 from ingest.writer import prepare, write_batch
 from vigie.mqtt import BrokerAddress, connect_client, make_client
 from vigie.settings import Settings
@@ -31,6 +31,15 @@ class Inbound:
     topic: str
     payload: bytes
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A parsed message waiting for its batch to commit; then mid is acknowledged."""
+
+    mid: int
+    qos: int
+    parsed: Parsed
 
 
 def subscriptions(settings: Settings) -> list[str]:
@@ -54,6 +63,8 @@ class IngestService:
         self.database_url = database_url
         self.stop_event = threading.Event()
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=self.cfg.queue_size)
+        # None marks the end of the stream at shutdown.
+        self.parsed: queue.Queue[Pending | None] = queue.Queue(maxsize=self.cfg.queue_size)
         self.client = make_client(address, self.cfg.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -63,9 +74,7 @@ class IngestService:
         self.connected = threading.Event()
 
     # --- paho callbacks: hand over and return; never touch the database here -----------------
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object
-    ) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
             return
@@ -83,9 +92,7 @@ class IngestService:
         else:
             log.info("subscribed to %d topic filters", len(codes))
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object
-    ) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         self.connected.clear()
         if not self.stop_event.is_set():
             log.warning("disconnected from the broker (%s); paho reconnects", rc)
@@ -105,9 +112,12 @@ class IngestService:
             receive_maximum=self.cfg.receive_maximum,
         )
         self.client.loop_start()
+        parser = threading.Thread(target=self._parse_loop, name="ingest-parse", daemon=True)
+        parser.start()
         try:
             self._write_loop()
         finally:
+            parser.join(timeout=5)
             self.client.disconnect()
             self.client.loop_stop()
             if self._conn is not None:
@@ -118,44 +128,55 @@ class IngestService:
         """Ask the loop to finish the current batch and exit."""
         self.stop_event.set()
 
-    def _collect(self) -> list[Inbound]:
-        """Up to batch_size messages, waiting at most flush_interval after the first one."""
-        batch: list[Inbound] = []
-        try:
-            batch.append(self.inbox.get(timeout=0.1))
-        except queue.Empty:
-            return batch
-        deadline = time.monotonic() + self.cfg.flush_interval_s
-        while len(batch) < self.cfg.batch_size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+    def _parse_loop(self) -> None:
+        """Parse in a thread of its own, so parsing overlaps the database's work on the last batch."""
+        root = self.settings.topic_root
+        while not self.stop_event.is_set():
             try:
-                batch.append(self.inbox.get(timeout=remaining))
+                m = self.inbox.get(timeout=0.1)
             except queue.Empty:
-                break
-        return batch
+                continue
+            self.parsed.put(
+                Pending(m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root))
+            )
+        # Parse what paho already handed over; anything later stays unacknowledged in the broker's
+        # session and is redelivered on restart, so a steady inflow cannot delay the exit.
+        for _ in range(self.inbox.qsize()):
+            m = self.inbox.get_nowait()
+            self.parsed.put(
+                Pending(m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root))
+            )
+        self.parsed.put(None)
 
     def _write_loop(self) -> None:
-        while not self.stop_event.is_set():
-            batch = self._collect()
+        """Commit batches of at most batch_size readings, at most flush_interval after the first."""
+        finished = False
+        while not finished:
+            batch: list[Pending] = []
+            readings = 0
+            deadline: float | None = None
+            while readings < self.cfg.batch_size:
+                timeout = 0.1 if deadline is None else deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    item = self.parsed.get(timeout=timeout)
+                except queue.Empty:
+                    if deadline is None:
+                        continue
+                    break
+                if item is None:
+                    finished = True
+                    break
+                batch.append(item)
+                readings += max(1, len(item.parsed.readings))
+                if deadline is None:
+                    deadline = time.monotonic() + self.cfg.flush_interval_s
             if batch:
                 self._commit_with_retry(batch)
-        # Commit what paho already handed over; anything later stays unacknowledged in the
-        # broker's session and is redelivered on restart, so a steady inflow cannot delay exit.
-        pending = self.inbox.qsize()
-        while pending > 0:
-            batch = []
-            while pending > 0 and len(batch) < self.cfg.batch_size:
-                batch.append(self.inbox.get_nowait())
-                pending -= 1
-            self._commit_with_retry(batch)
 
-    def _commit_with_retry(self, batch: list[Inbound]) -> None:
-        parsed = [
-            parse_message(m.topic, m.payload, m.received_at, self.cfg, self.settings.topic_root)
-            for m in batch
-        ]
+    def _commit_with_retry(self, batch: list[Pending]) -> None:
+        parsed = [p.parsed for p in batch]
         delay = 0.2
         failing_since: float | None = None
         while True:
@@ -182,9 +203,9 @@ class IngestService:
                 delay = min(delay * 2, 5.0)
         if failing_since is not None:
             log.info("database writes recovered after %.1f s", time.monotonic() - failing_since)
-        for m in batch:
-            if m.qos > 0:
-                self.client.ack(m.mid, m.qos)
+        for p in batch:
+            if p.qos > 0:
+                self.client.ack(p.mid, p.qos)
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed:

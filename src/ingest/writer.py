@@ -25,14 +25,13 @@ _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     pos int NOT NULL, topic text NOT NULL, station_id text, dev_eui text, ts timestamptz NOT NULL,
     seq bigint, interval_s int, tips int, counter bigint, battery_v real, rssi smallint, fw text,
-    flags smallint NOT NULL, received_at timestamptz NOT NULL, live boolean NOT NULL, raw text NOT NULL
+    flags smallint NOT NULL, received_at timestamptz NOT NULL, live boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
 _STAGE_COLUMNS = (
     "pos, topic, station_id, dev_eui, ts, seq, interval_s, tips, counter, battery_v, rssi, fw,"
-    " flags, received_at, live, raw"
+    " flags, received_at, live"
 )
-
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,13 @@ class StageRejection:
             WITH bad AS (DELETE FROM ingest_stage g WHERE {where} RETURNING g.*)
             INSERT INTO dead_letters (received_at, topic, payload, payload_size, reason, detail,
                                       station_id)
-            SELECT g.received_at, g.topic, convert_to(g.raw, 'UTF8'), octet_length(g.raw),
-                   %(reason)s, {detail}, g.station_id
-            FROM bad AS g
+            SELECT g.received_at, g.topic, convert_to(g.reading::text, 'UTF8'),
+                   octet_length(g.reading::text), %(reason)s, {detail}, g.station_id
+            FROM (SELECT b.*, json_strip_nulls(json_build_object(
+                      'ts', b.ts, 'seq', b.seq, 'tips', b.tips, 'counter', b.counter,
+                      'interval_s', b.interval_s, 'battery_v', b.battery_v, 'rssi', b.rssi,
+                      'fw', b.fw, 'devEui', b.dev_eui)) AS reading
+                  FROM bad b) AS g
             """
         ).format(where=sql.SQL(self.where), detail=sql.SQL(self.detail))
 
@@ -82,15 +85,7 @@ _STEPS_BEFORE_INSERT: tuple[str, ...] = (
 # this batch). A lower counter is a reboot; the first counter is a baseline; a reading older
 # than one already stored gets no depth, because the newer reading already counted that rain.
 _COUNTER_TIPS = """
-UPDATE ingest_stage g SET
-    tips = CASE WHEN c.late OR c.prev IS NULL THEN NULL
-                WHEN g.counter < c.prev THEN g.counter
-                ELSE g.counter - c.prev END,
-    flags = g.flags
-          | CASE WHEN c.late THEN %(out_of_order)s ELSE 0 END
-          | CASE WHEN NOT c.late AND c.prev IS NULL THEN %(counter_baseline)s ELSE 0 END
-          | CASE WHEN NOT c.late AND g.counter < c.prev THEN %(counter_reset)s ELSE 0 END
-FROM (
+WITH c AS MATERIALIZED (
     SELECT g2.pos,
         (SELECT p.counter FROM (
             (SELECT r.ts, r.counter FROM rain_readings r
@@ -104,7 +99,16 @@ FROM (
         EXISTS (SELECT 1 FROM rain_readings r
                  WHERE r.station_id = g2.station_id AND r.ts > g2.ts AND r.counter IS NOT NULL) AS late
     FROM ingest_stage g2 WHERE g2.tips IS NULL
-) c
+)
+UPDATE ingest_stage g SET
+    tips = CASE WHEN c.late OR c.prev IS NULL THEN NULL
+                WHEN g.counter < c.prev THEN g.counter
+                ELSE g.counter - c.prev END,
+    flags = g.flags
+          | CASE WHEN c.late THEN %(out_of_order)s ELSE 0 END
+          | CASE WHEN NOT c.late AND c.prev IS NULL THEN %(counter_baseline)s ELSE 0 END
+          | CASE WHEN NOT c.late AND g.counter < c.prev THEN %(counter_reset)s ELSE 0 END
+FROM c
 WHERE c.pos = g.pos
 """
 
@@ -221,8 +225,9 @@ def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: fl
             for step in _STEPS_BEFORE_INSERT:
                 conn.execute(step)
             stats.dead_letters.update(_reject(conn, UNKNOWN_STATION, max_rate_mm_h))
-            _lock_counter_stations(conn)
-            conn.execute(_COUNTER_TIPS, _FLAG_BITS)
+            if any(r.reading.tips is None for r in readings):
+                _lock_counter_stations(conn)
+                conn.execute(_COUNTER_TIPS, _FLAG_BITS)
             stats.dead_letters.update(_reject(conn, RATE_TOO_HIGH, max_rate_mm_h))
 
             conn.execute(_OUT_OF_ORDER, _FLAG_BITS)
@@ -277,7 +282,6 @@ def _copy_stage(conn: Conn, readings: list[Staged]) -> None:
                     s.flags,
                     s.received_at,
                     s.live,
-                    s.raw,
                 )
             )
 
@@ -296,9 +300,7 @@ def _lock_counter_stations(conn: Conn) -> None:
 
 
 def _apply_status(conn: Conn, status: StatusUpdate, dead_sink: Counter[str]) -> None:
-    cur = conn.execute(
-        _STATUS, {"sid": status.station_id, "online": status.online, "at": status.received_at}
-    )
+    cur = conn.execute(_STATUS, {"sid": status.station_id, "online": status.online, "at": status.received_at})
     if cur.rowcount == 0:
         _copy_dead(
             conn,

@@ -11,8 +11,11 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
+import socket
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vigie.errors import ConfigError
@@ -174,3 +177,60 @@ def read_credentials(path: Path) -> dict[str, str]:
             user, _, password = line.partition("=")
             result[user.strip()] = password.strip()
     return result
+
+
+@dataclass
+class LocalBroker:
+    """A Mosquitto process with this module's configuration, for tests, benchmarks and the demo."""
+
+    directory: Path
+    port: int
+    devices: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Write the configuration and start the broker; return once it accepts connections."""
+        files = init_broker(self.directory, self.port, devices=self.devices)
+        with open(self.directory / "mosquitto.log", "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603
+                ["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log  # noqa: S607
+            )
+        deadline = time.monotonic() + timeout_s
+        while not self.accepting():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise ConfigError(f"mosquitto did not start; see {self.directory / 'mosquitto.log'}")
+            time.sleep(0.05)
+
+    def accepting(self) -> bool:
+        """True when the listener accepts TCP connections."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the broker (it saves its persistence file on the way out)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def password(self, user: str) -> str:
+        """The password of a service account or device created here."""
+        return read_credentials(self.directory / "credentials.env")[user]
+
+    def url(self, user: str) -> str:
+        """mqtt://user:password@127.0.0.1:port."""
+        return f"mqtt://{user}:{self.password(user)}@127.0.0.1:{self.port}"
+
+    def add_device(self, station_id: str, password: str) -> str:
+        """Create a device account (username = station id), reload the broker, return its URL."""
+        self.devices[station_id] = password
+        set_password(self.directory / "passwd", station_id, password)
+        with (self.directory / "credentials.env").open("a") as out:
+            out.write(f"{station_id}={password}\n")
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)  # mosquitto reloads the password file asynchronously
+        return self.url(station_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -54,6 +55,21 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         password=unquote(parts.password) if parts.password else None,
         tls=parts.scheme == "mqtts",
     )
+
+
+def service_address(url: str, account: str, credentials_file: Path | None) -> BrokerAddress:
+    """The broker address for a service: credentials from the URL if it has some, otherwise
+    the service's own account (e.g. 'vigie-ingest') from the credentials file."""
+    address = parse_mqtt_url(url)
+    if address.username is not None or credentials_file is None:
+        return address
+    if not credentials_file.exists():
+        raise ConfigError(f"MQTT credentials file {credentials_file} does not exist")
+    for line in credentials_file.read_text().splitlines():
+        user, sep, password = line.partition("=")
+        if sep and user.strip() == account:
+            return address.with_credentials(account, password.strip())
+    raise ConfigError(f"no password for MQTT account {account!r} in {credentials_file}")
 
 
 def make_client(

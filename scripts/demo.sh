@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make demo`: the whole system on simulated gauges and a simulated webcam, on this machine.
+# Services are already started by `make services`; this runs Vigie itself with `vigie up`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE=${VIGIE_STATE_DIR:-/var/lib/vigie}
+BROKER_DIR=${VIGIE_BROKER_DIR:-$STATE/mosquitto}
+PG_ADMIN=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/postgres
+mkdir -p "$STATE"
+
+# The demo's admin token, made once and kept (mode 0600).
+if [ ! -f "$STATE/demo.env" ]; then
+  umask 077
+  echo "VIGIE_API__ADMIN_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')" > "$STATE/demo.env"
+fi
+set -a
+. "$STATE/demo.env"
+VIGIE_DATABASE_URL=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/vigie
+VIGIE_MQTT_URL=mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830}
+VIGIE_MQTT_CREDENTIALS_FILE=$BROKER_DIR/credentials.env
+VIGIE_CAMERA__MEDIA_DIR=$STATE/media
+set +a
+
+.venv/bin/python - <<PY
+import psycopg
+with psycopg.connect("$PG_ADMIN", autocommit=True) as c:
+    if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'vigie'").fetchone():
+        c.execute("CREATE DATABASE vigie")
+PY
+.venv/bin/vigie migrate
+
+API="http://127.0.0.1:8080"
+cat <<MSG
+
+  Vigie demo — the whole system on simulated gauges and a simulated webcam.
+
+  API (token below):   $API/docs
+  Stations:            curl -H "Authorization: Bearer \$VIGIE_API__ADMIN_TOKEN" $API/api/v1/stations
+  Rain of a station:   curl -H "Authorization: Bearer \$VIGIE_API__ADMIN_TOKEN" "$API/api/v1/stations/<id>/rain?step=5min"
+  Health / metrics:    $API/healthz   $API/metrics (token)
+  Admin token:         $VIGIE_API__ADMIN_TOKEN   (also in $STATE/demo.env)
+  Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} (accounts in $BROKER_DIR/credentials.env)
+
+  Ctrl-C stops everything.
+
+MSG
+
+exec .venv/bin/vigie up \
+  --extra "simulate gauges --stations 12 --register --speed 60 --storm chicago --return-period 20"
