@@ -6,6 +6,8 @@ pass it down; nothing reads the environment at import time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,10 +25,10 @@ class IngestSettings(Section):
     share_group: str = "vigie-ingest"
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     # How many unacknowledged QoS 1 messages the broker may send us (MQTT 5 Receive Maximum).
-    receive_maximum: int = Field(default=20000, ge=1, le=65535)
+    receive_maximum: int = Field(default=10000, ge=1, le=65535)
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval_s: float = Field(default=0.25, gt=0, le=10)
-    queue_size: int = Field(default=50_000, ge=10)
+    queue_size: int = Field(default=10_000, ge=10)
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
     max_batch_readings: int = Field(default=10_000, ge=1)
     max_rate_mm_h: float = Field(default=500.0, gt=0)
@@ -51,9 +53,34 @@ class ApiSettings(Section):
 class AlertsSettings(Section):
     """The alert engine and notifier (owned by src/alerts)."""
 
+    # Engine (alerts-engine).
+    sweep_interval_s: float = Field(default=60.0, ge=1, le=3600)
+    reminder_interval_min: int = Field(default=30, ge=1, le=1440)
+    growing_season_months: tuple[int, ...] = (4, 5, 6, 7, 8, 9)
+    listen_idle_s: float = Field(default=1.0, gt=0, le=60)
+    station_cache_s: float = Field(default=60.0, ge=0, le=3600)
+    stuck_readings: int = Field(default=12, ge=3, le=1000)
 
 class CameraSettings(Section):
     """The camera worker (owned by src/camera)."""
+
+    media_dir: Path = Path("media")
+    # Cameras to add or update in the database at start-up (TOML, see docs/camera.md).
+    config_file: Path | None = None
+    disk_quota_bytes: int = Field(default=200 * 1024**3, ge=0)
+    # Below this much free space the worker stops writing new clips rather than fill the disk.
+    min_free_bytes: int = Field(default=2 * 1024**3, ge=0)
+    watchdog_s: float = Field(default=10.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    queue_size: int = Field(default=30, ge=2, le=10_000)
+    jpeg_quality: int = Field(default=80, ge=10, le=100)
+    thumbnail_width: int = Field(default=320, ge=32, le=1920)
+    max_part_bytes: int = Field(default=20 * 1024**2, ge=1024)
+    # Cap of the JPEG pre-roll ring per camera, whatever the resolution and frame rate.
+    ring_max_bytes: int = Field(default=48 * 1024**2, ge=1024**2)
+    health_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    retention_check_s: int = Field(default=3600, ge=10)
+    client_id: str = "vigie-camera-1"
 
 
 class Settings(BaseSettings):
@@ -65,6 +92,9 @@ class Settings(BaseSettings):
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:55432/vigie")
     mqtt_url: SecretStr = SecretStr("mqtt://127.0.0.1:18830")
+    # When mqtt_url carries no user, each service logs in with its own account, whose password
+    # it reads from this file (`user=password` lines, written by `vigie broker init`).
+    mqtt_credentials_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
