@@ -116,7 +116,7 @@ def set_password(passwd: Path, user: str, password: str) -> None:
 
 
 def init_broker(
-    directory: Path, port: int, *, devices: dict[str, str] | None = None
+    directory: Path, port: int, *, devices: dict[str, str] | None = None, bind: str = "127.0.0.1"
 ) -> BrokerFiles:
     """Write conf, ACL and password file; keep existing service passwords if already there.
 
@@ -141,7 +141,7 @@ def init_broker(
     files.passwd.unlink(missing_ok=True)
     for user, password in known.items():
         set_password(files.passwd, user, password)
-    files.conf.write_text(mosquitto_conf(port, directory))
+    files.conf.write_text(mosquitto_conf(port, directory, bind))
     files.acl.write_text(acl_text())
     _hand_to_broker_user(files)
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -48,10 +48,11 @@ def migrate_cmd() -> None:
 @broker_app.command("init")
 def broker_init(
     directory: Annotated[Path, typer.Option(help="Where to write conf, passwd, acl")],
-    port: Annotated[int, typer.Option(help="Listener port on 127.0.0.1")] = 18830,
+    port: Annotated[int, typer.Option(help="Listener port")] = 18830,
+    bind: Annotated[str, typer.Option(help="Listener address (0.0.0.0 inside a container)")] = "127.0.0.1",
 ) -> None:
     """Write mosquitto.conf, the password file, the ACL and credentials.env."""
-    files = init_broker(directory, port)
+    files = init_broker(directory, port, bind=bind)
     typer.echo(str(files.conf))
 
 
