@@ -41,12 +41,13 @@ class StageRejection:
     reason: str
     where: LiteralString
     detail: LiteralString
+    using: LiteralString = ""  # extra tables joined to the stage (DELETE … USING)
 
     def statement(self) -> sql.Composed:
         """DELETE … RETURNING from the stage into dead_letters."""
         return sql.SQL(
             """
-            WITH bad AS (DELETE FROM ingest_stage g WHERE {where} RETURNING g.*)
+            WITH bad AS (DELETE FROM ingest_stage g {using} WHERE {where} RETURNING g.*)
             INSERT INTO dead_letters (received_at, topic, payload, payload_size, reason, detail,
                                       station_id)
             SELECT g.received_at, g.topic, convert_to(g.reading::text, 'UTF8'),
@@ -57,7 +58,11 @@ class StageRejection:
                       'fw', b.fw, 'devEui', b.dev_eui)) AS reading
                   FROM bad b) AS g
             """
-        ).format(where=sql.SQL(self.where), detail=sql.SQL(self.detail))
+        ).format(
+            using=sql.SQL(f"USING {self.using}" if self.using else ""),
+            where=sql.SQL(self.where),
+            detail=sql.SQL(self.detail),
+        )
 
 
 UNKNOWN_STATION = StageRejection(
@@ -67,9 +72,9 @@ UNKNOWN_STATION = StageRejection(
 )
 RATE_TOO_HIGH = StageRejection(
     "rate_too_high",
-    "g.tips IS NOT NULL AND g.tips * 3600.0 / g.interval_s"
-    " * (SELECT s.tip_mm FROM stations s WHERE s.id = g.station_id) > %(max_rate)s",
+    "s.id = g.station_id AND g.tips IS NOT NULL AND g.tips * 3600.0 / g.interval_s * s.tip_mm > %(max_rate)s",
     "g.tips || ' tips in ' || g.interval_s || ' s exceed the plausible rate'",
+    using="stations s",
 )
 
 _STEPS_BEFORE_INSERT: tuple[str, ...] = (
