@@ -1,0 +1,24 @@
+"""`vigie alerts`: run the alert engine and the notifier's dispatcher until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+
+from alerts.service import AlertsService, load_dispatcher
+from vigie.db import wait_until_ready
+from vigie.logs import setup_logging
+from vigie.migrate import migrate
+from vigie.settings import Settings
+
+
+def app() -> None:
+    """Run the alert engine (LISTEN + minute sweep) and the dispatcher; exit 0 on SIGTERM."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    url = settings.database_url.get_secret_value()
+    wait_until_ready(url)
+    migrate(url)
+    service = AlertsService(settings, load_dispatcher(settings))
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    service.run()

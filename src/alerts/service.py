@@ -1,0 +1,192 @@
+"""`vigie alerts`: the engine (LISTEN + minute sweep) and the notifier's dispatcher, one process.
+
+The engine is woken by NOTIFY 'vigie_readings' right after each committed ingest batch and reads
+the new rain from the tables; an APScheduler job sweeps every minute for silence, reminders and
+de-escalation once data stops. Each loop is a small class with run() and a stop event.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import psycopg
+
+from alerts.engine import Engine
+from vigie.jobs import JobHealth, guarded, make_scheduler
+from vigie.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READINGS_CHANNEL = "vigie_readings"
+
+
+def parse_readings_payload(payload: str) -> list[str] | None:
+    """Station ids from a vigie_readings payload; None means "many, or unreadable: catch up"."""
+    if len(payload) > 64_000:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    stations = data.get("stations") if isinstance(data, dict) else None
+    if not isinstance(stations, list):
+        return None
+    return [s for s in stations if isinstance(s, str) and 0 < len(s) <= 63]
+
+
+class ReadingsListener:
+    """LISTEN vigie_readings; evaluate the touched stations as soon as a batch commits."""
+
+    def __init__(self, url: str, engine: Engine, idle_s: float) -> None:
+        self.url = url
+        self.engine = engine
+        self.idle_s = idle_s
+        self.stop_event = threading.Event()
+        self.passes = 0
+
+    def stop(self) -> None:
+        """Ask run() to return."""
+        self.stop_event.set()
+
+    def run(self) -> None:
+        """Until stopped: (re)connect, listen, evaluate; a failure never ends the loop."""
+        delay = 0.5
+        failing = False
+        while not self.stop_event.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True,
+                                     application_name="vigie-alerts") as conn:
+                    conn.execute(f"LISTEN {READINGS_CHANNEL}")
+                    # Whatever committed while we were not listening.
+                    self.engine.evaluate(conn, None)
+                    if failing:
+                        log.info("alerts listener recovered")
+                        failing, delay = False, 0.5
+                    self._loop(conn)
+            except Exception as exc:  # noqa: BLE001  # the listener must outlive any bad pass
+                if not failing:
+                    log.error("alerts listener failing: %s: %s", type(exc).__name__, exc)
+                    failing = True
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _loop(self, conn: psycopg.Connection[Any]) -> None:
+        while not self.stop_event.is_set():
+            touched: set[str] = set()
+            catch_up = False
+            got = False
+            for n in conn.notifies(timeout=self.idle_s, stop_after=1):
+                got = True
+                stations = parse_readings_payload(n.payload)
+                if stations is None:
+                    catch_up = True
+                else:
+                    touched.update(stations)
+            if not got:
+                continue
+            # Coalesce whatever else is already queued, without waiting.
+            for n in conn.notifies(timeout=0.001):
+                stations = parse_readings_payload(n.payload)
+                if stations is None:
+                    catch_up = True
+                else:
+                    touched.update(stations)
+            if catch_up:
+                self.engine.evaluate(conn, None)
+            if touched:
+                self.engine.evaluate(conn, touched)
+            self.passes += 1
+
+
+class Sweeper:
+    """The minute sweep, on APScheduler (max_instances=1, coalesce): silence, reminders, decay."""
+
+    def __init__(self, url: str, engine: Engine, interval_s: float) -> None:
+        self.url = url
+        self.engine = engine
+        self.interval_s = interval_s
+        self.health = JobHealth("alerts-sweep")
+        self.scheduler = make_scheduler()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def sweep(self) -> None:
+        """One sweep on a kept connection, reopened after a failure."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url, autocommit=True,
+                                             application_name="vigie-alerts-sweep")
+            self.engine.evaluate(self._conn, now=None, sweep=True)
+        except psycopg.Error:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise
+
+    def start(self) -> None:
+        """Sweep now, then every interval_s."""
+        job = guarded("alerts-sweep", self.sweep, self.health)
+        self.scheduler.add_job(job, "interval", seconds=self.interval_s, id="alerts-sweep")
+        self.scheduler.start()
+        job()
+
+    def stop(self) -> None:
+        """Stop the scheduler and close the connection."""
+        self.scheduler.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()
+
+
+class _Runnable(Protocol):
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def load_dispatcher(settings: Settings) -> _Runnable | None:
+    """The notifier's Dispatcher (alerts.dispatch, owned by alerts-notify), when installed."""
+    try:
+        module = importlib.import_module("alerts.dispatch")
+    except ModuleNotFoundError:
+        # TODO(alerts-notify): alerts.dispatch.Dispatcher not there yet; the engine runs alone.
+        log.warning("alerts.dispatch not available: incidents are recorded but not sent")
+        return None
+    factory: Callable[[Settings], _Runnable] = module.Dispatcher
+    return factory(settings)
+
+
+class AlertsService:
+    """Engine listener + sweeper + dispatcher, started and stopped together."""
+
+    def __init__(self, settings: Settings, dispatcher: _Runnable | None = None) -> None:
+        url = settings.database_url.get_secret_value()
+        self.engine = Engine(settings.alerts)
+        self.listener = ReadingsListener(url, self.engine, settings.alerts.listen_idle_s)
+        self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
+        self.dispatcher = dispatcher
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Run until stop() is called."""
+        self.sweeper.start()
+        loops: list[_Runnable] = [self.listener]
+        if self.dispatcher is not None:
+            loops.append(self.dispatcher)
+        for loop in loops:
+            t = threading.Thread(target=loop.run, name=type(loop).__name__, daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._stop.wait()
+        for loop in loops:
+            loop.stop()
+        self.sweeper.stop()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def stop(self) -> None:
+        """Ask run() to return."""
+        self._stop.set()
