@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from simulators.gauges.cli import gauges
+
 app = typer.Typer(
-    help="Simulators with ground truth, for the demo, the tests and the benchmarks.",
-    no_args_is_help=True,
+    help="Simulators with ground truth, for the demo, the tests and the benchmarks.", no_args_is_help=True
 )
+app.command("gauges")(gauges)

@@ -47,9 +47,12 @@ def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         yield conn
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def broker() -> Iterator[Broker]:
-    """The project's Mosquitto configuration, running for this test session."""
+    """The project's Mosquitto configuration, running for one test module.
+
+    One broker per module keeps retained messages and persistent sessions of one module from
+    leaking into another's assertions; starting Mosquitto takes a few milliseconds."""
     # Not under pytest's tmp dir: that is root-only (0700), and Mosquitto started as root
     # drops to the 'mosquitto' user, which must reach its files.
     directory = Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))

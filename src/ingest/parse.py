@@ -43,6 +43,9 @@ class StatusUpdate:
     online: bool
     received_at: datetime
     raw: bytes
+    # A retained status is replayed by the broker to every new subscription: for an unknown
+    # station it is counted, not dead-lettered again and again.
+    retained: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,12 @@ def _describe(exc: ValidationError) -> str:
 
 
 def parse_message(
-    topic: str, payload: bytes, received_at: datetime, settings: IngestSettings, root: str
+    topic: str,
+    payload: bytes,
+    received_at: datetime,
+    settings: IngestSettings,
+    root: str,
+    retained: bool = False,
 ) -> Parsed:
     """Parse and validate one message; never raises for bad input."""
     out = Parsed()
@@ -160,7 +168,7 @@ def parse_message(
         if state is None:
             dead("bad_status", "status must be 'online' or 'offline'", station=where.station_id)
         else:
-            out.statuses.append(StatusUpdate(topic, where.station_id, state, received_at, payload))
+            out.statuses.append(StatusUpdate(topic, where.station_id, state, received_at, payload, retained))
         return out
 
     if where.kind == "up" and _fast_path(payload, where, topic, received_at, settings, out, dead):

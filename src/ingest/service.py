@@ -31,6 +31,7 @@ class Inbound:
     topic: str
     payload: bytes
     received_at: datetime
+    retained: bool
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ class IngestService:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Blocking here when the queue is full is the back-pressure we want: paho stops reading,
         # the broker stops sending past Receive Maximum, and nothing is lost.
-        self.inbox.put(Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC)))
+        self.inbox.put(
+            Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC), bool(msg.retain))
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -137,14 +140,18 @@ class IngestService:
             except queue.Empty:
                 continue
             self.parsed.put(
-                Pending(m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root))
+                Pending(
+                    m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root, m.retained)
+                )
             )
         # Parse what paho already handed over; anything later stays unacknowledged in the broker's
         # session and is redelivered on restart, so a steady inflow cannot delay the exit.
         for _ in range(self.inbox.qsize()):
             m = self.inbox.get_nowait()
             self.parsed.put(
-                Pending(m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root))
+                Pending(
+                    m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root, m.retained)
+                )
             )
         self.parsed.put(None)
 

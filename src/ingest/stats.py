@@ -18,6 +18,7 @@ class BatchStats:
     readings: int = 0
     stored: int = 0
     duplicates: int = 0
+    ignored_retained: int = 0  # retained status of an unknown station, replayed on subscribe
     dead_letters: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     lag_s: float = 0.0
@@ -25,7 +26,7 @@ class BatchStats:
     def merge_into(self, counters: dict[str, Any]) -> dict[str, Any]:
         """Return counters (the stored JSON) with this batch added."""
         result = dict(counters)
-        for key in ("messages", "readings", "stored", "duplicates"):
+        for key in ("messages", "readings", "stored", "duplicates", "ignored_retained"):
             result[key] = int(result.get(key, 0)) + getattr(self, key)
         result["batches"] = int(result.get("batches", 0)) + 1
         dead = dict(result.get("dead_letters", {}))

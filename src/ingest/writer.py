@@ -250,7 +250,7 @@ def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: fl
         else:
             station_list = []
         for status in statuses:
-            _apply_status(conn, status, dead_sink=stats.dead_letters)
+            _apply_status(conn, status, stats)
         if dead:
             _copy_dead(conn, dead)
         stats.seconds = time.monotonic() - started
@@ -304,8 +304,11 @@ def _lock_counter_stations(conn: Conn) -> None:
     )
 
 
-def _apply_status(conn: Conn, status: StatusUpdate, dead_sink: Counter[str]) -> None:
+def _apply_status(conn: Conn, status: StatusUpdate, stats: BatchStats) -> None:
     cur = conn.execute(_STATUS, {"sid": status.station_id, "online": status.online, "at": status.received_at})
+    if cur.rowcount == 0 and status.retained:
+        stats.ignored_retained += 1
+        return
     if cur.rowcount == 0:
         _copy_dead(
             conn,
@@ -321,7 +324,7 @@ def _apply_status(conn: Conn, status: StatusUpdate, dead_sink: Counter[str]) -> 
                 )
             ],
         )
-        dead_sink["unknown_station"] += 1
+        stats.dead_letters["unknown_station"] += 1
 
 
 def _copy_dead(conn: Conn, dead: list[DeadLetter]) -> None:

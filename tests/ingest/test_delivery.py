@@ -39,12 +39,14 @@ def test_duplicates_and_out_of_order_never_count_twice(
     sequence = msgs + msgs + list(reversed(msgs[:5]))
     with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many([(topic(st), m) for m in sequence])) == {0}
+        # Every reading is either stored or counted as a duplicate (retained messages of other
+        # tests, if any, are neither).
         wait_for(
             lambda: (
                 _one(
                     db,
-                    "SELECT coalesce(sum(x), 0) FROM (SELECT (counters->>'messages')::int x"
-                    " FROM ingest_metrics) m",
+                    "SELECT coalesce(sum((counters->>'stored')::int + (counters->>'duplicates')::int), 0)"
+                    " FROM ingest_metrics",
                 )
                 == len(sequence)
             ),
@@ -98,10 +100,12 @@ def test_sigterm_flushes_and_exits_zero(
     db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
 ) -> None:
     st = make_station(db).id
-    service = make_ingest(VIGIE_INGEST__FLUSH_INTERVAL_S="5", VIGIE_INGEST__BATCH_SIZE="100000")
+    service = make_ingest(VIGIE_INGEST__FLUSH_INTERVAL_S="8", VIGIE_INGEST__BATCH_SIZE="100000")
     with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(50)])) == {0}
-        # The batch waits up to 5 s; SIGTERM must flush it rather than drop it.
+        time.sleep(1.5)  # delivered to ingest over loopback, but the 8 s batch window is still open
+        assert _one(db, "SELECT count(*) FROM rain_readings") == 0
+        # SIGTERM must commit the open batch rather than drop it.
         assert service.stop(signal.SIGTERM) == 0
     assert _one(db, "SELECT count(*) FROM rain_readings") == 50
     assert "ingest stopped" in service.log()
@@ -133,12 +137,10 @@ def test_two_ingest_processes_share_the_load_exactly_once(
     with running(a, ready=READY), running(b, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many(msgs)) == {0}
         wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == len(msgs), timeout=60)
-        wait_for(
-            lambda: _one(db, "SELECT sum((counters->>'messages')::int) FROM ingest_metrics") == len(msgs)
-        )
+        wait_for(lambda: _one(db, "SELECT sum((counters->>'stored')::int) FROM ingest_metrics") == len(msgs))
     per_worker = {
         str(w): int(str(n))
-        for w, n in db.execute("SELECT worker, (counters->>'messages')::int FROM ingest_metrics")
+        for w, n in db.execute("SELECT worker, (counters->>'stored')::int FROM ingest_metrics")
     }
     assert len(per_worker) == 2 and all(int(str(n)) > 0 for n in per_worker.values()), per_worker
     assert _one(db, "SELECT sum((counters->>'duplicates')::int) FROM ingest_metrics") == 0
@@ -219,3 +221,29 @@ def test_database_restart_under_load_loses_and_doubles_nothing(
             wait_for(lambda: _one(conn, "SELECT count(*) FROM rain_readings") == 3000, timeout=60)
             assert _one(conn, "SELECT sum(readings) FROM rain_5min") == 3000
         service.wait_log("database writes recovered")
+
+
+def test_retained_status_of_unknown_station_is_counted_not_dead_lettered(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    with publisher(broker.url("vigie-simulator")) as pub:
+        # 16 = "no matching subscribers": the broker still keeps the retained message.
+        assert pub.publish(topic(ghost, "status"), "offline", retain=True) in (0, 16)
+    try:
+        with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+            wait_for(
+                lambda: (
+                    _one(
+                        db,
+                        "SELECT coalesce(sum((counters->>'ignored_retained')::int), 0) FROM ingest_metrics",
+                    )
+                    == 1
+                )
+            )
+            assert pub.publish(topic(ghost, "status"), "online") == 0  # live, not retained
+            wait_for(lambda: _one(db, "SELECT count(*) FROM dead_letters") == 1)
+        assert db.execute("SELECT reason FROM dead_letters").fetchall() == [("unknown_station",)]
+    finally:
+        with publisher(broker.url("vigie-simulator")) as pub:
+            pub.publish(topic(ghost, "status"), b"", retain=True)  # clear it for later tests

@@ -22,6 +22,11 @@ COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("stored", "vigie_ingest_readings_stored", "Readings committed to rain_readings"),
     ("duplicates", "vigie_ingest_duplicates", "Exact duplicates dropped (already stored)"),
     ("batches", "vigie_ingest_batches", "Batches committed"),
+    (
+        "ignored_retained",
+        "vigie_ingest_retained_status_ignored",
+        "Retained status messages of unknown stations, replayed by the broker and ignored",
+    ),
 )
 
 
@@ -81,6 +86,4 @@ async def metrics(pool: Pool) -> Response:
         row = await cur.fetchone()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(workers, int(row[0]) if row else 0))
-    return Response(
-        generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
