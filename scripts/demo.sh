@@ -47,4 +47,4 @@ cat <<MSG
 MSG
 
 exec .venv/bin/vigie up \
-  --extra "simulate gauges --stations 12 --register --speed 60 --storm chicago --return-period 20"
+  --extra "simulate gauges --stations 16 --register --speed 60 --storm chicago --return-period 20"

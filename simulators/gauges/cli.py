@@ -24,7 +24,7 @@ from simulators.gauges.runner import STORM_KINDS, TIPPERS, RunOptions, Simulatio
 from vigie.broker import read_credentials
 from vigie.errors import VigieError
 from vigie.logs import redact, setup_logging
-from vigie.mqtt import BrokerAddress, parse_mqtt_url
+from vigie.mqtt import parse_mqtt_url, service_address
 from vigie.settings import Settings
 
 log = logging.getLogger("vigie.simulate.gauges")
@@ -59,21 +59,6 @@ def backfill_for(speed: float, count: int | None, stations: int, interval_s: int
     if count is not None:
         return (math.ceil(count / stations) + 1) * interval_s
     return DEFAULT_BACKFILL_S if speed != 1 else 0
-
-
-def gateway_address(url: str, credentials: Path | None) -> BrokerAddress:
-    """The broker URL; without a user in it, the gateway account from a credentials.env file."""
-    address = parse_mqtt_url(url)
-    if address.username is not None:
-        return address
-    if credentials is None:
-        raise SimulatorError(
-            "the MQTT URL has no user: put vigie-simulator's credentials in it or pass --broker-credentials"
-        )
-    password = read_credentials(credentials).get(GATEWAY_ACCOUNT)
-    if password is None:
-        raise SimulatorError(f"{credentials} has no {GATEWAY_ACCOUNT} account")
-    return address.with_credentials(GATEWAY_ACCOUNT, password)
 
 
 def gauges(
@@ -236,7 +221,12 @@ def make_publisher(a: GaugeArgs) -> Publisher:
         return DevicePublisher(
             parse_mqtt_url(url), read_credentials(a.broker_credentials), root=settings.topic_root
         )
-    return GatewayPublisher(gateway_address(url, a.broker_credentials), root=settings.topic_root)
+    credentials = a.broker_credentials or settings.mqtt_credentials_file
+    if parse_mqtt_url(url).username is None and credentials is None:
+        raise SimulatorError(
+            "the MQTT URL has no user: put vigie-simulator's credentials in it or pass --broker-credentials"
+        )
+    return GatewayPublisher(service_address(url, GATEWAY_ACCOUNT, credentials), root=settings.topic_root)
 
 
 def _run(settings: Settings, a: GaugeArgs) -> None:
