@@ -32,3 +32,8 @@ bench-ingest: services
 
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements.lock
+
+# Installs Debian's motion (the peer) itself; runs ~35-40 min: motion reads the footage in real time.
+bench-motion:
+	@EXTRA_APT_PACKAGES=motion bash scripts/setup.sh
+	nice -n 5 $(BIN)/python bench/motion.py

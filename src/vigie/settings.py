@@ -61,6 +61,7 @@ class AlertsSettings(Section):
     station_cache_s: float = Field(default=60.0, ge=0, le=3600)
     stuck_readings: int = Field(default=12, ge=3, le=1000)
 
+
 class CameraSettings(Section):
     """The camera worker (owned by src/camera)."""
 

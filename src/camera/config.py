@@ -1,0 +1,183 @@
+"""Per-camera motion and event settings, validated by pydantic with readable messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vigie.errors import VigieError
+
+
+class CameraConfigError(VigieError):
+    """A camera's motion or event configuration is invalid; the message says which field and why."""
+
+
+Point = tuple[float, float]
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    """True when segment ab strictly crosses segment cd (shared end points do not count)."""
+
+    def orient(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    d1, d2 = orient(c, d, a), orient(c, d, b)
+    d3, d4 = orient(a, b, c), orient(a, b, d)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+class Mask(BaseModel):
+    """A polygon in normalised coordinates (0..1, top-left origin) whose pixels are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Bounded: the self-intersection check is quadratic in the number of points.
+    points: tuple[Point, ...] = Field(max_length=256)
+
+    @field_validator("points")
+    @classmethod
+    def _valid_polygon(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
+        if len(points) < 3:
+            raise ValueError(f"un masque doit avoir au moins 3 points (reçu {len(points)})")
+        for i, (x, y) in enumerate(points):
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(
+                    f"le point {i} ({x}, {y}) du masque sort de l'image : "
+                    "les coordonnées sont normalisées entre 0 et 1"
+                )
+        n = len(points)
+        edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+        for i in range(n):
+            for j in range(i + 2, n):
+                if i == 0 and j == n - 1:
+                    continue  # adjacent through the closing edge
+                if _segments_cross(*edges[i], *edges[j]):
+                    raise ValueError(f"le masque se croise lui-même (côtés {i} et {j})")
+        return points
+
+
+class Profile(BaseModel):
+    """Thresholds for one light regime (day colour or IR night)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Grey-level difference (0..255) a pixel must exceed to count as changed.
+    threshold: int = Field(default=22, ge=1, le=254)
+    # Smallest contour kept, as a fraction of the detection frame's area.
+    min_area: float = Field(default=0.0012, gt=0.0, lt=0.5)
+    # Frames of consecutive motion before the detector says "real motion now".
+    persistence_frames: int = Field(default=3, ge=1, le=100)
+    # Contrast gain around the mean grey level before differencing (1 = none).
+    stretch: float = Field(default=1.0, ge=1.0, le=4.0)
+    # Gaussian blur kernel (odd, pixels in the detection frame).
+    blur: int = Field(default=5, ge=1, le=31)
+
+    @field_validator("blur")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError("le flou (blur) doit être un nombre impair de pixels")
+        return v
+
+
+def _night_default() -> Profile:
+    # IR frames are noisier and greyer: a higher threshold and more persistence.
+    return Profile(threshold=20, min_area=0.0015, persistence_frames=4, blur=7, stretch=2.0)
+
+
+class MotionConfig(BaseModel):
+    """Motion detection settings for one camera."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector: str = "frigate_like"
+    detection_height: int = Field(default=180, ge=60, le=1080)
+    day: Profile = Field(default_factory=Profile)
+    night: Profile = Field(default_factory=_night_default)
+    masks: tuple[Mask, ...] = Field(default=(), max_length=32)
+    # Fraction of the frame changing at once that means light switch, IR switch or lightning.
+    recalibrate_fraction: float = Field(default=0.5, gt=0.05, le=1.0)
+    # Frames ignored after a recalibration while the background settles.
+    recalibrate_frames: int = Field(default=4, ge=0, le=100)
+    # Frames at start-up (or after a resolution change) spent learning, without motion.
+    warmup_frames: int = Field(default=25, ge=0, le=1000)
+    # Running-average learning rate of the background (frigate_like).
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    # Pixels a background may sway by (detection scale) and still count as unchanged.
+    sway_px: int = Field(default=1, ge=0, le=8)
+    # Flicker map: learning rate and the flicker rate above which a pixel is discounted.
+    flicker_alpha: float = Field(default=0.02, gt=0.0, lt=1.0)
+    flicker_level: float = Field(default=0.08, gt=0.0, le=1.0)
+    # Pixels by which discounted (flickering) areas are widened.
+    flicker_spread: int = Field(default=0, ge=0, le=8)
+    # Forgetting rate of the flicker map relative to its learning rate.
+    flicker_release: float = Field(default=0.1, gt=0.0, le=1.0)
+    # Mean HSV saturation (0..255) below which the image is taken as IR night.
+    night_saturation: float = Field(default=12.0, ge=0.0, le=255.0)
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, v: str) -> str:
+        # Imported late: the registry imports this module.
+        from camera.detect.registry import DETECTORS
+
+        if v not in DETECTORS:
+            raise ValueError(f"détecteur inconnu {v!r} ; choix possibles : {', '.join(DETECTORS)}")
+        return v
+
+
+class EventConfig(BaseModel):
+    """How motion becomes events and clips."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pre_roll_s: float = Field(default=5.0, ge=0.0, le=60.0)
+    post_roll_s: float = Field(default=5.0, ge=0.0, le=120.0)
+    gap_s: float = Field(default=10.0, ge=0.0, le=600.0)
+    max_clip_s: float = Field(default=120.0, ge=10.0, le=3600.0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EventConfig:
+        if self.max_clip_s <= self.pre_roll_s + self.post_roll_s:
+            raise ValueError("max_clip_s doit dépasser pre_roll_s + post_roll_s")
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(racine)"
+        parts.append(f"{where} : {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_motion_config(data: dict[str, Any], camera: str = "?") -> MotionConfig:
+    """Validate a motion config mapping or raise CameraConfigError naming the camera and field."""
+    try:
+        return MotionConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CameraConfigError(
+            f"caméra {camera} : configuration de détection invalide : {_describe(exc)}"
+        ) from exc
+
+
+def load_event_config(data: dict[str, Any], camera: str = "?") -> EventConfig:
+    """Validate an event config mapping or raise CameraConfigError naming the camera and field."""
+    try:
+        return EventConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CameraConfigError(
+            f"caméra {camera} : configuration des événements invalide : {_describe(exc)}"
+        ) from exc
+
+
+__all__ = [
+    "CameraConfigError",
+    "EventConfig",
+    "Mask",
+    "MotionConfig",
+    "Profile",
+    "load_event_config",
+    "load_motion_config",
+]

@@ -1,0 +1,1 @@
+"""Motion detectors: a shared pipeline and interchangeable background models."""

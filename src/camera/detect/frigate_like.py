@@ -1,0 +1,38 @@
+"""Running-average background differencing, in the manner of Frigate's motion detector."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from camera.config import MotionConfig
+from camera.detect.base import MotionResult
+from camera.detect.common import Pipeline, sway_tolerant_diff
+
+
+class FrigateLikeDetector:
+    """Grey frame against a running average of past frames, thresholded per light regime."""
+
+    name = "frigate_like"
+
+    def __init__(self, config: MotionConfig) -> None:
+        self._pipe = Pipeline(config)
+        self._alpha = config.alpha
+        self._avg: np.ndarray | None = None
+
+    def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
+        """Analyse one frame."""
+        grey, regime_changed = self._pipe.prepare(frame_bgr)
+        jump = self._pipe.light_jump(grey)
+        if self._avg is None or self._avg.shape != grey.shape or regime_changed:
+            self._avg = grey.astype(np.float32)
+            return self._pipe.finish(np.zeros_like(grey), recalibrate=True)
+        diff = sway_tolerant_diff(grey, cv2.convertScaleAbs(self._avg), self._pipe.config.sway_px)
+        _, changed = cv2.threshold(diff, self._pipe.profile.threshold, 255, cv2.THRESH_BINARY)
+        result = self._pipe.finish(changed, recalibrate=jump)
+        if result.recalibrating and self._pipe.guard_fired:
+            # The guard just fired: the new light is the new background.
+            self._avg = grey.astype(np.float32)
+        else:
+            cv2.accumulateWeighted(grey, self._avg, self._alpha)
+        return result
