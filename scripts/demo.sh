@@ -30,6 +30,11 @@ with psycopg.connect("$PG_ADMIN", autocommit=True) as c:
 PY
 .venv/bin/vigie migrate
 
+# The simulated webcam: a 640x360 forest scene served as MJPEG; the first animal crosses ~15 s in.
+WEBCAM_PORT=${VIGIE_DEMO_WEBCAM_PORT:-8554}
+.venv/bin/vigie camera add demo-foret --url "http://127.0.0.1:$WEBCAM_PORT/stream" --kind mjpeg \
+  --name "Lisière (webcam simulée)" --lat 49.478 --lon 2.917 --habitat forêt >/dev/null
+
 API="http://127.0.0.1:8080"
 cat <<MSG
 
@@ -40,6 +45,8 @@ cat <<MSG
   Rain of a station:   curl -H "Authorization: Bearer \$VIGIE_API__ADMIN_TOKEN" "$API/api/v1/stations/<id>/rain?step=5min"
   Health / metrics:    $API/healthz   $API/metrics (token)
   Admin token:         $VIGIE_API__ADMIN_TOKEN   (also in $STATE/demo.env)
+  Webcam (live):       http://127.0.0.1:$WEBCAM_PORT/stream
+  Wildlife clips:      $VIGIE_CAMERA__MEDIA_DIR/demo-foret/   (first clip within a minute)
   Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} (accounts in $BROKER_DIR/credentials.env)
 
   Ctrl-C stops everything.
@@ -47,4 +54,5 @@ cat <<MSG
 MSG
 
 exec .venv/bin/vigie up \
-  --extra "simulate gauges --stations 16 --register --speed 60 --storm chicago --return-period 20"
+  --extra "simulate gauges --stations 16 --register --speed 60 --storm chicago --return-period 20" \
+  --extra "simulate webcam --serve --port $WEBCAM_PORT --width 640 --height 360 --minutes 10 --seed 3"
