@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -291,11 +291,13 @@ def _accept(
             where.station_id,
         )
         return
+    # One datetime subtraction per reading, then float comparisons: at 50,000 readings/s each
+    # aware-datetime operation (tz offsets on both sides) is a measurable share of the parse.
     ahead = (reading.ts - received_at).total_seconds()
     if ahead > settings.future_tolerance_s:
         dead("ts_in_future", f"ts is {ahead:.0f} s ahead of the server clock", body(), where.station_id)
         return
-    if reading.ts < received_at - timedelta(days=settings.raw_retention_days):
+    if ahead < -86_400.0 * settings.raw_retention_days:
         dead(
             "ts_too_old",
             f"ts is older than the {settings.raw_retention_days}-day retention",

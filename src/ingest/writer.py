@@ -28,10 +28,17 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     flags smallint NOT NULL, received_at timestamptz NOT NULL, live boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_STAGE_COLUMNS = (
-    "pos, topic, station_id, dev_eui, ts, seq, interval_s, tips, counter, battery_v, rssi, fw,"
-    " flags, received_at, live"
-)
+# The stage's columns and their COPY types, in write order. Binary COPY with declared types costs
+# about a third less client CPU per row than text COPY, and the client's CPU (shared with parsing
+# under the GIL) is what bounds batched throughput.
+_STAGE = (
+    ("pos", "int4"), ("topic", "text"), ("station_id", "text"), ("dev_eui", "text"),
+    ("ts", "timestamptz"), ("seq", "int8"), ("interval_s", "int4"), ("tips", "int4"),
+    ("counter", "int8"), ("battery_v", "float4"), ("rssi", "int2"), ("fw", "text"),
+    ("flags", "int2"), ("received_at", "timestamptz"), ("live", "bool"),
+)  # fmt: skip
+_STAGE_COLUMNS = ", ".join(name for name, _ in _STAGE)
+_STAGE_TYPES = [pg_type for _, pg_type in _STAGE]
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,8 @@ def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: fl
 
 
 def _copy_stage(conn: Conn, readings: list[Staged]) -> None:
-    with conn.cursor().copy(f"COPY ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
+    with conn.cursor().copy(f"COPY ingest_stage ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_STAGE_TYPES)
         for pos, s in enumerate(readings):
             r = s.reading
             copy.write_row(
