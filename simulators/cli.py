@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from simulators.gauges.cli import gauges
+from simulators.sinks import sinks
 from simulators.webcam.cli import webcam
 
 app = typer.Typer(
@@ -12,3 +13,4 @@ app = typer.Typer(
 )
 app.command("gauges")(gauges)
 app.command("webcam")(webcam)
+app.command("sinks")(sinks)

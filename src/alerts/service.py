@@ -1,4 +1,4 @@
-"""`vigie alerts`: the engine (LISTEN + minute sweep) and the notifier's dispatcher, one process.
+"""`vigie alerts`: the engine (LISTEN + minute sweep), the CAP writer and the dispatcher, one process.
 
 The engine is woken by NOTIFY 'vigie_readings' right after each committed ingest batch and reads
 the new rain from the tables; an APScheduler job sweeps every minute for silence, reminders and
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import psycopg
 
+from alerts.cap import CapWriter
 from alerts.engine import Engine
 from vigie.jobs import JobHealth, guarded, make_scheduler
 from vigie.settings import Settings
@@ -159,13 +160,14 @@ def load_dispatcher(settings: Settings) -> _Runnable | None:
 
 
 class AlertsService:
-    """Engine listener + sweeper + dispatcher, started and stopped together."""
+    """Engine listener + sweeper + CAP writer + dispatcher, started and stopped together."""
 
     def __init__(self, settings: Settings, dispatcher: _Runnable | None = None) -> None:
         url = settings.database_url.get_secret_value()
         self.engine = Engine(settings.alerts)
         self.listener = ReadingsListener(url, self.engine, settings.alerts.listen_idle_s)
         self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
+        self.cap_writer = CapWriter(settings)
         self.dispatcher = dispatcher
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -173,7 +175,7 @@ class AlertsService:
     def run(self) -> None:
         """Run until stop() is called."""
         self.sweeper.start()
-        loops: list[_Runnable] = [self.listener]
+        loops: list[_Runnable] = [self.listener, self.cap_writer]
         if self.dispatcher is not None:
             loops.append(self.dispatcher)
         for loop in loops:

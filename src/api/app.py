@@ -8,11 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import health, metrics, stations
+from api.routes import alerts_cap, catchments, health, incidents, metrics, rules, stations, subscribers
 from vigie.db import make_async_pool
 from vigie.settings import Settings
 
-ROUTERS = (health.router, metrics.router, stations.router)
+ROUTERS = (
+    health.router,
+    metrics.router,
+    stations.router,
+    incidents.router,
+    alerts_cap.router,
+    rules.router,
+    catchments.router,
+    subscribers.router,
+)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -47,6 +47,7 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("")
+    # The site's public address: links in SMS, e-mails and the CAP feed point under it.
     public_url: str = "http://127.0.0.1:8080"
 
 
@@ -60,6 +61,22 @@ class AlertsSettings(Section):
     listen_idle_s: float = Field(default=1.0, gt=0, le=60)
     station_cache_s: float = Field(default=60.0, ge=0, le=3600)
     stuck_readings: int = Field(default=12, ge=3, le=1000)
+    # Notifier (alerts-notify): see docs/alerts.md, "Notifications".
+    # Follow-ups (yellow opens, de-escalations, ends) wait this long so that one storm over
+    # several stations goes out as one message; a new orange/red never waits.
+    group_hold_s: float = Field(default=30.0, ge=0, le=3600)
+    workers: int = Field(default=16, ge=1, le=256)
+    # A delivery left 'sending' longer than this is presumed lost with its sender and resent.
+    lease_s: float = Field(default=120.0, ge=1, le=3600)
+    retry_base_s: float = Field(default=30.0, gt=0, le=3600)
+    retry_max_s: float = Field(default=1800.0, gt=0, le=86400)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    # Fallback poll when no NOTIFY arrives (a lost notification costs at most this much).
+    poll_s: float = Field(default=1.0, gt=0, le=60)
+    send_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    # Changes older than this when first seen (notifier down for days) are logged, not sent.
+    max_change_age_h: float = Field(default=24.0, gt=0, le=24 * 30)
+    rain_table_hours: int = Field(default=6, ge=1, le=48)
 
 
 class CameraSettings(Section):

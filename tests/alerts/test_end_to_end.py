@@ -53,11 +53,18 @@ def test_storm_through_real_ingest_opens_then_escalates(
                     wait_for(lambda: [k for _, k, *_ in changes(db)] == ["opened"], timeout=30)
             wait_for(lambda: [k for _, k, *_ in changes(db)] == ["opened", "escalated"],
                      timeout=30)
+            # The same process publishes each change as CAP 1.2 (alerts.cap.CapWriter).
+            wait_for(lambda: _cap_types(db) == ["Alert", "Update"], timeout=30)
         finally:
             pub.client.loop_stop()
             pub.client.disconnect()
     levels = [(k, lvl) for _, k, lvl, *_ in changes(db)]
     assert levels == [("opened", "yellow"), ("escalated", "orange")]
+
     values = [v for (v,) in db.execute("SELECT value FROM incident_changes ORDER BY id")]
     assert values == [18.0, 32.0]
     assert "Traceback" not in alerts.log()
+
+
+def _cap_types(db: Conn) -> list[str]:
+    return [str(t) for (t,) in db.execute("SELECT msg_type FROM cap_messages ORDER BY id")]
