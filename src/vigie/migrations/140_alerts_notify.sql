@@ -23,9 +23,10 @@ CREATE TABLE subscribers (
 CREATE INDEX subscribers_communes ON subscribers USING gin (communes) WHERE active;
 CREATE INDEX subscribers_catchments ON subscribers USING gin (catchments) WHERE active;
 
--- One row per incident change the dispatcher has expanded (deliveries + CAP), written in the
--- same transaction as what it produced: expansion happens exactly once. A high-water mark on
--- the id would be wrong: ids are taken at INSERT, so a change can commit after a later one.
+-- One row per incident change the dispatcher has expanded into deliveries, written in the same
+-- transaction as the deliveries: expansion happens exactly once (CAP messages rely on their own
+-- UNIQUE key instead). A high-water mark on the id would be wrong: ids are taken at INSERT, so a
+-- change can commit after a later one.
 CREATE TABLE notification_progress (
     incident_change_id bigint PRIMARY KEY REFERENCES incident_changes (id) ON DELETE CASCADE,
     expanded_at        timestamptz NOT NULL,
