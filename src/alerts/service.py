@@ -11,7 +11,9 @@ import importlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -26,27 +28,54 @@ log = logging.getLogger(__name__)
 READINGS_CHANNEL = "vigie_readings"
 
 
-def parse_readings_payload(payload: str) -> list[str] | None:
-    """Station ids from a vigie_readings payload; None means "many, or unreadable: catch up"."""
-    if len(payload) > 64_000:
+@dataclass(frozen=True)
+class Notice:
+    """What one vigie_readings notification asks of the engine."""
+
+    # Evaluate these stations at once; None means "many, or unreadable: catch up on everything".
+    now: frozenset[str] | None
+    # Other stations got only dry readings: a catch-up pass may wait a few seconds for them.
+    deferred: bool = False
+
+
+def _station_list(value: object) -> frozenset[str] | None:
+    if not isinstance(value, list):
         return None
+    return frozenset(s for s in value if isinstance(s, str) and 0 < len(s) <= 63)
+
+
+def parse_readings_payload(payload: str) -> Notice:
+    """Read a vigie_readings payload defensively; anything odd means "catch up now"."""
+    if len(payload) > 64_000:
+        return Notice(None)
     try:
         data = json.loads(payload)
     except ValueError:
-        return None
-    stations = data.get("stations") if isinstance(data, dict) else None
-    if not isinstance(stations, list):
-        return None
-    return [s for s in stations if isinstance(s, str) and 0 < len(s) <= 63]
+        return Notice(None)
+    if not isinstance(data, dict):
+        return Notice(None)
+    stations = _station_list(data.get("stations"))
+    if "wet" not in data:  # a writer that does not say which stations got rain
+        return Notice(stations)
+    wet = _station_list(data["wet"])
+    if wet is None:
+        return Notice(None)
+    return Notice(wet, deferred=stations is None or bool(stations - wet))
 
 
 class ReadingsListener:
-    """LISTEN vigie_readings; evaluate the touched stations as soon as a batch commits."""
+    """LISTEN vigie_readings; evaluate the stations that got rain as soon as a batch commits.
 
-    def __init__(self, url: str, engine: Engine, idle_s: float) -> None:
+    Stations that got only dry readings cannot open an incident from them (their windows can
+    only fall); their health checks and de-escalation are evaluated by a catch-up pass at most
+    `dry_delay_s` later, so a fleet's heartbeats never queue up ahead of a storm's first tips.
+    """
+
+    def __init__(self, url: str, engine: Engine, idle_s: float, dry_delay_s: float) -> None:
         self.url = url
         self.engine = engine
         self.idle_s = idle_s
+        self.dry_delay_s = dry_delay_s
         self.stop_event = threading.Event()
         self.passes = 0
 
@@ -77,31 +106,30 @@ class ReadingsListener:
                 delay = min(delay * 2, 10.0)
 
     def _loop(self, conn: psycopg.Connection[Any]) -> None:
+        dry_since: float | None = None  # when dry stations started waiting for a catch-up
         while not self.stop_event.is_set():
-            touched: set[str] = set()
-            catch_up = False
-            got = False
-            for n in conn.notifies(timeout=self.idle_s, stop_after=1):
-                got = True
-                stations = parse_readings_payload(n.payload)
-                if stations is None:
-                    catch_up = True
-                else:
-                    touched.update(stations)
-            if not got:
-                continue
-            # Coalesce whatever else is already queued, without waiting.
-            for n in conn.notifies(timeout=0.001):
-                stations = parse_readings_payload(n.payload)
-                if stations is None:
-                    catch_up = True
-                else:
-                    touched.update(stations)
+            timeout = self.idle_s
+            if dry_since is not None:
+                timeout = max(0.001, min(timeout, dry_since + self.dry_delay_s - time.monotonic()))
+            notices = [parse_readings_payload(n.payload)
+                       for n in conn.notifies(timeout=timeout, stop_after=1)]
+            if notices:
+                # Coalesce whatever else is already queued, without waiting.
+                notices += [parse_readings_payload(n.payload) for n in conn.notifies(timeout=0.001)]
+            catch_up = any(n.now is None for n in notices)
+            touched = set().union(*(n.now for n in notices if n.now is not None))
+            if any(n.deferred for n in notices) and dry_since is None:
+                dry_since = time.monotonic()
+            if dry_since is not None and time.monotonic() - dry_since >= self.dry_delay_s:
+                catch_up = True
             if catch_up:
+                # The watermark catch-up covers every station that reported, wet or dry.
                 self.engine.evaluate(conn, None)
-            if touched:
+                dry_since = None
+            elif touched:
                 self.engine.evaluate(conn, touched)
-            self.passes += 1
+            if notices or catch_up:
+                self.passes += 1
 
 
 class Sweeper:
@@ -165,7 +193,9 @@ class AlertsService:
     def __init__(self, settings: Settings, dispatcher: _Runnable | None = None) -> None:
         url = settings.database_url.get_secret_value()
         self.engine = Engine(settings.alerts)
-        self.listener = ReadingsListener(url, self.engine, settings.alerts.listen_idle_s)
+        self.listener = ReadingsListener(
+            url, self.engine, settings.alerts.listen_idle_s, settings.alerts.dry_delay_s
+        )
         self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
         self.cap_writer = CapWriter(settings)
         self.dispatcher = dispatcher

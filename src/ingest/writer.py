@@ -166,7 +166,9 @@ WITH ins AS (
     ON CONFLICT (station_id, bucket)
     DO UPDATE SET mm = t.mm + excluded.mm, readings = t.readings + excluded.readings
 )
-SELECT count(*), min(ts), max(ts), array_agg(DISTINCT station_id) FROM ins
+SELECT count(*), min(ts), max(ts), array_agg(DISTINCT station_id),
+       coalesce(array_agg(DISTINCT station_id) FILTER (WHERE mm > 0), '{}')
+FROM ins
 """
 
 _DEVICE_STATUS = """
@@ -204,7 +206,23 @@ ON CONFLICT (station_id) DO UPDATE SET
 
 NOTIFY_CHANNEL = "vigie_readings"
 # NOTIFY payloads must stay under 8000 bytes; past this many stations we say "many" (null).
-_NOTIFY_MAX_STATIONS = 200
+_NOTIFY_MAX_BYTES = 7900
+
+
+def notify_payload(stations: list[str], wet: list[str], worker: str) -> str:
+    """The vigie_readings payload: the stations touched, and those that got rain.
+
+    "wet" lets the alert engine evaluate the stations that got rain at once and leave the dry
+    ones (heartbeats, most of a big fleet's traffic) to a deferred pass. A list that would not
+    fit in a NOTIFY (8000 bytes) becomes null, which means "many: catch up on everything".
+    """
+    payload: dict[str, Any] = {"stations": stations, "wet": wet, "worker": worker}
+    for key in ("stations", "wet"):
+        text = json.dumps(payload)
+        if len(text.encode()) <= _NOTIFY_MAX_BYTES:
+            return text
+        payload[key] = None
+    return json.dumps(payload)
 
 
 @dataclass(frozen=True)
@@ -213,6 +231,7 @@ class Committed:
 
     stats: BatchStats
     stations: list[str]
+    wet: list[str]  # the stations of `stations` that got rain in this batch
 
 
 def prepare(conn: Conn) -> None:
@@ -244,18 +263,20 @@ def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: fl
 
             conn.execute(_OUT_OF_ORDER, _FLAG_BITS)
             remaining = conn.execute("SELECT count(*) FROM ingest_stage").fetchone()
-            inserted, _first, _last, stations = conn.execute(_INSERT).fetchone() or (
+            inserted, _first, _last, stations, wet = conn.execute(_INSERT).fetchone() or (
                 0,
                 None,
                 None,
                 None,
+                [],
             )
             conn.execute(_DEVICE_STATUS)
             stats.stored = int(inserted)
             stats.duplicates = int(remaining[0] if remaining else 0) - stats.stored
             station_list = sorted(stations or [])
+            wet_list = sorted(wet)
         else:
-            station_list = []
+            station_list, wet_list = [], []
         for status in statuses:
             _apply_status(conn, status, stats)
         if dead:
@@ -265,12 +286,10 @@ def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: fl
             stats.lag_s = (datetime.now(UTC) - oldest).total_seconds()
         _save_stats(conn, worker, stats)
         if station_list:
-            payload = {
-                "stations": station_list if len(station_list) <= _NOTIFY_MAX_STATIONS else None,
-                "worker": worker,
-            }
-            conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
-    return Committed(stats, station_list)
+            conn.execute(
+                "SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(station_list, wet_list, worker))
+            )
+    return Committed(stats, station_list, wet_list)
 
 
 def _copy_stage(conn: Conn, readings: list[Staged]) -> None:

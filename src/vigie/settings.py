@@ -59,6 +59,8 @@ class AlertsSettings(Section):
     reminder_interval_min: int = Field(default=30, ge=1, le=1440)
     growing_season_months: tuple[int, ...] = (4, 5, 6, 7, 8, 9)
     listen_idle_s: float = Field(default=1.0, gt=0, le=60)
+    # Stations that got only dry readings are evaluated by a catch-up pass at most this late.
+    dry_delay_s: float = Field(default=5.0, ge=0, le=300)
     station_cache_s: float = Field(default=60.0, ge=0, le=3600)
     stuck_readings: int = Field(default=12, ge=3, le=1000)
     # Notifier (alerts-notify): see docs/alerts.md, "Notifications".

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from alerts.service import parse_readings_payload
+from alerts.service import Notice, parse_readings_payload
 from tests.alerts.rain import add_rain, changes, only_rules
 from tests.factories import make_station
 from tests.support import Service, running, wait_for
@@ -25,12 +25,25 @@ def _notify(db: Conn, stations: list[str] | None) -> None:
 
 
 def test_payload_parsing_is_defensive() -> None:
-    assert parse_readings_payload('{"stations": ["a-1", "b-2"]}') == ["a-1", "b-2"]
-    assert parse_readings_payload('{"stations": null}') is None
-    assert parse_readings_payload("not json") is None
-    assert parse_readings_payload("[1, 2]") is None
-    assert parse_readings_payload('{"stations": [1, "", "x' + "y" * 100 + '", "ok"]}') == ["ok"]
-    assert parse_readings_payload('{"stations": ["a"]}' + " " * 70_000) is None
+    assert parse_readings_payload('{"stations": ["a-1", "b-2"]}') == Notice(frozenset({"a-1", "b-2"}))
+    assert parse_readings_payload('{"stations": null}') == Notice(None)
+    assert parse_readings_payload("not json") == Notice(None)
+    assert parse_readings_payload("[1, 2]") == Notice(None)
+    odd = '{"stations": [1, "", "x' + "y" * 100 + '", "ok"]}'
+    assert parse_readings_payload(odd) == Notice(frozenset({"ok"}))
+    assert parse_readings_payload('{"stations": ["a"]}' + " " * 70_000) == Notice(None)
+
+
+def test_payload_with_wet_stations_defers_the_dry_ones() -> None:
+    both = '{"stations": ["a", "b", "c"], "wet": ["b"]}'
+    assert parse_readings_payload(both) == Notice(frozenset({"b"}), deferred=True)
+    assert parse_readings_payload('{"stations": ["b"], "wet": ["b"]}') == Notice(frozenset({"b"}))
+    # Too many stations for the payload, a few of them wet: those now, the rest later.
+    many = '{"stations": null, "wet": ["b"]}'
+    assert parse_readings_payload(many) == Notice(frozenset({"b"}), deferred=True)
+    assert parse_readings_payload('{"stations": ["a"], "wet": []}') == Notice(frozenset(), deferred=True)
+    assert parse_readings_payload('{"stations": null, "wet": null}') == Notice(None)
+    assert parse_readings_payload('{"stations": ["a"], "wet": "b"}') == Notice(None)
 
 
 def test_killed_mid_storm_and_restarted(db: Conn, database_url: str, tmp_path: Path) -> None:
@@ -94,5 +107,31 @@ def test_hostile_notifications_never_stop_the_engine(
             return [k for _, k, *_ in changes(db)] == ["opened"]
 
         wait_for(opened, timeout=15, interval=0.2)
+        assert svc.proc is not None and svc.proc.poll() is None
+    assert "Traceback" not in svc.log()
+
+
+def test_dry_only_batches_are_evaluated_by_the_deferred_catch_up(
+    db: Conn, database_url: str, tmp_path: Path
+) -> None:
+    # A batch that says "no station got rain" does not trigger an immediate pass; the stations it
+    # touched are still evaluated, by the catch-up at most dry_delay_s later (not the minute sweep).
+    make_station(db, "thourotte-mairie")
+    only_rules(db, "Cumul 1 h%")
+    env = {"VIGIE_DATABASE_URL": database_url, "PATH": os.environ.get("PATH", ""),
+           "VIGIE_ALERTS__DRY_DELAY_S": "2", "VIGIE_ALERTS__SWEEP_INTERVAL_S": "3600"}
+    with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
+        wait_for(lambda: db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts'"
+            " AND datname = current_database()").fetchone() == (1,), timeout=30)
+        add_rain(db, "thourotte-mairie", datetime.now(UTC) - timedelta(minutes=1), 20.0)
+        db.execute(
+            "INSERT INTO device_status (station_id, last_seen, online, status_changed_at)"
+            " VALUES ('thourotte-mairie', now(), true, now())"
+            " ON CONFLICT (station_id) DO UPDATE SET last_seen = now()"
+        )
+        db.execute("SELECT pg_notify('vigie_readings', %s)",
+                   (json.dumps({"stations": ["thourotte-mairie"], "wet": [], "worker": "t"}),))
+        wait_for(lambda: [k for _, k, *_ in changes(db)] == ["opened"], timeout=15, interval=0.2)
         assert svc.proc is not None and svc.proc.poll() is None
     assert "Traceback" not in svc.log()
