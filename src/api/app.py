@@ -17,6 +17,7 @@ ROUTERS = (
     metrics.router,
     stations.router,
     incidents.router,
+    incidents.page_router,
     alerts_cap.router,
     rules.router,
     catchments.router,

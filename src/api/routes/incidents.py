@@ -9,9 +9,12 @@ vigie_acknowledge_incident, shared with the engine, so the API never imports the
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import HTMLResponse
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -22,6 +25,8 @@ from api.routes._common import MAX_OFFSET, VigieRoute, parse
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed, VigieError
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], route_class=VigieRoute)
+# The page that every SMS, e-mail and CAP message links to: readable on a phone, no script.
+page_router = APIRouter(tags=["pages"], route_class=VigieRoute)
 
 Conn = AsyncConnection[Any]
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -240,3 +245,65 @@ async def delivery_log(
         "offset": offset,
         "items": rows,
     }
+
+
+_LEVEL_FR = {"yellow": ("jaune", "#f5c400"), "orange": ("orange", "#f08a00"), "red": ("rouge", "#d40000")}
+_CHANGE_FR = {
+    "opened": "ouverture",
+    "escalated": "aggravation",
+    "deescalated": "amélioration",
+    "resolved": "fin de l'alerte",
+    "acknowledged": "prise en compte",
+    "reminder": "rappel",
+}
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+def _paris(at: datetime | None) -> str:
+    return at.astimezone(_PARIS).strftime("%d/%m/%Y %H:%M") if at is not None else "—"
+
+
+def _timeline_row(change: dict[str, Any]) -> str:
+    detail = change["detail"] if isinstance(change["detail"], dict) else {}
+    what = _CHANGE_FR.get(str(change["kind"]), str(change["kind"]))
+    level = _LEVEL_FR.get(str(change["level"]), (str(change["level"]), ""))[0]
+    measure = str(detail.get("measure") or detail.get("summary") or "")
+    return (
+        f"<tr><td>{_paris(change['at'])}</td><td>{escape(what)}</td><td>{escape(level)}</td>"
+        f"<td>{escape(measure)}</td></tr>"
+    )
+
+
+def render_incident_page(incident: dict[str, Any], communes: list[str]) -> str:
+    """The incident as a small French HTML page; every value is escaped."""
+    name, colour = _LEVEL_FR.get(str(incident["level"]), (str(incident["level"]), "#777"))
+    state = "en cours" if incident["state"] == "open" else f"terminée le {_paris(incident['resolved_at'])}"
+    rows = "".join(_timeline_row(c) for c in incident["timeline"])
+    return f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Vigie — {escape(str(incident["title"]))}</title>
+<style>body{{font-family:sans-serif;max-width:40em;margin:1em auto;padding:0 1em}}
+.niveau{{display:inline-block;padding:.2em .6em;color:#fff;background:{colour};border-radius:.3em}}
+td,th{{padding:.2em .5em;text-align:left;border-bottom:1px solid #ddd}}</style></head>
+<body><h1>{escape(str(incident["title"]))}</h1>
+<p><span class="niveau">Alerte {escape(name)}</span> — {escape(state)}</p>
+<p>Communes : {escape(", ".join(communes) or "—")}<br>
+Début : {_paris(incident["opened_at"])} — dernière mise à jour : {_paris(incident["updated_at"])}</p>
+<h2>Chronologie</h2><table><tr><th>Heure (Paris)</th><th>Événement</th><th>Niveau</th><th>Mesure</th></tr>
+{rows}</table>
+<p><small>Vigie — Communauté de communes des Deux Vallées. Données brutes :
+<a href="/api/v1/incidents/{int(incident["id"])}">JSON</a>.</small></p></body></html>
+"""
+
+
+@page_router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+async def incident_page(pool: Pool, principal: Public, incident_id: IncidentId) -> HTMLResponse:
+    """The public page of one incident (technician incidents: admin only, as in the API)."""
+    async with pool.connection() as conn:
+        incident = await _fetch(conn, incident_id, principal)
+        incident["timeline"] = await _timeline(conn, incident_id, principal)
+        cur = await conn.execute(
+            "SELECT name FROM communes WHERE insee = ANY (%s) ORDER BY name", (incident["communes"],)
+        )
+        communes = [str(r[0]) for r in await cur.fetchall()]
+    return HTMLResponse(render_incident_page(incident, communes))
