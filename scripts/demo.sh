@@ -30,6 +30,32 @@ with psycopg.connect("$PG_ADMIN", autocommit=True) as c:
 PY
 .venv/bin/vigie migrate
 
+# Local SMTP and SMS sinks stand in for the mail server and the SMS provider; two demo
+# subscribers (the crisis cell: whole territory, e-mail + SMS; a resident of Thourotte: SMS from
+# orange) receive the alerts there. Made once; edit them through the API.
+SMTP_PORT=${VIGIE_DEMO_SMTP_PORT:-2525}
+SMS_PORT=${VIGIE_DEMO_SMS_PORT:-8025}
+SINKS_LOG=$STATE/sinks.jsonl
+.venv/bin/python - <<PY
+import json, psycopg
+mail = "mailto://127.0.0.1:$SMTP_PORT?from=vigie%40deux-vallees.example&to=cellule-crise%40deux-vallees.example&mode=insecure"
+sms = "smseagle://sink-token@127.0.0.1:$SMS_PORT/"
+demo = [
+    ("Cellule de crise (démo)", [], "yellow",
+     [{"kind": "email", "url": mail}, {"kind": "sms", "url": sms + "%2B33600000001"}]),
+    ("Habitant de Thourotte (démo)", ["60636"], "orange", [{"kind": "sms", "url": sms + "%2B33600000002"}]),
+]
+with psycopg.connect("$VIGIE_DATABASE_URL", autocommit=True) as c:
+    for name, communes, level, channels in demo:
+        if not c.execute("SELECT 1 FROM subscribers WHERE name = %s", (name,)).fetchone():
+            c.execute("INSERT INTO subscribers (name, communes, min_level, channels) VALUES (%s, %s, %s, %s)",
+                      (name, communes, level, json.dumps(channels)))
+PY
+
+# The gauges replay the last hour at 60x, with a 15-min storm (50-year return period) that began
+# 58 min ago: incidents open within a minute of the start, and de-escalate and end (with an
+# end-of-alert message) some 10-20 min later as the storm leaves the 1 h window.
+
 # The simulated webcam: a 640x360 forest scene served as MJPEG; the first animal crosses ~15 s in.
 WEBCAM_PORT=${VIGIE_DEMO_WEBCAM_PORT:-8554}
 .venv/bin/vigie camera add demo-foret --url "http://127.0.0.1:$WEBCAM_PORT/stream" --kind mjpeg \
@@ -47,6 +73,9 @@ cat <<MSG
   Admin token:         $VIGIE_API__ADMIN_TOKEN   (also in $STATE/demo.env)
   Webcam (live):       http://127.0.0.1:$WEBCAM_PORT/stream
   Wildlife clips:      $VIGIE_CAMERA__MEDIA_DIR/demo-foret/   (first clip within a minute)
+  Alerts (incidents):  $API/api/v1/incidents        CAP feed: $API/api/v1/alerts/cap.atom
+  SMS and e-mails:     printed below as they arrive (SMS -> / E-mail ->), and kept in $SINKS_LOG
+                       (a storm is replayed: alerts within a minute, ends ~10-20 min later)
   Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} (accounts in $BROKER_DIR/credentials.env)
 
   Ctrl-C stops everything.
@@ -54,5 +83,6 @@ cat <<MSG
 MSG
 
 exec .venv/bin/vigie up \
-  --extra "simulate gauges --stations 16 --register --speed 60 --storm chicago --return-period 20" \
+  --extra "simulate gauges --stations 16 --register --speed 60 --storm chicago --return-period 50 --storm-at -58 --storm-duration-min 15" \
+  --extra "simulate sinks --smtp-port $SMTP_PORT --sms-port $SMS_PORT --log $SINKS_LOG" \
   --extra "simulate webcam --serve --port $WEBCAM_PORT --width 640 --height 360 --minutes 10 --seed 3"
