@@ -233,7 +233,9 @@ def latency_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "deliveries_accepted": int(accepted[0]) if accepted else 0,
                 "latency_p50_s": round(statistics.median(delays), 3) if delays else None,
                 "latency_p99_s": round(percentile(delays, 0.99), 3) if delays else None,
+                "latency_p90_s": round(percentile(delays, 0.9), 3) if delays else None,
                 "latency_max_s": round(max(delays), 3) if delays else None,
+                "latencies_s": [round(d, 3) for d in delays],
                 # A crossing whose e-mail never came, plus any delivery left unsent.
                 "lost_notifications": (len(crossings) - len(delays))
                 + (int(undelivered[0]) if undelivered else 0),

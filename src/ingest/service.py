@@ -156,20 +156,32 @@ class IngestService:
         self.parsed.put(None)
 
     def _write_loop(self) -> None:
-        """Commit batches of at most batch_size readings, at most flush_interval after the first."""
+        """Commit batches of at most batch_size readings, at most flush_interval after the first.
+
+        After linger_s, a batch is also committed as soon as nothing more is waiting: a lone
+        storm reading does not sit out the whole flush interval (the alert latency budget),
+        while a busy stream, which always has more waiting, still fills large batches.
+        """
         finished = False
         while not finished:
             batch: list[Pending] = []
             readings = 0
             deadline: float | None = None
+            linger_until = 0.0
             while readings < self.cfg.batch_size:
-                timeout = 0.1 if deadline is None else deadline - time.monotonic()
-                if timeout <= 0:
+                now = time.monotonic()
+                if deadline is None:
+                    timeout = 0.1
+                elif now >= deadline:
                     break
+                elif now >= linger_until:
+                    timeout = 0.0  # past the linger: take what is there, or commit
+                else:
+                    timeout = linger_until - now
                 try:
-                    item = self.parsed.get(timeout=timeout)
+                    item = self.parsed.get(timeout=timeout) if timeout > 0 else self.parsed.get_nowait()
                 except queue.Empty:
-                    if deadline is None:
+                    if deadline is None or time.monotonic() < linger_until:
                         continue
                     break
                 if item is None:
@@ -178,7 +190,9 @@ class IngestService:
                 batch.append(item)
                 readings += max(1, len(item.parsed.readings))
                 if deadline is None:
-                    deadline = time.monotonic() + self.cfg.flush_interval_s
+                    started = time.monotonic()
+                    deadline = started + self.cfg.flush_interval_s
+                    linger_until = started + self.cfg.linger_s
             if batch:
                 self._commit_with_retry(batch)
 

@@ -28,6 +28,8 @@ class IngestSettings(Section):
     receive_maximum: int = Field(default=10000, ge=1, le=65535)
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     flush_interval_s: float = Field(default=0.25, gt=0, le=10)
+    # A batch waits at least this long for company, then commits as soon as the queue is empty.
+    linger_s: float = Field(default=0.05, ge=0, le=10)
     queue_size: int = Field(default=10_000, ge=10)
     max_payload_bytes: int = Field(default=64 * 1024, ge=256)
     max_batch_readings: int = Field(default=10_000, ge=1)

@@ -100,7 +100,8 @@ def test_sigterm_flushes_and_exits_zero(
     db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
 ) -> None:
     st = make_station(db).id
-    service = make_ingest(VIGIE_INGEST__FLUSH_INTERVAL_S="8", VIGIE_INGEST__BATCH_SIZE="100000")
+    service = make_ingest(VIGIE_INGEST__FLUSH_INTERVAL_S="8", VIGIE_INGEST__BATCH_SIZE="100000",
+                           VIGIE_INGEST__LINGER_S="8")
     with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(50)])) == {0}
         time.sleep(1.5)  # delivered to ingest over loopback, but the 8 s batch window is still open
