@@ -54,6 +54,33 @@ def subscriptions(settings: Settings) -> list[str]:
     ]
 
 
+class ReadingBudget:
+    """At most `limit` parsed readings waiting for the writer.
+
+    The queues count messages, but a store-and-forward message may carry 10,000 readings: without
+    this, a replaying fleet could park a million parsed readings in memory. A message larger than
+    the whole budget still goes through, alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        """Wait until n more readings fit."""
+        with self._cond:
+            while self.used > 0 and self.used + n > self.limit:
+                self._cond.wait()
+            self.used += n
+
+    def release(self, n: int) -> None:
+        """The writer is done with n readings (committed or handed back to the broker)."""
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
 class IngestService:
     """Owns the MQTT client, the bounded hand-over queue and the writer loop."""
 
@@ -66,6 +93,7 @@ class IngestService:
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=self.cfg.queue_size)
         # None marks the end of the stream at shutdown.
         self.parsed: queue.Queue[Pending | None] = queue.Queue(maxsize=self.cfg.queue_size)
+        self.budget = ReadingBudget(2 * self.cfg.batch_size)
         self.client = make_client(address, self.cfg.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -133,27 +161,24 @@ class IngestService:
 
     def _parse_loop(self) -> None:
         """Parse in a thread of its own, so parsing overlaps the database's work on the last batch."""
-        root = self.settings.topic_root
         while not self.stop_event.is_set():
             try:
                 m = self.inbox.get(timeout=0.1)
             except queue.Empty:
                 continue
-            self.parsed.put(
-                Pending(
-                    m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root, m.retained)
-                )
-            )
+            self._hand_over(m)
         # Parse what paho already handed over; anything later stays unacknowledged in the broker's
         # session and is redelivered on restart, so a steady inflow cannot delay the exit.
         for _ in range(self.inbox.qsize()):
-            m = self.inbox.get_nowait()
-            self.parsed.put(
-                Pending(
-                    m.mid, m.qos, parse_message(m.topic, m.payload, m.received_at, self.cfg, root, m.retained)
-                )
-            )
+            self._hand_over(self.inbox.get_nowait())
         self.parsed.put(None)
+
+    def _hand_over(self, m: Inbound) -> None:
+        parsed = parse_message(
+            m.topic, m.payload, m.received_at, self.cfg, self.settings.topic_root, m.retained
+        )
+        self.budget.acquire(len(parsed.readings))
+        self.parsed.put(Pending(m.mid, m.qos, parsed))
 
     def _write_loop(self) -> None:
         """Commit batches of at most batch_size readings, at most flush_interval after the first.
@@ -194,7 +219,10 @@ class IngestService:
                     deadline = started + self.cfg.flush_interval_s
                     linger_until = started + self.cfg.linger_s
             if batch:
-                self._commit_with_retry(batch)
+                try:
+                    self._commit_with_retry(batch)
+                finally:
+                    self.budget.release(sum(len(p.parsed.readings) for p in batch))
 
     def _commit_with_retry(self, batch: list[Pending]) -> None:
         parsed = [p.parsed for p in batch]
