@@ -202,7 +202,9 @@ def test_invalid_motion_config_is_refused_before_storage() -> None:
 def test_vigie_camera_run_records_events_and_stops_gracefully(
     database_url: str, broker: Broker, tmp_path: Path
 ) -> None:
-    live = LiveServer(Scene(crossings=((2.5, 4.5),)), fps=10).start()
+    # Stream time starts with the server, not with the worker: on a loaded machine the worker
+    # process may connect several seconds late, so crossings repeat until one is caught.
+    live = LiveServer(Scene(crossings=tuple((t, t + 2.0) for t in range(3, 60, 8))), fps=10).start()
     config = tmp_path / "cameras.toml"
     good, bad = unique("proc-bon"), unique("proc-masque")
     config.write_text(
