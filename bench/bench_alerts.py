@@ -266,7 +266,8 @@ SELECT r.received_at, c.at, d.created_at
 def stage_medians(
     conn: psycopg.Connection[Any], sent_at: dict[str, float], first_mail: dict[str, float]
 ) -> dict[str, float]:
-    """Median seconds of each hop: publish->stored, stored->incident, incident->delivery, ->SMTP."""
+    """Median seconds of each hop: publish->received by ingest, ->incident change, ->delivery row,
+    ->SMTP server."""
     hops: dict[str, list[float]] = {"ingest": [], "engine": [], "dispatch": [], "send": []}
     for sid, published in sent_at.items():
         row = conn.execute(_STAGES_SQL, (sid,)).fetchone()
