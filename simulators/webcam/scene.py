@@ -20,6 +20,9 @@ WIND_SWAY: dict[str, tuple[float, float]] = {
     "strong": (5.0, 0.09),
 }
 
+# Drift of the cloud shadows, in cloud-noise pixels per second (one is 1/32 of the frame width).
+CLOUD_SPEED = 0.35
+
 
 @dataclass(frozen=True)
 class SceneConfig:
@@ -97,8 +100,14 @@ class Scene:
             )
         self._grass_h = int(0.14 * h)
         self._grass = textures.grass_band(rng, w, self._grass_h)
-        self._clouds = textures.smooth_noise(rng, 96, 24, 6)
+        # Drawn from the main generator only to keep every later draw (animals, rain) as it was.
+        textures.smooth_noise(rng, 96, 24, 6)
         self._cloud_phase = rng.uniform(0, 40)
+        # Cloud shadows drift one way for the whole scenario, so the strip they are cut from is
+        # long enough never to wrap: a wrap made the whole shade pattern jump at once every
+        # 137 s, which real clouds never do. Its own generator keeps the other draws unchanged.
+        strip = int(self._cloud_phase + CLOUD_SPEED * cfg.seconds) + 48
+        self._clouds = textures.smooth_noise(np.random.default_rng([cfg.seed, 0xC10D]), strip, 24, 6)
         self._rain = textures.rain_layers(rng, w, h, 6)
         self._noise_day = textures.noise_pair(rng, w, h, 2.0)
         self._noise_night = textures.noise_pair(rng, w, h, 6.0)
@@ -237,7 +246,7 @@ class Scene:
     def _light(self, frame: np.ndarray, t: float) -> np.ndarray:
         # Cloud shadows drift across: a smooth field sliding sideways, darkening by up to 30 %.
         h, w = frame.shape[:2]
-        shift = (self._cloud_phase + t * 0.35) % 48
+        shift = self._cloud_phase + t * CLOUD_SPEED
         window = cv2.getRectSubPix(self._clouds, (32, 18), (16 + shift, 12))
         shade = 1.0 - 0.3 * np.clip((window - 0.35) * 2.5, 0, 1)
         light = cv2.resize(shade.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)

@@ -63,15 +63,16 @@ class Profile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Grey-level difference (0..255) a pixel must exceed to count as changed.
-    threshold: int = Field(default=22, ge=1, le=254)
+    threshold: int = Field(default=16, ge=1, le=254)
     # Smallest contour kept, as a fraction of the detection frame's area.
-    min_area: float = Field(default=0.0012, gt=0.0, lt=0.5)
+    # Counted in pixels that really changed, not in the dilated blob around them.
+    min_area: float = Field(default=0.0002, gt=0.0, lt=0.5)
     # Frames of consecutive motion before the detector says "real motion now".
     persistence_frames: int = Field(default=3, ge=1, le=100)
     # Contrast gain around the mean grey level before differencing (1 = none).
     stretch: float = Field(default=1.0, ge=1.0, le=4.0)
     # Gaussian blur kernel (odd, pixels in the detection frame).
-    blur: int = Field(default=5, ge=1, le=31)
+    blur: int = Field(default=3, ge=1, le=31)
 
     @field_validator("blur")
     @classmethod
@@ -82,8 +83,9 @@ class Profile(BaseModel):
 
 
 def _night_default() -> Profile:
-    # IR frames are noisier and greyer: a higher threshold and more persistence.
-    return Profile(threshold=20, min_area=0.0015, persistence_frames=4, blur=7, stretch=2.0)
+    # IR frames are noisier and flatter: more blur, a larger least blob, more persistence, and
+    # a contrast stretch so that a grey animal on grey ground still stands out.
+    return Profile(threshold=16, min_area=0.0003, persistence_frames=4, blur=5, stretch=2.0)
 
 
 class MotionConfig(BaseModel):
@@ -101,7 +103,7 @@ class MotionConfig(BaseModel):
     # Frames ignored after a recalibration while the background settles.
     recalibrate_frames: int = Field(default=4, ge=0, le=100)
     # Frames at start-up (or after a resolution change) spent learning, without motion.
-    warmup_frames: int = Field(default=25, ge=0, le=1000)
+    warmup_frames: int = Field(default=15, ge=0, le=1000)
     # Running-average learning rate of the background (frigate_like).
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     # Pixels a background may sway by (detection scale) and still count as unchanged.
@@ -111,8 +113,14 @@ class MotionConfig(BaseModel):
     flicker_level: float = Field(default=0.08, gt=0.0, le=1.0)
     # Pixels by which discounted (flickering) areas are widened.
     flicker_spread: int = Field(default=0, ge=0, le=8)
+    # Pixels around discounted (flickering) areas where a blob lying almost wholly is dropped.
+    flicker_halo: int = Field(default=3, ge=0, le=16)
     # Forgetting rate of the flicker map relative to its learning rate.
     flicker_release: float = Field(default=0.1, gt=0.0, le=1.0)
+    # Block size (detection pixels) of the light correction that follows cloud shadows; 0 = off.
+    relight_cell: int = Field(default=8, ge=0, le=64)
+    # Difference colour pictures per channel by day (night IR pictures are grey anyway).
+    colour: bool = True
     # Mean HSV saturation (0..255) below which the image is taken as IR night.
     night_saturation: float = Field(default=12.0, ge=0.0, le=255.0)
 

@@ -3,7 +3,10 @@
 Topics (see src/vigie/broker.py for the ACL):
 - vigie/v1/cameras/<cam>/events: {"type": "new" | "end", "camera": ..., "event": {...}}, QoS 1,
   in the spirit of Frigate's frigate/events;
-- vigie/v1/cameras/<cam>/status: {"state": "online" | "lost" | ..., health figures}, retained.
+- vigie/v1/cameras/<cam>/status: {"state": "online" | "lost" | ..., health figures}, retained;
+- vigie/v1/cameras/_worker/<client id>/status: {"worker": ..., "state": "online" | "offline"},
+  retained; the broker holds "offline" as the connection's Last Will, as for the gauges, so a
+  worker that dies or loses its network says so without a word from it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ def status_topic(root: str, camera_id: str) -> str:
     return f"{root}/cameras/{camera_id}/status"
 
 
+def worker_status_topic(root: str, client_id: str) -> str:
+    """vigie/v1/cameras/_worker/<client id>/status (MQTT wildcards and slashes replaced)."""
+    safe = "".join("_" if ch in "+#/" else ch for ch in client_id)
+    return f"{root}/cameras/_worker/{safe}/status"
+
+
 class CameraPublisher:
     """One paho client for every camera of the worker; publish() is thread-safe in paho 2.
 
@@ -46,11 +55,18 @@ class CameraPublisher:
         self._stopping = False
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        # One connection serves every camera of the worker, and MQTT gives a connection one
+        # Last Will: it goes on the worker's own status topic, retained, like the gauges'.
+        self.client_id = client_id
+        self.worker_topic = worker_status_topic(topic_root, client_id)
+        self.client.will_set(self.worker_topic, self._worker_state("offline"), qos=1, retain=True)
 
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
         if reason.is_failure:
             log.error("broker MQTT refuse la connexion du worker caméra : %s", reason)
         else:
+            # After every (re)connection: the retained Last Will said offline meanwhile.
+            self.client.publish(self.worker_topic, self._worker_state("online"), qos=1, retain=True)
             self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
@@ -71,9 +87,18 @@ class CameraPublisher:
         self.client.loop_start()
         return self._connected.wait(wait_s)
 
+    def _worker_state(self, state: str) -> str:
+        return json.dumps({"worker": self.client_id, "state": state})
+
     def stop(self) -> None:
-        """Flush and disconnect."""
+        """Say offline (a clean DISCONNECT does not fire the Last Will), flush and disconnect."""
         self._stopping = True
+        info = self.client.publish(self.worker_topic, self._worker_state("offline"), qos=1, retain=True)
+        if self._connected.is_set():
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                log.warning("statut hors ligne du worker caméra non confirmé par le broker")
         self.client.disconnect()
         self.client.loop_stop()
 

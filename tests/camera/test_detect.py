@@ -68,7 +68,7 @@ def test_every_animal_is_caught_in_a_breezy_day_with_rain(name: str, breeze_day:
     s = score(breeze_day.truth, run_events(name, breeze_day.frames))
     assert s.animals >= 2
     assert s.recall == 1.0
-    assert s.false_events <= 1
+    assert s.false_events == 0
     # Not one endless event: a good part of the footage is left out.
     assert s.fraction_in_events < 0.8
 
@@ -77,7 +77,7 @@ def test_every_animal_is_caught_in_a_breezy_day_with_rain(name: str, breeze_day:
 def test_strong_wind_and_ir_night_switch(name: str, strong_night: Clip) -> None:
     s = score(strong_night.truth, run_events(name, strong_night.frames))
     assert s.recall == 1.0
-    assert s.false_events <= 1
+    assert s.false_events == 0
     assert s.fraction_in_events < 0.8
 
 
@@ -226,3 +226,107 @@ def test_mask_raster_covers_the_polygon() -> None:
     m = Mask(points=((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)))
     keep = rasterise_masks((m,), 100, 50)
     assert keep[25, 10] == 0 and keep[25, 90] == 255
+
+
+def _walk_frames(
+    base: np.ndarray, steps: list[int], y: int = 120, colour: tuple[int, int, int] = (20, 20, 20)
+) -> list[np.ndarray]:
+    out = []
+    for x in steps:
+        f = base.copy()
+        cv2.rectangle(f, (x, y), (x + 40, y + 30), colour, -1)
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("name", DETECTORS_UNDER_TEST)
+def test_a_slow_animal_that_stops_to_browse_stays_motion(name: str) -> None:
+    """The flicker map must not learn an animal's own position (it once hid slow animals)."""
+    det = make_detector(MotionConfig(detector=name))
+    base = _flat()
+    for i in range(40):
+        det.process(base, i / FPS)
+    # 2 px per frame, then 3 s standing still (legs moving a little), then on again.
+    steps = (
+        [20 + 2 * i for i in range(40)]
+        + [100 + (i % 2) for i in range(15)]
+        + [102 + 2 * i for i in range(20)]
+    )
+    results = [det.process(f, (40 + i) / FPS) for i, f in enumerate(_walk_frames(base, steps))]
+    assert sum(r.motion for r in results[5:]) >= 0.9 * len(results[5:])
+
+
+@pytest.mark.parametrize("name", DETECTORS_UNDER_TEST)
+def test_an_orange_fox_on_brown_ground_is_seen_in_colour(name: str) -> None:
+    """Same grey level as the ground, different colour: only the colour difference sees it."""
+    ground = np.zeros((270, 480, 3), np.uint8)
+    ground[:] = (55, 85, 105)  # brown earth, grey ~86
+    fox = (20, 75, 160)  # orange, grey ~ 94
+    frames = [ground] * 40 + _walk_frames(ground, [20 + 8 * i for i in range(30)], colour=fox)
+
+    def moving(colour: bool) -> int:
+        det = make_detector(MotionConfig(detector=name, colour=colour))
+        return sum(det.process(f, i / FPS).motion for i, f in enumerate(frames))
+
+    assert moving(colour=True) >= 20
+    assert moving(colour=False) == 0
+
+
+# MOG2 still turns these specks into motion (docs/camera.md says so): frigate_like only.
+@pytest.mark.parametrize("name", ["frigate_like"])
+def test_stray_pixels_are_not_blobs(name: str) -> None:
+    """Single changed pixels (a glint, a raindrop) must not grow into blobs by dilation."""
+    det = make_detector(MotionConfig(detector=name))
+    base = _flat()
+    rng = np.random.default_rng(3)
+    results = []
+    for i in range(120):
+        f = base.copy()
+        # Small bright specks (raindrops, glints) anywhere, in new places every frame.
+        for _ in range(20):
+            x, y = int(rng.integers(0, 478)), int(rng.integers(0, 268))
+            f[y : y + 2, x : x + 2] = 255
+        results.append(det.process(f, i / FPS))
+    assert not any(r.motion for r in results[40:])
+
+
+# MOG2, even fed the light-corrected frame, still reacts to this shadow: frigate_like only.
+@pytest.mark.parametrize("name", ["frigate_like"])
+def test_a_cloud_shadow_sweeping_across_is_not_motion(name: str) -> None:
+    """A soft shadow (30 % darker) sweeping across the frame at 20 px/s is light, not motion."""
+    base = _flat(110).astype(np.float32)
+    xx = np.arange(480, dtype=np.float32)[None, :, None]
+
+    def shaded(i: int) -> np.ndarray:
+        edge = -200 + 4 * i  # the shadow's edge moves 4 px per frame (20 px/s)
+        shade = 1.0 - 0.3 * np.clip((edge - xx) / 120.0, 0.0, 1.0)
+        out: np.ndarray = (base * shade).clip(0, 255).astype(np.uint8)
+        return out
+
+    det = make_detector(MotionConfig(detector=name))
+    results = [det.process(shaded(0), i / FPS) for i in range(40)]
+    results += [det.process(shaded(i), (40 + i) / FPS) for i in range(150)]
+    assert not any(r.motion for r in results)
+    # Without the light correction the same shadow is taken for motion.
+    blind = make_detector(MotionConfig(detector=name, relight_cell=0))
+    plain = [blind.process(shaded(0), i / FPS) for i in range(40)]
+    plain += [blind.process(shaded(i), (40 + i) / FPS) for i in range(150)]
+    assert any(r.motion for r in plain)
+
+
+def test_an_insect_lit_by_the_ir_lamp_is_not_motion_but_an_animal_is() -> None:
+    """At night a small near-white disc darting about is a moth; a grey walker is an animal."""
+    night = np.full((270, 480, 3), 70, np.uint8)
+    rng = np.random.default_rng(5)
+    det = make_detector(MotionConfig())
+    results = [det.process(night, i / FPS) for i in range(40)]
+    x, y = 200.0, 100.0
+    for i in range(30):
+        f = night.copy()
+        x, y = x + rng.uniform(-25, 25), y + rng.uniform(-20, 20)
+        cv2.circle(f, (int(x), int(y)), 6, (250, 250, 250), -1, cv2.LINE_AA)
+        results.append(det.process(f, (40 + i) / FPS))
+    assert all(r.night for r in results)
+    assert not any(r.motion for r in results)
+    walker = _walk_frames(night, [20 + 8 * i for i in range(30)], colour=(120, 120, 120))
+    assert any(det.process(f, (70 + i) / FPS).motion for i, f in enumerate(walker))

@@ -207,3 +207,18 @@ def test_cli_writes_video_and_truth(tmp_path: Path) -> None:
 def test_cli_refuses_bad_options(args: list[str]) -> None:
     res = CliRunner().invoke(_cli(), args)
     assert res.exit_code == 2
+
+
+def test_cloud_shadows_drift_without_ever_jumping() -> None:
+    """The shade field moves a little each frame; it used to wrap and jump every 137 s."""
+    scene = Scene(SceneConfig(seconds=400, width=160, height=90, seed=11, first_animal_s=1e9))
+    flat = np.full((90, 160, 3), 200, np.uint8)
+    prev = None
+    worst = 0.0
+    for i in range(0, 2000, 1):
+        light = scene._light(flat, i / 5).astype(np.float32)
+        if prev is not None:
+            worst = max(worst, float(np.abs(light - prev).mean()))
+        prev = light
+    # 0.35 noise px/s over 5 fps moves the field a fraction of a pixel per frame.
+    assert worst < 1.0

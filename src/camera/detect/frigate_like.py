@@ -7,7 +7,7 @@ import numpy as np
 
 from camera.config import MotionConfig
 from camera.detect.base import MotionResult
-from camera.detect.common import Pipeline, sway_tolerant_diff
+from camera.detect.common import Pipeline, relight, sway_tolerant_diff
 
 
 class FrigateLikeDetector:
@@ -26,8 +26,10 @@ class FrigateLikeDetector:
         jump = self._pipe.light_jump(grey)
         if self._avg is None or self._avg.shape != grey.shape or regime_changed:
             self._avg = grey.astype(np.float32)
-            return self._pipe.finish(np.zeros_like(grey), recalibrate=True)
-        diff = sway_tolerant_diff(grey, cv2.convertScaleAbs(self._avg), self._pipe.config.sway_px)
+            return self._pipe.finish(np.zeros(grey.shape[:2], np.uint8), recalibrate=True)
+        cfg = self._pipe.config
+        background = relight(self._avg, grey, cfg.relight_cell)
+        diff = sway_tolerant_diff(grey, background, cfg.sway_px)
         _, changed = cv2.threshold(diff, self._pipe.profile.threshold, 255, cv2.THRESH_BINARY)
         result = self._pipe.finish(changed, recalibrate=jump)
         if result.recalibrating and self._pipe.guard_fired:
