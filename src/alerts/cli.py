@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from alerts.service import AlertsService, load_dispatcher
+from alerts.service import AlertsService
 from vigie.db import wait_until_ready
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
@@ -18,7 +18,7 @@ def app() -> None:
     url = settings.database_url.get_secret_value()
     wait_until_ready(url)
     migrate(url)
-    service = AlertsService(settings, load_dispatcher(settings))
+    service = AlertsService(settings)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     service.run()

@@ -7,18 +7,17 @@ de-escalation once data stops. Each loop is a small class with run() and a stop 
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
 
 from alerts.cap import CapWriter
+from alerts.dispatch import Dispatcher
 from alerts.engine import Engine
 from vigie.jobs import JobHealth, guarded, make_scheduler
 from vigie.settings import Settings
@@ -175,22 +174,10 @@ class _Runnable(Protocol):
     def stop(self) -> None: ...
 
 
-def load_dispatcher(settings: Settings) -> _Runnable | None:
-    """The notifier's Dispatcher (alerts.dispatch, owned by alerts-notify), when installed."""
-    try:
-        module = importlib.import_module("alerts.dispatch")
-    except ModuleNotFoundError:
-        # TODO(alerts-notify): alerts.dispatch.Dispatcher not there yet; the engine runs alone.
-        log.warning("alerts.dispatch not available: incidents are recorded but not sent")
-        return None
-    factory: Callable[[Settings], _Runnable] = module.Dispatcher
-    return factory(settings)
-
-
 class AlertsService:
     """Engine listener + sweeper + CAP writer + dispatcher, started and stopped together."""
 
-    def __init__(self, settings: Settings, dispatcher: _Runnable | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         url = settings.database_url.get_secret_value()
         self.engine = Engine(settings.alerts)
         self.listener = ReadingsListener(
@@ -198,16 +185,14 @@ class AlertsService:
         )
         self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
         self.cap_writer = CapWriter(settings)
-        self.dispatcher = dispatcher
+        self.dispatcher = Dispatcher(settings)
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Run until stop() is called."""
         self.sweeper.start()
-        loops: list[_Runnable] = [self.listener, self.cap_writer]
-        if self.dispatcher is not None:
-            loops.append(self.dispatcher)
+        loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher]
         for loop in loops:
             t = threading.Thread(target=loop.run, name=type(loop).__name__, daemon=True)
             t.start()
