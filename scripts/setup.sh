@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="mosquitto mosquitto-clients debootstrap python3-venv python3-dev ca-certificates"
+# GStreamer's RTSP server, run by the system Python (python3-gi), for the live RTSP tests
+# (tests/camera/rtsp_server.py): it serves an H.264 MP4 as is, so no encoder plugin is needed.
+APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base"
+APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -81,27 +81,41 @@ class AvSource:
         self.stop = stop or threading.Event()
         self.live = live
         self._container: Any = None
+        # FFmpeg frees the demuxer in close(): doing that from another thread while frames() is
+        # inside a read is a use-after-free (a segfault). Only the reading thread closes it.
+        self._lock = threading.Lock()
+        self._reader: int | None = None
+        self._close_requested = False
 
     def _open(self) -> Any:
         opts = {"rtsp_transport": "tcp"} if self.url.lower().startswith("rtsp") else {}
         try:
             return av.open(self.url, options=opts, timeout=(self.options.timeout_s, self.options.timeout_s))
         except (av.FFmpegError, OSError) as exc:
-            raise SourceError(f"ouverture de {redact(self.url)} impossible : {redact(str(exc))}") from exc
+            # "from None": FFmpeg's error names the URL, password included, and a chained cause
+            # is printed in full by any traceback (log.exception, logging's own error report).
+            raise SourceError(f"ouverture de {redact(self.url)} impossible : {redact(str(exc))}") from None
 
     def frames(self) -> Iterator[Frame]:
         """Decode video frames; frame times are kept relative to the first one."""
+        with self._lock:
+            self._reader = threading.get_ident()
+        # Anchor before opening: av.open() already reads the first seconds of a stream to probe
+        # it (~20 frames over RTSP), so an anchor taken after it would date those frames seconds
+        # after they arrived, and every later frame seconds in the future.
+        anchor = self.clock()
         self._container = container = self._open()
         if not container.streams.video:
             self.close()
             raise SourceError(f"{redact(self.url)} ne contient pas de vidéo")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        anchor = self.clock()
         first: float | None = None
         count = 0
         try:
             for frame in container.decode(stream):
+                if self._close_requested:
+                    return
                 rel = frame.time
                 if rel is None or not math.isfinite(rel):
                     rel = (first or 0.0) + count / 25.0  # no timestamps: assume 25 fps
@@ -115,15 +129,28 @@ class AvSource:
                 count += 1
                 yield Frame(frame.to_ndarray(format="bgr24"), ts)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise SourceError(f"flux {redact(self.url)} illisible : {redact(str(exc))}") from exc
+            raise SourceError(f"flux {redact(self.url)} illisible : {redact(str(exc))}") from None
         finally:
-            self.close()
+            self._release()  # whichever thread runs the generator is not inside FFmpeg now
         if count == 0:
             raise SourceError(f"{redact(self.url)} ne contient aucune image décodable")
 
     def close(self) -> None:
-        """Close the container."""
-        container, self._container = self._container, None
+        """Close the container; from another thread than the one in frames(), only ask it to.
+
+        The reading thread then closes it after the read in progress: at the next frame, or at
+        the latest when the read times out (timeout_s).
+        """
+        with self._lock:
+            self._close_requested = True
+            if self._reader is not None and self._reader != threading.get_ident():
+                return
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            container, self._container = self._container, None
+            self._reader = None
         if container is not None:
             try:
                 container.close()

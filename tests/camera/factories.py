@@ -23,6 +23,11 @@ def camera(camera_id: str = "etang-nord", url: str = "http://127.0.0.1:9/stream"
     return Camera(id=camera_id, source_url=url, **fields)
 
 
+def unique(prefix: str) -> str:
+    """A name no other test uses (camera ids, MQTT client ids)."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
 class MqttCollector:
     """Subscribes (as the read-only vigie-api account) and keeps every camera message."""
 

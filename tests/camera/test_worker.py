@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,42 +20,13 @@ from camera.mqtt_events import CameraPublisher
 from camera.sources import Frame
 from camera.store import Camera
 from camera.worker import CameraWorker, WorkerDeps
-from tests.camera.factories import MqttCollector, camera
+from tests.camera.factories import MqttCollector, camera, unique
 from tests.camera.live_server import LiveServer, Scene
-from tests.support import Broker, wait_for
-from vigie.mqtt import parse_mqtt_url
+from tests.support import wait_for
 from vigie.settings import CameraSettings
 
 Conn = psycopg.Connection[tuple[object, ...]]
 SHORT_EVENTS = {"pre_roll_s": 1.0, "post_roll_s": 1.0, "gap_s": 1.0, "max_clip_s": 10.0}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-def pool(database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(database_url, min_size=1, max_size=4, open=False)
-    p.open()
-    p.wait()
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def publisher(broker: Broker) -> Iterator[CameraPublisher]:
-    pub = CameraPublisher(parse_mqtt_url(broker.url("vigie-camera")), unique("test-camera"))
-    assert pub.start()
-    yield pub
-    pub.stop()
-
-
-@pytest.fixture
-def collector(broker: Broker) -> Iterator[MqttCollector]:
-    c = MqttCollector(broker.url("vigie-api"))
-    yield c
-    c.close()
 
 
 def settings(tmp_path: Path, **kw: Any) -> CameraSettings:
