@@ -23,18 +23,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Inbound:
-    """One MQTT message as handed over by paho's network thread."""
-
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    received_at: datetime
-    retained: bool
-
-
-@dataclass(frozen=True)
 class Pending:
     """A parsed message waiting for its batch to commit; then mid is acknowledged."""
 
@@ -66,11 +54,12 @@ class ReadingBudget:
         self.limit = limit
         self.used = 0
         self._cond = threading.Condition()
+        self.closed = False
 
     def acquire(self, n: int) -> None:
-        """Wait until n more readings fit."""
+        """Wait until n more readings fit (or the budget is closed at shutdown)."""
         with self._cond:
-            while self.used > 0 and self.used + n > self.limit:
+            while self.used > 0 and self.used + n > self.limit and not self.closed:
                 self._cond.wait()
             self.used += n
 
@@ -78,6 +67,12 @@ class ReadingBudget:
         """The writer is done with n readings (committed or handed back to the broker)."""
         with self._cond:
             self.used -= n
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop waiting: nothing will be released any more."""
+        with self._cond:
+            self.closed = True
             self._cond.notify_all()
 
 
@@ -90,9 +85,7 @@ class IngestService:
         self.address = address
         self.database_url = database_url
         self.stop_event = threading.Event()
-        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=self.cfg.queue_size)
-        # None marks the end of the stream at shutdown.
-        self.parsed: queue.Queue[Pending | None] = queue.Queue(maxsize=self.cfg.queue_size)
+        self.parsed: queue.Queue[Pending] = queue.Queue(maxsize=self.cfg.queue_size)
         self.budget = ReadingBudget(2 * self.cfg.batch_size)
         self.client = make_client(address, self.cfg.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -102,7 +95,7 @@ class IngestService:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self.connected = threading.Event()
 
-    # --- paho callbacks: hand over and return; never touch the database here -----------------
+    # --- paho callbacks: parse and hand over; never touch the database here -------------------
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
@@ -127,11 +120,17 @@ class IngestService:
             log.warning("disconnected from the broker (%s); paho reconnects", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        # Blocking here when the queue is full is the back-pressure we want: paho stops reading,
-        # the broker stops sending past Receive Maximum, and nothing is lost.
-        self.inbox.put(
-            Inbound(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC), bool(msg.retain))
+        # Parsing is pure CPU, so it runs right here: a hand-over to a parse thread cost more (a
+        # queue hop per message) than it saved, since the GIL serialises the two anyway.
+        # Blocking here when the budget or the queue is full is the back-pressure we want: paho
+        # stops reading, the broker stops sending past Receive Maximum, and nothing is lost.
+        if self.stop_event.is_set():
+            return  # not acknowledged: the broker redelivers it to the next session
+        parsed = parse_message(
+            msg.topic, bytes(msg.payload), datetime.now(UTC), self.cfg, self.settings.topic_root, msg.retain
         )
+        self.budget.acquire(len(parsed.readings))
+        self.parsed.put(Pending(msg.mid, msg.qos, parsed))
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -143,12 +142,14 @@ class IngestService:
             receive_maximum=self.cfg.receive_maximum,
         )
         self.client.loop_start()
-        parser = threading.Thread(target=self._parse_loop, name="ingest-parse", daemon=True)
-        parser.start()
         try:
             self._write_loop()
         finally:
-            parser.join(timeout=5)
+            # Unblock paho's thread if it waits for room, so that loop_stop() can join it.
+            # What it still hands over is never acknowledged: the broker redelivers it.
+            self.budget.close()
+            while not self.parsed.empty():
+                self.parsed.get_nowait()
             self.client.disconnect()
             self.client.loop_stop()
             if self._conn is not None:
@@ -156,29 +157,8 @@ class IngestService:
             log.info("ingest stopped")
 
     def stop(self) -> None:
-        """Ask the loop to finish the current batch and exit."""
+        """Ask the loop to commit what has been parsed and exit; later messages stay unacknowledged."""
         self.stop_event.set()
-
-    def _parse_loop(self) -> None:
-        """Parse in a thread of its own, so parsing overlaps the database's work on the last batch."""
-        while not self.stop_event.is_set():
-            try:
-                m = self.inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self._hand_over(m)
-        # Parse what paho already handed over; anything later stays unacknowledged in the broker's
-        # session and is redelivered on restart, so a steady inflow cannot delay the exit.
-        for _ in range(self.inbox.qsize()):
-            self._hand_over(self.inbox.get_nowait())
-        self.parsed.put(None)
-
-    def _hand_over(self, m: Inbound) -> None:
-        parsed = parse_message(
-            m.topic, m.payload, m.received_at, self.cfg, self.settings.topic_root, m.retained
-        )
-        self.budget.acquire(len(parsed.readings))
-        self.parsed.put(Pending(m.mid, m.qos, parsed))
 
     def _write_loop(self) -> None:
         """Commit batches of at most batch_size readings, at most flush_interval after the first.
@@ -206,11 +186,11 @@ class IngestService:
                 try:
                     item = self.parsed.get(timeout=timeout) if timeout > 0 else self.parsed.get_nowait()
                 except queue.Empty:
+                    if self.stop_event.is_set():
+                        finished = True  # paho hands nothing more over once stopping
+                        break
                     if deadline is None or time.monotonic() < linger_until:
                         continue
-                    break
-                if item is None:
-                    finished = True
                     break
                 batch.append(item)
                 readings += max(1, len(item.parsed.readings))
