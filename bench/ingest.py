@@ -11,6 +11,7 @@ Prints one JSON line and rewrites the bench-ingest section of docs/benchmarks.md
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -177,8 +178,8 @@ def naive_proc(url: str, db_url: str, expected: int, out: Any) -> None:
 class Ingest:
     """`vigie ingest` as a subprocess, with its peak RSS sampled."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, processes: int = 1) -> None:
+        self.env, self.log, self.processes = env, log, processes
         self.proc: subprocess.Popen[bytes] | None = None
         self.peak_rss = 0
         self._sampling = threading.Event()
@@ -192,7 +193,7 @@ class Ingest:
                 stderr=log,
             )
         deadline = time.monotonic() + 30
-        while "subscribed to" not in self.log.read_text():
+        while self.log.read_text().count("subscribed to") < self.processes:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(self.log.read_text())
             time.sleep(0.05)
@@ -203,10 +204,16 @@ class Ingest:
         assert self.proc is not None
         ps = psutil.Process(self.proc.pid)
         while not self._sampling.is_set():
+            # The whole tree: with ingest.processes > 1, a supervisor and its workers.
             try:
-                self.peak_rss = max(self.peak_rss, ps.memory_info().rss)
+                tree = [ps, *ps.children(recursive=True)]
             except psutil.Error:
-                return
+                return  # the supervisor is gone
+            total = 0
+            for proc in tree:
+                with contextlib.suppress(psutil.Error):  # a worker exiting under our feet
+                    total += proc.memory_info().rss
+            self.peak_rss = max(self.peak_rss, total)
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -290,6 +297,12 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=500)
     parser.add_argument("--readings", type=int, default=200_000)
     parser.add_argument("--naive-readings", type=int, default=20_000)
+    parser.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="ingest.processes (default: one per core, as docs/mqtt.md advises for a big fleet)",
+    )
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument("--keep-db", action="store_true", help="keep the bench database to inspect it")
     args = parser.parse_args()
@@ -307,7 +320,11 @@ def main() -> None:
     broker = LocalBroker(broker_dir, 18899)
     broker.start()
     log_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
-    result: dict[str, Any] = {"bench": "ingest", "stations": args.stations}
+    result: dict[str, Any] = {
+        "bench": "ingest",
+        "stations": args.stations,
+        "ingest_processes": args.ingest_processes,
+    }
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:
             with conn.cursor().copy("COPY stations (id, name, commune_insee, lat, lon) FROM STDIN") as copy:
@@ -320,9 +337,10 @@ def main() -> None:
                 "VIGIE_DATABASE_URL": db_url,
                 "VIGIE_MQTT_URL": broker.url("vigie-ingest"),
                 "VIGIE_INGEST__CLIENT_ID": "bench-ingest",
+                "VIGIE_INGEST__PROCESSES": str(args.ingest_processes),
                 "VIGIE_LOG_LEVEL": "INFO",
             }
-            ingest = Ingest(env, log_dir / "ingest.log")
+            ingest = Ingest(env, log_dir / "ingest.log", args.ingest_processes)
             q = ctx.Queue()
             sim = broker.url("vigie-simulator")
             reader = broker.url("vigie-ingest")

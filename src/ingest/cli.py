@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 
+import typer
+
 from ingest.retention import apply_retention
 from ingest.service import IngestService
 from vigie.db import wait_until_ready
@@ -11,7 +13,16 @@ from vigie.jobs import guarded, make_scheduler
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
 from vigie.mqtt import service_address
-from vigie.settings import Settings
+from vigie.settings import IngestSettings, Settings
+from vigie.supervise import Child, supervise
+
+
+def worker_client_id(cfg: IngestSettings, k: int) -> str:
+    """The MQTT client id (and persistent session) of ingest process k of cfg.processes.
+
+    Process 1 keeps the configured id, so a site that adds processes keeps its session.
+    """
+    return cfg.client_id if k == 1 else f"{cfg.client_id}-p{k}"
 
 
 def app() -> None:
@@ -21,6 +32,23 @@ def app() -> None:
     url = settings.database_url.get_secret_value()
     wait_until_ready(url)
     migrate(url)
+    cfg = settings.ingest
+    if cfg.processes > 1:
+        # Each process is a whole one-process ingest with its own session on the shared
+        # subscription; this one only supervises them.
+        code = supervise(
+            [
+                Child(
+                    ("ingest",),
+                    {
+                        "VIGIE_INGEST__PROCESSES": "1",
+                        "VIGIE_INGEST__CLIENT_ID": worker_client_id(cfg, k),
+                    },
+                )
+                for k in range(1, cfg.processes + 1)
+            ]
+        )
+        raise typer.Exit(code)
     address = service_address(
         settings.mqtt_url.get_secret_value(), "vigie-ingest", settings.mqtt_credentials_file
     )
@@ -28,7 +56,7 @@ def app() -> None:
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     scheduler = make_scheduler()
-    cfg = settings.ingest
+    # Every worker schedules it; an advisory lock in apply_retention lets one run at a time.
     scheduler.add_job(
         guarded(
             "retention",

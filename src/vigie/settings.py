@@ -23,6 +23,9 @@ class IngestSettings(Section):
 
     client_id: str = "vigie-ingest-1"
     share_group: str = "vigie-ingest"
+    # Processes on the shared subscription. One process is bound to one core by Python's GIL:
+    # on a machine with more cores, more processes keep up with a faster fleet (docs/mqtt.md).
+    processes: int = Field(default=1, ge=1, le=64)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     # How many unacknowledged QoS 1 messages the broker may send us (MQTT 5 Receive Maximum).
     receive_maximum: int = Field(default=10000, ge=1, le=65535)

@@ -148,6 +148,31 @@ def test_two_ingest_processes_share_the_load_exactly_once(
     assert _one(db, "SELECT sum(readings) FROM rain_5min") == len(msgs)
 
 
+def test_processes_setting_runs_that_many_workers_and_sigterm_stops_them_all(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    stations = [make_station(db).id for _ in range(5)]
+    service = make_ingest(VIGIE_INGEST__PROCESSES="2")
+    client_id = service.env["VIGIE_INGEST__CLIENT_ID"]
+    msgs = [(topic(s), reading(i, minute(i))) for s in stations for i in range(1000)]
+    with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        wait_for(lambda: service.log().count(READY) == 2, timeout=30)
+        assert set(pub.publish_many(msgs)) == {0}
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == len(msgs), timeout=60)
+        wait_for(lambda: _one(db, "SELECT sum((counters->>'stored')::int) FROM ingest_metrics") == len(msgs))
+        assert service.stop(signal.SIGTERM) == 0
+    per_worker = {
+        str(w): int(str(n))
+        for w, n in db.execute("SELECT worker, (counters->>'stored')::int FROM ingest_metrics")
+    }
+    # Process 1 keeps the configured client id (and session); each worker took a share.
+    assert set(per_worker) == {client_id, f"{client_id}-p2"}, per_worker
+    assert all(n > 0 for n in per_worker.values()), per_worker
+    assert _one(db, "SELECT sum((counters->>'duplicates')::int) FROM ingest_metrics") == 0
+    assert _one(db, "SELECT sum(readings) FROM rain_5min") == len(msgs)
+    assert service.log().count("ingest stopped") == 2  # both workers flushed and exited
+
+
 def test_device_cannot_publish_to_another_stations_topic(
     db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
 ) -> None:
