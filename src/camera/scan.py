@@ -161,11 +161,15 @@ def scan_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="One JSON object per event, then a summary line.")
     ] = False,
-    detection_height: Annotated[int, typer.Option(min=60, max=1080)] = 180,
+    detection_height: Annotated[
+        int | None, typer.Option(min=60, max=1080, help="défaut : celui de MotionConfig (360)")
+    ] = None,
 ) -> None:
     """Run motion detection and the event logic over a video file; writes nothing to the DB."""
     try:
-        config = MotionConfig(detector=detector, detection_height=detection_height)
+        config = MotionConfig(detector=detector)
+        if detection_height is not None:
+            config = MotionConfig(detector=detector, detection_height=detection_height)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         typer.echo(f"erreur : détecteur {detector!r} inconnu ({', '.join(DETECTORS)})", err=True)
         raise typer.Exit(2) from exc
