@@ -15,7 +15,7 @@ from vigie.mqtt import parse_mqtt_url
 
 @pytest.fixture
 def pool(database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(database_url, min_size=1, max_size=4, open=False)
+    p = ConnectionPool(database_url, min_size=1, max_size=6, open=False)
     p.open()
     p.wait()
     yield p

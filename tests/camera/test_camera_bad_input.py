@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from camera.config import CameraConfigError
 from camera.errors import CameraInputError
 from camera.mqtt_events import CameraPublisher
 from camera.worker import WorkerDeps
-from tests.camera.factories import MqttCollector, camera
+from tests.camera.factories import MqttCollector, camera, unique
 from tests.camera.live_server import LiveServer, Scene, SilentServer
 from tests.support import Broker, wait_for
 from vigie.mqtt import parse_mqtt_url
@@ -33,19 +31,6 @@ from vigie.settings import CameraSettings
 Conn = psycopg.Connection[tuple[object, ...]]
 SHORT_EVENTS = {"pre_roll_s": 1.0, "post_roll_s": 1.0, "gap_s": 1.0, "max_clip_s": 10.0}
 BAD_MASK = {"masks": [{"points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}  # crosses itself
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-def pool(database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(database_url, min_size=1, max_size=6, open=False)
-    p.open()
-    p.wait()
-    yield p
-    p.close()
 
 
 def ended(db: Conn, cam_id: str) -> list[dict[str, Any]]:
