@@ -44,6 +44,7 @@ def app() -> None:
                         "VIGIE_INGEST__PROCESSES": "1",
                         "VIGIE_INGEST__CLIENT_ID": worker_client_id(cfg, k),
                     },
+                    label=worker_client_id(cfg, k),
                 )
                 for k in range(1, cfg.processes + 1)
             ]

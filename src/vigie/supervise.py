@@ -27,10 +27,12 @@ class Child:
 
     args: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
+    label: str = ""  # tells apart children that run the same command (ingest workers)
 
     @property
     def name(self) -> str:
-        return "vigie " + " ".join(self.args)
+        command = "vigie " + " ".join(self.args)
+        return f"{command} ({self.label})" if self.label else command
 
 
 def spawn(child: Child) -> subprocess.Popen[bytes]:
@@ -44,7 +46,7 @@ def spawn(child: Child) -> subprocess.Popen[bytes]:
 def supervise(children: Sequence[Child]) -> int:
     """Run the children until SIGTERM/SIGINT; then stop them and return the worst exit code.
 
-    A child that exits on its own is restarted with exponential backoff (0.5 s doubling to 30 s):
+    A child that exits on its own is restarted with exponential backoff (1 s doubling to 30 s):
     a service that crashes in a loop must not spin the CPU, and one that crashed once must come
     back by itself.
     """
