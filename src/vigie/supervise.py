@@ -81,5 +81,8 @@ def supervise(children: Sequence[Child]) -> int:
             log.error("'%s' did not stop in %.0f s; killing it", child.name, _STOP_TIMEOUT_S)
             proc.kill()
             code = proc.wait()
+        if code:
+            # Negative: killed by that signal, without a handler of its own (simulators).
+            log.warning("'%s' exited with %s while stopping", child.name, code)
         worst = worst or code
     return worst
