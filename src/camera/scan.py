@@ -167,9 +167,10 @@ def scan_command(
 ) -> None:
     """Run motion detection and the event logic over a video file; writes nothing to the DB."""
     try:
-        config = MotionConfig(detector=detector)
-        if detection_height is not None:
-            config = MotionConfig(detector=detector, detection_height=detection_height)
+        fields: dict[str, object] = {"detector": detector}
+        if detection_height is not None:  # else the config's own default
+            fields["detection_height"] = detection_height
+        config = MotionConfig.model_validate(fields)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         typer.echo(f"erreur : détecteur {detector!r} inconnu ({', '.join(DETECTORS)})", err=True)
         raise typer.Exit(2) from exc
