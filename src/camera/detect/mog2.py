@@ -9,7 +9,7 @@ import numpy as np
 
 from camera.config import MotionConfig
 from camera.detect.base import MotionResult
-from camera.detect.common import Pipeline, light_gain
+from camera.detect.common import Pipeline, light_gain, sway_tolerant_diff
 
 # About 40 s of history at 5 fps: long enough to learn swaying leaves as background modes.
 HISTORY = 200
@@ -18,26 +18,40 @@ HISTORY = 200
 # detection height: 2.2 caught 26 of 30 animals, 1.8 caught 28 with no false event, 1.65 and
 # 1.5 caught 28-29 but fired 4-6 times on empty rain and wind (8-12 false events/h).
 VAR_PER_THRESHOLD = 1.8
+# Ceiling of a pixel's learnt variance (OpenCV's default is 75, a standard deviation of 8.7
+# grey levels). In swaying grass the variance climbs to the ceiling, and the threshold with it
+# (46 grey levels at 75, 36 at 45): a hare behind the blades, a few levels off the soil,
+# never crossed it. 45 keeps those pixels sensitive (bench-motion: hare #17 caught); the sway
+# veto below takes over the job of ignoring the blades.
+VAR_MAX = 45.0
+# Sway veto: a pixel MOG2 calls foreground must also differ from the running mean by this share
+# of the profile's threshold, sway tolerant as in frigate_like. A blade pushed a pixel or two
+# further than MOG2 has learnt still matches the mean within the sway tolerance; an animal's
+# fur does not. Without the veto the lower variance ceiling fired 5 times on the bench's gusts
+# and rain (10 false events/h); with it, none. It also cleans MOG2's mask enough for the
+# flicker halo, which used to split mog2's events into pieces (docs/benchmarks.md).
+VETO_SHARE = 0.5
 
 
 class Mog2Detector:
-    """Per-pixel mixture of Gaussians (cv2.createBackgroundSubtractorMOG2), shadows off."""
+    """Per-pixel mixture of Gaussians (cv2.createBackgroundSubtractorMOG2), shadows off.
+
+    Its foreground is confirmed by a sway-tolerant difference from a running mean (VETO_SHARE).
+    """
 
     name = "mog2"
 
     def __init__(self, config: MotionConfig) -> None:
-        # No flicker halo for MOG2: its masks are noisier, and dropping the blobs that hug the
-        # leaves split its events into pieces that matched no animal (bench-motion: 0 -> 4
-        # false events/h, and one animal lost on another seed).
-        self._pipe = Pipeline(config.model_copy(update={"flicker_halo": 0}))
+        self._pipe = Pipeline(config)
         self._model: Any = None
-        self._avg: np.ndarray | None = None  # slow mean picture, only to follow the light
+        self._avg: np.ndarray | None = None  # running mean: follows the light, confirms motion
 
     def _new_model(self) -> Any:
         var_threshold = float(self._pipe.profile.threshold) * VAR_PER_THRESHOLD
         model = cv2.createBackgroundSubtractorMOG2(
             history=HISTORY, varThreshold=var_threshold, detectShadows=False
         )
+        model.setVarMax(VAR_MAX)
         return model
 
     def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
@@ -56,7 +70,10 @@ class Mog2Detector:
             # divided out, measured against a faster running mean of the scene.
             gain = light_gain(self._avg, grey, cell)
             seen = cv2.convertScaleAbs(cv2.divide(grey.astype(np.float32), gain))
-        changed = self._model.apply(seen, learningRate=-1)
+        # The veto compares the same light-corrected picture with the running mean.
+        near = sway_tolerant_diff(seen, cv2.convertScaleAbs(self._avg), self._pipe.config.sway_px)
+        _, veto = cv2.threshold(near, self._pipe.profile.threshold * VETO_SHARE, 255, cv2.THRESH_BINARY)
+        changed = cv2.bitwise_and(self._model.apply(seen, learningRate=-1), veto)
         result = self._pipe.finish(changed, recalibrate=jump)
         if result.recalibrating and self._pipe.guard_fired:
             # Light changed everywhere at once: relearn from this frame.
