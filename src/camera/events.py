@@ -89,9 +89,16 @@ class EventTracker:
                 out.append(self._close(ev, ev.last_motion_ts + self._cfg.post_roll_s))
                 ev = None
         if ev is not None and ts - ev.start_ts >= self._cfg.max_clip_s:
-            out.append(self._close(ev, ts))
-            ev = self._begin(ts, ts, part=ev.part + 1, previous=ev.event_no, last=ev.last_motion_ts)
-            out.append(self._started(ev, ts))
+            tail_end = ev.last_motion_ts + self._cfg.post_roll_s
+            if tail_end <= ts:
+                # Only the quiet tail is left: end here. A new part would begin after its own
+                # end (a clip of negative length); motion that comes back opens a new event.
+                out.append(self._close(ev, tail_end))
+                ev = None
+            else:
+                out.append(self._close(ev, ts))
+                ev = self._begin(ts, ts, part=ev.part + 1, previous=ev.event_no, last=ev.last_motion_ts)
+                out.append(self._started(ev, ts))
         if result.motion:
             if ev is None:
                 floor = self._first_ts

@@ -75,6 +75,22 @@ def test_long_activity_is_split_into_linked_parts() -> None:
     assert ends[-1].end_ts == pytest.approx(79.8 + 5.0)
 
 
+def test_the_length_limit_in_the_quiet_tail_ends_the_event_without_an_empty_part() -> None:
+    """Motion stopped 8 s before the 120 s limit: the event ends; no part begins after its end."""
+    events = drive(EventTracker(EventConfig()), [(10.0, 117.0)], until=160.0)
+    starts = [e for e in events if isinstance(e, EventStarted)]
+    ends = [e for e in events if isinstance(e, EventEnded)]
+    assert [s.part for s in starts] == [1]
+    (ended,) = ends
+    assert ended.start_ts == pytest.approx(5.0)
+    assert ended.end_ts == pytest.approx(116.8 + 5.0)
+    # Motion still inside the post-roll at the limit: split, and the part ends after it starts.
+    events = drive(EventTracker(EventConfig()), [(10.0, 123.0)], until=160.0)
+    ends = [e for e in events if isinstance(e, EventEnded)]
+    assert [e.part for e in ends] == [1, 2]
+    assert all(e.end_ts > e.start_ts for e in ends)
+
+
 def test_flush_closes_an_open_event_at_shutdown() -> None:
     tracker = EventTracker(EventConfig())
     for i in range(20):
