@@ -289,7 +289,7 @@ def test_stray_pixels_are_not_blobs(name: str) -> None:
     assert not any(r.motion for r in results[40:])
 
 
-# MOG2 alone reacts to this shadow; its sway veto against the relit running mean drops it.
+# MOG2 alone reacts to this shadow; its sway veto against the running mean drops it.
 @pytest.mark.parametrize("name", DETECTORS_UNDER_TEST)
 def test_a_cloud_shadow_sweeping_across_is_not_motion(name: str) -> None:
     """A soft shadow (30 % darker) sweeping across the frame at 20 px/s is light, not motion."""
