@@ -5,23 +5,27 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo
 
 setup:
 	@bash scripts/setup.sh
+
+# The web app's front-end libraries (npm, pinned by web/package-lock.json) into the static folder.
+assets:
+	@bash scripts/assets.sh
 
 services: setup
 	@bash scripts/timescaledb.sh
 	@bash scripts/mosquitto.sh
 
-demo: services
+demo: services assets
 	@bash scripts/demo.sh
 
 lint: setup
 	$(BIN)/ruff check src simulators tests bench
 	$(BIN)/mypy
 
-unit: setup
+unit: setup assets
 	@bash scripts/timescaledb.sh
 	$(BIN)/pytest -q
 

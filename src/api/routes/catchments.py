@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from api.auth import Role, require
+from api.auth import Role, audited, require
 from api.deps import Pool
 from api.routes._common import VigieRoute, merge_patch, parse
 from vigie.catchments import CatchmentBody, CatchmentIn
@@ -168,7 +168,7 @@ async def get_catchment(pool: Pool, catchment_id: CatchmentId) -> dict[str, Any]
         return await _fetch(conn, catchment_id)
 
 
-@router.post("", status_code=201, dependencies=[require(Role.ADMIN)])
+@router.post("", status_code=201, dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def create_catchment(pool: Pool, body: JsonBody) -> dict[str, Any]:
     """Create a catchment; communes, gauges and upstream catchments must exist."""
     catchment = parse(CatchmentIn, body, "bassin refusé")
@@ -176,7 +176,7 @@ async def create_catchment(pool: Pool, body: JsonBody) -> dict[str, Any]:
         return await _save(conn, catchment.id, catchment, create=True)
 
 
-@router.put("/{catchment_id}", dependencies=[require(Role.ADMIN)])
+@router.put("/{catchment_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def replace_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody) -> dict[str, Any]:
     """Replace a catchment entirely (the id stays; omitted optional fields take their defaults)."""
     catchment = parse(CatchmentBody, body, "bassin refusé")
@@ -185,7 +185,7 @@ async def replace_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBod
         return await _save(conn, catchment_id, catchment, create=False)
 
 
-@router.patch("/{catchment_id}", dependencies=[require(Role.ADMIN)])
+@router.patch("/{catchment_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def patch_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody) -> dict[str, Any]:
     """Change some fields (JSON Merge Patch); the whole catchment is re-checked."""
     async with pool.connection() as conn, conn.transaction():
@@ -195,7 +195,11 @@ async def patch_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody)
         return await _save(conn, catchment_id, catchment, create=False)
 
 
-@router.delete("/{catchment_id}", status_code=204, dependencies=[require(Role.ADMIN)])
+@router.delete(
+    "/{catchment_id}",
+    status_code=204,
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN), audited("deleted")],
+)
 async def delete_catchment(pool: Pool, catchment_id: CatchmentId) -> None:
     """Delete a catchment nothing refers to any more (409 with the list otherwise)."""
     async with pool.connection() as conn, conn.transaction():

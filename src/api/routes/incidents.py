@@ -2,7 +2,7 @@
 
 The public (no token) sees incidents meant for the public and their timeline, stripped of who
 acknowledged and why; technician incidents are 404 to it, as if they did not exist. The
-delivery log names subscribers: ADMIN only. Acknowledgement goes through the SQL function
+delivery log names subscribers: duty or admin only. Acknowledgement goes through the SQL function
 vigie_acknowledge_incident, shared with the engine, so the API never imports the alerts package.
 """
 
@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import Principal, Role, require
+from api.auth import STAFF, Principal, Role, audited, require
 from api.deps import Pool
 from api.routes._common import MAX_OFFSET, VigieRoute, parse
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed, VigieError
@@ -49,7 +49,7 @@ _PUBLIC_DETAIL = frozenset(
 
 
 def _is_admin(principal: Principal) -> bool:
-    return Role.ADMIN in principal.roles
+    return principal.holds(*STAFF)
 
 
 def _columns(principal: Principal) -> str:
@@ -185,11 +185,11 @@ async def _why_not_acknowledged(conn: Conn, incident_id: int) -> VigieError:
     return ConflictError(f"incident déjà pris en compte par {by} le {at.isoformat()}")
 
 
-@router.post("/{incident_id}/acknowledge")
+@router.post("/{incident_id}/acknowledge", dependencies=[audited("incident.acknowledged")])
 async def acknowledge(
     pool: Pool,
     incident_id: IncidentId,
-    principal: Annotated[Principal, require(Role.ADMIN)],
+    principal: Annotated[Principal, require(Role.DUTY, Role.ADMIN)],
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
     """Acknowledge an open incident, with an optional comment; 409 if resolved or already done."""
@@ -208,7 +208,7 @@ async def acknowledge(
     return incident
 
 
-@router.get("/{incident_id}/deliveries", dependencies=[require(Role.ADMIN)])
+@router.get("/{incident_id}/deliveries", dependencies=[require(Role.DUTY, Role.ADMIN)])
 async def delivery_log(
     pool: Pool,
     incident_id: IncidentId,

@@ -76,7 +76,7 @@ class _Snapshot(Collector):
         yield stored
 
 
-@router.get("/metrics", dependencies=[require(Role.ADMIN)])
+@router.get("/metrics", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def metrics(pool: Pool) -> Response:
     """Prometheus exposition of ingest's counters."""
     async with pool.connection() as conn:

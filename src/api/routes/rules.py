@@ -3,8 +3,9 @@
 The rule itself is checked by vigie.alert_rules (shared with the engine); this module adds what
 needs the database: the scope exists, the Montana set exists, and the rule fits the other
 enabled rules of its incident group on the same scope (one rule per level, thresholds rising
-with the level). Reading rules is ADMIN: they hold technician-only rules and are configuration,
-while the public sees the thresholds that mattered in each incident's timeline.
+with the level). Reading rules takes a staff role (they hold technician-only rules and are
+configuration); writing them, technician or admin. The public sees the thresholds that
+mattered in each incident's timeline.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from api.auth import Role, require
+from api.auth import STAFF, Role, audited, require
 from api.deps import Pool
 from api.routes._common import VigieRoute, merge_patch, parse
 from vigie.alert_rules import LEVEL_FR, LEVELS, SCOPE_ALL, RuleIn, group_key, parse_params
@@ -166,7 +167,7 @@ async def _update(conn: Conn, rule_id: int, rule: RuleIn) -> dict[str, Any]:
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('vigie.rules'))"
 
 
-@router.get("", dependencies=[require(Role.ADMIN)])
+@router.get("", dependencies=[require(*STAFF)])
 async def list_rules(pool: Pool) -> list[dict[str, Any]]:
     """Every rule, enabled or not, by id."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -174,14 +175,14 @@ async def list_rules(pool: Pool) -> list[dict[str, Any]]:
         return [_shape(r) for r in await cur.fetchall()]
 
 
-@router.get("/{rule_id}", dependencies=[require(Role.ADMIN)])
+@router.get("/{rule_id}", dependencies=[require(*STAFF)])
 async def get_rule(pool: Pool, rule_id: RuleId) -> dict[str, Any]:
     """One rule."""
     async with pool.connection() as conn:
         return _shape(await _fetch(conn, rule_id))
 
 
-@router.post("", status_code=201, dependencies=[require(Role.ADMIN)])
+@router.post("", status_code=201, dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def create_rule(pool: Pool, body: RuleBody) -> dict[str, Any]:
     """Create a rule after checking that it can fire."""
     async with pool.connection() as conn, conn.transaction():
@@ -190,7 +191,7 @@ async def create_rule(pool: Pool, body: RuleBody) -> dict[str, Any]:
         return _shape(await _insert(conn, rule))
 
 
-@router.put("/{rule_id}", dependencies=[require(Role.ADMIN)])
+@router.put("/{rule_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def replace_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> dict[str, Any]:
     """Replace a rule entirely; omitted optional fields take their defaults."""
     async with pool.connection() as conn, conn.transaction():
@@ -200,7 +201,7 @@ async def replace_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> dict[str,
         return _shape(await _update(conn, rule_id, rule))
 
 
-@router.patch("/{rule_id}", dependencies=[require(Role.ADMIN)])
+@router.patch("/{rule_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def patch_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> dict[str, Any]:
     """Change some fields (JSON Merge Patch, params merged key by key); the whole rule is re-checked."""
     async with pool.connection() as conn, conn.transaction():
@@ -211,7 +212,9 @@ async def patch_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> dict[str, A
         return _shape(await _update(conn, rule_id, rule))
 
 
-@router.delete("/{rule_id}", status_code=204, dependencies=[require(Role.ADMIN)])
+@router.delete(
+    "/{rule_id}", status_code=204, dependencies=[require(Role.TECHNICIAN, Role.ADMIN), audited("deleted")]
+)
 async def delete_rule(pool: Pool, rule_id: RuleId) -> None:
     """Delete a rule; its incidents stay (their rule becomes null) and the engine resolves them."""
     async with pool.connection() as conn:

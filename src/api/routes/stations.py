@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 
 from api import rain
-from api.auth import Role, require
+from api.auth import STAFF, require
 from api.deps import Pool
 from vigie.errors import NotFoundError
 from vigie.quality import flag_names
@@ -25,7 +25,7 @@ LEFT JOIN device_status d ON d.station_id = s.id
 """
 
 
-@router.get("", dependencies=[require(Role.ADMIN)])
+@router.get("", dependencies=[require(*STAFF)])
 async def list_stations(pool: Pool) -> list[dict[str, Any]]:
     """Every station with its device status."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -33,7 +33,7 @@ async def list_stations(pool: Pool) -> list[dict[str, Any]]:
         return await cur.fetchall()
 
 
-@router.get("/{station_id}", dependencies=[require(Role.ADMIN)])
+@router.get("/{station_id}", dependencies=[require(*STAFF)])
 async def get_station(pool: Pool, station_id: str) -> dict[str, Any]:
     """One station with its device status."""
     async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -44,7 +44,7 @@ async def get_station(pool: Pool, station_id: str) -> dict[str, Any]:
     return row
 
 
-@router.get("/{station_id}/rain", dependencies=[require(Role.ADMIN)])
+@router.get("/{station_id}/rain", dependencies=[require(*STAFF)])
 async def station_rain(
     pool: Pool,
     station_id: str,
@@ -74,7 +74,7 @@ async def station_rain(
     }
 
 
-@router.get("/{station_id}/readings", dependencies=[require(Role.ADMIN)])
+@router.get("/{station_id}/readings", dependencies=[require(*STAFF)])
 async def station_readings(
     pool: Pool,
     station_id: str,

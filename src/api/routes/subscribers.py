@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from api.auth import Principal, Role, require
+from api.auth import Principal, Role, audited, require
 from api.deps import Pool
 from api.routes._common import VigieRoute, merge_patch, parse
 from vigie.errors import NotFoundError, ValidationFailed
@@ -165,7 +165,7 @@ async def patch_subscriber(pool: Pool, subscriber_id: SubscriberId, body: JsonBo
         return _shape(await _update(conn, subscriber_id, sub))
 
 
-@router.delete("/{subscriber_id}", status_code=204, dependencies=[require(Role.ADMIN)])
+@router.delete("/{subscriber_id}", status_code=204, dependencies=[require(Role.ADMIN), audited("deleted")])
 async def delete_subscriber(pool: Pool, subscriber_id: SubscriberId) -> None:
     """Delete a subscriber and, with it, its deliveries (set active=false to keep the log)."""
     async with pool.connection() as conn:
