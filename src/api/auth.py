@@ -10,6 +10,7 @@ never adds that header on its own. Pages use `require_page`, which answers with 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -68,8 +69,13 @@ ANONYMOUS = Principal("anonymous", frozenset())
 
 
 def client_ip(request: Request) -> str | None:
-    """The client's address (a trusted proxy's X-Forwarded-For is applied by the proxy middleware)."""
-    return request.client.host if request.client else None
+    """The client's address (a trusted proxy's X-Forwarded-For is applied by the proxy
+    middleware); None when it is not an IP address (a Unix socket, a test client)."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 class PageAuthError(HTTPException):

@@ -18,6 +18,7 @@ from tests.support import Broker
 from vigie.settings import Settings
 
 ADMIN_TOKEN = "vigie_test-admin-token-0123456789"
+LOOPBACK = ("127.0.0.1", 50000)
 ROLES = ("admin", "technician", "duty", "naturalist", "viewer")
 
 
@@ -43,8 +44,8 @@ def api_settings(database_url: str, broker: Broker) -> Settings:
 
 @pytest.fixture
 def client(api_settings: Settings) -> Iterator[TestClient]:
-    """A TestClient that sends no token (tests add headers=ADMIN where needed)."""
-    with TestClient(create_app(api_settings)) as c:
+    """A TestClient that sends no token (tests add headers=ADMIN where needed), from 127.0.0.1."""
+    with TestClient(create_app(api_settings), client=LOOPBACK) as c:
         yield c
 
 

@@ -176,7 +176,7 @@ def test_each_role_is_let_in_or_refused_on_every_route(client: TestClient, who: 
     headers = {} if who == "anonymous" else bearer(role_token(who))
     wrong = []
     for (method, path), allowed in sorted(MATRIX.items()):
-        body = {} if method in {"POST", "PUT", "PATCH"} else None
+        body: dict[str, object] | None = {} if method in {"POST", "PUT", "PATCH"} else None
         r = client.request(method, _url(path), headers=headers, json=body, follow_redirects=False)
         if Role.PUBLIC in allowed or (who != "anonymous" and Role(who) in allowed):
             ok = r.status_code not in (401, 403)
@@ -195,4 +195,3 @@ def test_a_role_removed_from_its_user_leaves_the_token_too(client: TestClient, d
         conn.execute("UPDATE users SET roles = '{viewer}' WHERE login = 'technician'")
     assert client.get("/metrics", headers=tech).status_code == 403
     assert client.get("/api/v1/stations", headers=tech).status_code == 403
-
