@@ -10,7 +10,6 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 import psycopg
@@ -140,25 +139,10 @@ def create_token(
     roles = parse_roles(role)
     auth = Settings().auth
     lifetime = days if days is not None else auth.token_days_default
-    if not 1 <= lifetime <= auth.token_days_max:
-        typer.echo(f"erreur : validité de 1 à {auth.token_days_max} jours", err=True)
-        raise typer.Exit(1)
 
     async def work(conn: AsyncConnection[Any]) -> tuple[str, tokens.Token]:
         owner = await _user(conn, user)
-        secret, token = await tokens.create_token(
-            conn,
-            user_id=owner.id,
-            user_roles=owner.roles,
-            name=name,
-            roles=roles,
-            lifetime=timedelta(days=lifetime),
-            created_by=None,
-        )
-        await audit.record(
-            conn, _actor(), "token.created", f"{token.id} {token.name}", {"titulaire": owner.login}
-        )
-        return secret, token
+        return await service.new_token(conn, _actor(), owner, name, roles, lifetime, auth)
 
     secret, token = _run(work)
     typer.echo(f"jeton {token.id} créé pour {token.login}, expire le {token.expires_at:%Y-%m-%d}", err=True)
@@ -183,9 +167,7 @@ def revoke(token_id: int) -> None:
     """Revoke a token at once."""
 
     async def work(conn: AsyncConnection[Any]) -> tokens.Token:
-        token = await tokens.revoke_token(conn, token_id)
-        await audit.record(conn, _actor(), "token.revoked", f"{token.id} {token.name}")
-        return token
+        return await service.revoke_token(conn, _actor(), token_id)
 
     token = _run(work)
     typer.echo(f"jeton {token.id} révoqué")

@@ -12,7 +12,7 @@ from anyio import to_thread
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api.accounts import audit, limiter, sessions
+from api.accounts import audit, limiter, sessions, tokens
 from api.accounts.passwords import check_policy, hash_password, one_time_password, verify_password
 from api.accounts.roles import Role, ordered
 from api.accounts.users import User, create_user, find_by_login, get_user, password_hash_of
@@ -165,3 +165,37 @@ async def set_disabled(conn: Conn, actor: audit.Actor, user_id: int, disabled: b
         await sessions.revoke_user_sessions(conn, user_id)
     await audit.record(conn, actor, "user.disabled" if disabled else "user.enabled", user.login)
     return user
+
+
+async def new_token(
+    conn: Conn,
+    actor: audit.Actor,
+    owner: User,
+    name: str,
+    roles: frozenset[Role],
+    days: int,
+    auth: AuthSettings,
+) -> tuple[str, tokens.Token]:
+    """Make an API token for owner (roles it holds, at most auth.token_days_max days); return the
+    secret, to be shown once, and the record."""
+    if not 1 <= days <= auth.token_days_max:
+        raise ValidationFailed(f"validité de 1 à {auth.token_days_max} jours")
+    secret, token = await tokens.create_token(
+        conn,
+        user_id=owner.id,
+        user_roles=owner.roles,
+        name=name,
+        roles=roles,
+        lifetime=timedelta(days=days),
+        created_by=actor.id,
+    )
+    detail = {"titulaire": owner.login, "roles": [r.value for r in ordered(roles)]}
+    await audit.record(conn, actor, "token.created", token.label, detail)
+    return secret, token
+
+
+async def revoke_token(conn: Conn, actor: audit.Actor, token_id: int) -> tokens.Token:
+    """Revoke an API token at once."""
+    token = await tokens.revoke_token(conn, token_id)
+    await audit.record(conn, actor, "token.revoked", token.label)
+    return token

@@ -38,6 +38,11 @@ class Token:
     revoked_at: datetime | None
     last_used_at: datetime | None
 
+    @property
+    def label(self) -> str:
+        """How the audit log names the token."""
+        return f"jeton {self.id} « {self.name} »"
+
 
 @dataclass(frozen=True)
 class Bearer:

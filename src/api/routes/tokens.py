@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.accounts import audit, tokens
+from api.accounts import service, tokens
 from api.accounts.roles import Role, ordered, parse_roles
 from api.accounts.users import get_user
 from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
-from vigie.errors import ValidationFailed
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["accounts"])
 TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -83,26 +82,11 @@ async def list_all(pool: Pool) -> list[TokenOut]:
 async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: TokenIn) -> TokenCreated:
     """Create a token; 422 if its user lacks one of its roles or the validity is too long."""
     days = body.days if body.days is not None else settings.auth.token_days_default
-    if days > settings.auth.token_days_max:
-        raise ValidationFailed(f"validité de 1 à {settings.auth.token_days_max} jours")
     roles = parse_roles(body.roles)
     async with pool.connection() as conn, conn.transaction():
         owner = await get_user(conn, body.user_id)
-        secret, token = await tokens.create_token(
-            conn,
-            user_id=owner.id,
-            user_roles=owner.roles,
-            name=body.name,
-            roles=roles,
-            lifetime=timedelta(days=days),
-            created_by=principal.user_id,
-        )
-        await audit.record(
-            conn,
-            principal.actor,
-            "token.created",
-            f"{token.id} {token.name}",
-            {"titulaire": owner.login, "roles": [r.value for r in ordered(roles)]},
+        secret, token = await service.new_token(
+            conn, principal.actor, owner, body.name, roles, days, settings.auth
         )
     return TokenCreated(**TokenOut.of(token).model_dump(), token=secret)
 
@@ -111,6 +95,5 @@ async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: Toke
 async def revoke(pool: Pool, principal: Admin, token_id: TokenId) -> TokenOut:
     """Revoke a token at once (idempotent)."""
     async with pool.connection() as conn, conn.transaction():
-        token = await tokens.revoke_token(conn, token_id)
-        await audit.record(conn, principal.actor, "token.revoked", f"{token.id} {token.name}")
+        token = await service.revoke_token(conn, principal.actor, token_id)
     return TokenOut.of(token)

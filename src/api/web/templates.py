@@ -81,6 +81,7 @@ class Pages:
             roles_fr=roles_fr,
             level_word=level_word,
             number_fr=number_fr,
+            audit_detail=audit_detail,
         )
 
     def datetime_fr(self, at: datetime | None) -> str:
@@ -122,6 +123,34 @@ def role_label(role: Role | str) -> str:
 def roles_fr(roles: frozenset[Role]) -> str:
     """A user's roles in French, comma-separated."""
     return ", ".join(LABELS[r] for r in ordered(roles)) or "aucun rôle"
+
+
+# The audit log's detail keys, in French; role lists are shown by their French names.
+_DETAIL_LABELS = {
+    "roles": "rôles",
+    "avant": "avant",
+    "apres": "après",
+    "titulaire": "titulaire",
+    "sessions_closes": "sessions fermées",
+    "limite": "limite atteinte par",
+    "raison": "raison",
+    "method": "méthode",
+}
+_ROLE_LISTS = frozenset({"roles", "avant", "apres"})
+_ROLE_VALUES = frozenset(r.value for r in Role)
+
+
+def audit_detail(detail: dict[str, Any]) -> str:
+    """An audit entry's detail as one French line: « rôles : technicien ; titulaire : claire »."""
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, list):
+            names = [LABELS[Role(v)] if key in _ROLE_LISTS and v in _ROLE_VALUES else str(v) for v in value]
+            text = ", ".join(names) or "aucun"
+        else:
+            text = str(value)
+        parts.append(f"{_DETAIL_LABELS.get(key, key)} : {text}")
+    return " ; ".join(parts)
 
 
 def level_word(level: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -270,26 +270,11 @@ async def create_token(
             form={**values, "user_id": None},
         )
     try:
-        if not 1 <= days <= settings.auth.token_days_max:
-            raise VigieError(f"validité de 1 à {settings.auth.token_days_max} jours")
         roles = parse_roles(values["roles"])
         async with pool.connection() as conn, conn.transaction():
             owner = await get_user(conn, values["user_id"])
-            secret, token = await tokens.create_token(
-                conn,
-                user_id=owner.id,
-                user_roles=owner.roles,
-                name=values["name"],
-                roles=roles,
-                lifetime=timedelta(days=days),
-                created_by=principal.user_id,
-            )
-            await audit.record(
-                conn,
-                principal.actor,
-                "token.created",
-                f"{token.id} {token.name}",
-                {"titulaire": owner.login, "roles": sorted(r.value for r in roles)},
+            secret, token = await service.new_token(
+                conn, principal.actor, owner, values["name"], roles, days, settings.auth
             )
     except VigieError as exc:
         return await _tokens_page(
@@ -313,8 +298,7 @@ async def create_token(
 async def revoke_token(pool: Pool, principal: Admin, token_id: UserId) -> Response:
     """Revoke a token at once."""
     async with pool.connection() as conn, conn.transaction():
-        token = await tokens.revoke_token(conn, token_id)
-        await audit.record(conn, principal.actor, "token.revoked", f"{token.id} {token.name}")
+        await service.revoke_token(conn, principal.actor, token_id)
     return _see("/admin/jetons", "revoque")
 
 
