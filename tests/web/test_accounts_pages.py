@@ -203,3 +203,19 @@ def test_hostile_names_are_shown_as_text(browser: Browser, site: Site) -> None:
             assert XSS in page.inner_text("main"), path  # shown, as text
     assert dialogs == []
     context.close()
+
+
+def test_the_incident_page_keeps_its_style_under_the_csp(page: Page, site: Site) -> None:
+    """The page every SMS links to loads its stylesheet from /static (inline styles are refused)."""
+    from tests.api.test_incidents import make_incident
+
+    with psycopg.connect(site.database_url, autocommit=True) as conn:
+        inc = make_incident(conn)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{site.url}/incidents/{inc}")
+    badge = page.locator(".niveau")
+    expect(badge).to_have_text("Alerte orange")
+    assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(240, 138, 0)"
+    assert refused == []
+    screenshot(page, "incident-public")

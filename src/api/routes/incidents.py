@@ -276,17 +276,16 @@ def _timeline_row(change: dict[str, Any]) -> str:
 
 def render_incident_page(incident: dict[str, Any], communes: list[str]) -> str:
     """The incident as a small French HTML page; every value is escaped."""
-    name, colour = _LEVEL_FR.get(str(incident["level"]), (str(incident["level"]), "#777"))
+    name = _LEVEL_FR.get(str(incident["level"]), (str(incident["level"]), ""))[0]
+    level = escape(str(incident["level"]))  # a class of /static/incident.css (the CSP bars inline styles)
     state = "en cours" if incident["state"] == "open" else f"terminée le {_paris(incident['resolved_at'])}"
     rows = "".join(_timeline_row(c) for c in incident["timeline"])
     return f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Vigie — {escape(str(incident["title"]))}</title>
-<style>body{{font-family:sans-serif;max-width:40em;margin:1em auto;padding:0 1em}}
-.niveau{{display:inline-block;padding:.2em .6em;color:#fff;background:{colour};border-radius:.3em}}
-td,th{{padding:.2em .5em;text-align:left;border-bottom:1px solid #ddd}}</style></head>
+<link rel="stylesheet" href="/static/incident.css"></head>
 <body><h1>{escape(str(incident["title"]))}</h1>
-<p><span class="niveau">Alerte {escape(name)}</span> — {escape(state)}</p>
+<p><span class="niveau niveau--{level}">Alerte {escape(name)}</span> — {escape(state)}</p>
 <p>Communes : {escape(", ".join(communes) or "—")}<br>
 Début : {_paris(incident["opened_at"])} — dernière mise à jour : {_paris(incident["updated_at"])}</p>
 <h2>Chronologie</h2><table><tr><th>Heure (Paris)</th><th>Événement</th><th>Niveau</th><th>Mesure</th></tr>
