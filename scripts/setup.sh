@@ -21,12 +21,12 @@ fi
 # Debian's package starts a broker on 1883 under systemd; ours runs on its own port and config.
 
 PY=${PYTHON:-python3}
-stamp=.venv/.vigie-lock-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.vigie-lock-$(sha256sum requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "[setup] creating .venv from requirements.lock"
+  echo "[setup] creating .venv from requirements-dev.lock"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --require-hashes -r requirements-dev.lock
   .venv/bin/python -m pip install -q --no-deps -e .
   rm -f .venv/.vigie-lock-*
   touch "$stamp"
