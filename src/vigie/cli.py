@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from vigie import stations_cli
+from vigie import proof, stations_cli
 from vigie.broker import init_broker
+from vigie.db import connect
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
 from vigie.settings import Settings
@@ -21,6 +22,8 @@ app = typer.Typer(help="Vigie: rain gauges and wildlife webcams of the Deux Vall
 broker_app = typer.Typer(help="The project's own Mosquitto configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(stations_cli.app, name="stations")
+incidents_app = typer.Typer(help="Incidents: proof of warning.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
 
 # What `vigie up` runs, one process each; a service that is not installed is skipped.
 SERVICES: tuple[tuple[str, ...], ...] = (("ingest",), ("api",), ("alerts",), ("camera", "run"))
@@ -44,6 +47,28 @@ def broker_init(
     """Write mosquitto.conf, the password file, the ACL and credentials.env."""
     files = init_broker(directory, port, bind=bind)
     typer.echo(str(files.conf))
+
+
+@incidents_app.command("verify")
+def incidents_verify(
+    incident_id: Annotated[int, typer.Argument(help="The incident's number")],
+    head: Annotated[
+        str | None, typer.Option(help="The chain head printed on an export, to compare with")
+    ] = None,
+) -> None:
+    """Check the hash chain of an incident's delivery log; exit 1 if any link is broken."""
+    settings = Settings()
+    with connect(settings.database_url.get_secret_value()) as conn:
+        verdict = proof.verify(conn, incident_id, head)
+    if verdict.ok:
+        typer.echo(
+            f"incident {incident_id} : chaîne intègre, {verdict.rows} maillon(s), tête {verdict.head}"
+        )
+        return
+    typer.echo(f"incident {incident_id} : chaîne ROMPUE ({verdict.rows} maillon(s))", err=True)
+    for problem in verdict.problems:
+        typer.echo(f"  - {problem}", err=True)
+    raise typer.Exit(1)
 
 
 def _registered() -> set[str]:
