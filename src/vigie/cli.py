@@ -14,7 +14,7 @@ from vigie import proof, stations_cli
 from vigie.broker import init_broker
 from vigie.db import connect
 from vigie.logs import setup_logging
-from vigie.migrate import migrate
+from vigie.migrate import migrate, pending
 from vigie.settings import Settings
 from vigie.supervise import Child, supervise
 
@@ -30,10 +30,18 @@ SERVICES: tuple[tuple[str, ...], ...] = (("ingest",), ("api",), ("alerts",), ("c
 
 
 @app.command("migrate")
-def migrate_cmd() -> None:
-    """Apply pending database migrations."""
+def migrate_cmd(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say what would run; exit 1 if anything would")
+    ] = False,
+) -> None:
+    """Apply pending database migrations, all in one transaction."""
     settings = Settings()
     setup_logging(settings.log_level)
+    if check:
+        todo = pending(settings.database_url.get_secret_value())
+        typer.echo(f"{len(todo)} migration(s) to apply" + (": " + ", ".join(todo) if todo else ""))
+        raise typer.Exit(1 if todo else 0)
     applied = migrate(settings.database_url.get_secret_value())
     typer.echo(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else ""))
 
