@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vigie import proof, stations_cli
+from vigie import backup, proof, stations_cli
 from vigie.broker import init_broker
 from vigie.db import connect
 from vigie.logs import setup_logging
@@ -77,6 +77,53 @@ def incidents_verify(
     for problem in verdict.problems:
         typer.echo(f"  - {problem}", err=True)
     raise typer.Exit(1)
+
+
+_MEDIA_HELP = "Clips and snapshots (default: camera.media_dir)"
+_BROKER_HELP = "The broker's config directory (default: backup.broker_dir)"
+
+
+@app.command("backup")
+def backup_cmd(
+    target: Annotated[Path, typer.Argument(help="New directory to write the backup into")],
+    media_dir: Annotated[Path | None, typer.Option(help=_MEDIA_HELP)] = None,
+    broker_dir: Annotated[Path | None, typer.Option(help=_BROKER_HELP)] = None,
+) -> None:
+    """Back up the database (pg_dump), the media files and the broker's config, with a manifest."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    manifest = backup.backup(
+        settings.database_url.get_secret_value(), target,
+        media_dir=media_dir or settings.camera.media_dir,
+        broker_dir=broker_dir or settings.backup.broker_dir,
+        pg_root=settings.backup.pg_root, progress=typer.echo,
+    )
+    rows = sum(manifest["tables"].values())
+    files = sum(len(a["files"]) for a in manifest["archives"].values())
+    typer.echo(f"{rows} lignes, {files} fichiers : {target}")
+
+
+@app.command("restore")
+def restore_cmd(
+    source: Annotated[Path, typer.Argument(help="A directory written by vigie backup")],
+    media_dir: Annotated[Path | None, typer.Option(help=_MEDIA_HELP)] = None,
+    broker_dir: Annotated[Path | None, typer.Option(help=_BROKER_HELP)] = None,
+) -> None:
+    """Restore a backup into the (empty) database of VIGIE_DATABASE_URL; exit 1 unless all came back."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    report = backup.restore(
+        source, settings.database_url.get_secret_value(),
+        media_dir=media_dir or settings.camera.media_dir,
+        broker_dir=broker_dir or settings.backup.broker_dir,
+        pg_root=settings.backup.pg_root, progress=typer.echo,
+    )
+    rows = sum(got for _, got in report.tables.values())
+    typer.echo(f"{len(report.tables)} tables, {rows} lignes, {sum(report.files.values())} fichiers vérifiés")
+    for problem in report.problems:
+        typer.echo(f"  - {problem}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def _registered() -> set[str]:

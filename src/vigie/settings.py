@@ -108,6 +108,16 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BackupSettings(Section):
+    """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
+
+    # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
+    # hosts whose own are older (the project's TimescaleDB root on Debian 12).
+    pg_root: Path | None = None
+    # The broker's config directory (`vigie broker init --directory`), saved with the database.
+    broker_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of Vigie's configuration."""
 
@@ -127,3 +137,4 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    backup: BackupSettings = BackupSettings()
