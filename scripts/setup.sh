@@ -9,6 +9,8 @@ APT_PACKAGES="mosquitto mosquitto-clients debootstrap python3-venv python3-dev c
 # (tests/camera/rtsp_server.py): it serves an H.264 MP4 as is, so no encoder plugin is needed.
 APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base"
 APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+# The deployment files' own checkers (tests/deploy): systemd-analyze, caddy, promtool.
+APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
