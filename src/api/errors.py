@@ -8,6 +8,7 @@ from auth, 404 for an unknown path, 405), a body over its limit (413) and anythi
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -16,7 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
+from api.openapi import api_routes
 from api.validation import describe
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed, VigieError
 
@@ -48,8 +51,16 @@ def error_body(detail: str) -> dict[str, str]:
     return {"detail": detail}
 
 
+# FastAPI's own English details, for bodies it cannot read at all.
+_FRENCH_DETAIL: Mapping[str, str] = {
+    "There was an error parsing the body": "requête refusée : corps illisible (JSON en UTF-8 attendu)",
+}
+
+
 def _french(status: int, detail: Any) -> str:
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    if isinstance(detail, str) and detail in _FRENCH_DETAIL:
+        return _FRENCH_DETAIL[detail]
     if isinstance(detail, str) and detail and detail != phrase:
         return detail
     return FRENCH_STATUS.get(status, f"erreur {status}")
@@ -67,12 +78,23 @@ def install(app: FastAPI) -> None:
         status = next(code for cls, code in STATUS_BY_ERROR if isinstance(exc, cls))
         return JSONResponse(error_body(str(exc)), status_code=status)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    allowed: list[tuple[re.Pattern[str], frozenset[str]]] = []
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only;
+            # several routes share a path here (GET and POST /api/v1/rules): name them all.
+            if not allowed:
+                allowed.extend((compile_path(p)[0], m) for p, m, _r, _d in api_routes(app))
+            methods = {m for regex, ms in allowed if regex.match(request.url.path) for m in ms}
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
         return JSONResponse(
             error_body(_french(exc.status_code, exc.detail)),
             status_code=exc.status_code,
-            headers=exc.headers,
+            headers=headers or None,
         )
 
     async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:

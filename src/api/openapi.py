@@ -67,7 +67,7 @@ def _error_codes(operation: dict[str, Any], method: str, public: bool) -> list[i
     if any(p.get("in") == "path" for p in params):
         codes.append(404)
     if method in _BODY_METHODS or "requestBody" in operation:
-        codes.append(413)
+        codes += [400, 413]  # 400: a body that is not even UTF-8 JSON
     if params or "requestBody" in operation:
         codes.append(422)
     return codes

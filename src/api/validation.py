@@ -6,10 +6,12 @@ hold secrets (a subscriber's Apprise URL), so Vigie words each error in French, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationError
 
 from vigie.errors import ValidationFailed
 
@@ -106,3 +108,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = merge_patch(merged.get(key), value)
     return merged
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    # pydantic also reads numbers ("0.5") as Unix times; the API documents ISO 8601 only.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("date et heure ISO 8601 attendues (ex. 2026-11-28T10:00:00Z)")
+    return value
+
+
+# A query time: ISO 8601 text only (the OpenAPI format date-time), never a bare number.
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]

@@ -28,7 +28,8 @@ def _findings(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
             found.append(f"{path.name}:{node.lineno}: SQL in a string: {node.value[:60]!r}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in DB_CALLS:
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) in DB_CALLS:
+            assert isinstance(node.func, ast.Attribute)
             found.append(f"{path.name}:{node.lineno}: .{node.func.attr}() in a route module")
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]

@@ -20,6 +20,7 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from api.app import create_app
 from tests.api.conftest import ADMIN, ADMIN_TOKEN
@@ -30,6 +31,14 @@ from vigie.settings import ApiSettings, Settings
 
 # Examples per operation: ~35 operations x this, plus schemathesis' own coverage cases.
 MAX_EXAMPLES = 25
+# Every default check runs but two, whose premise does not hold for this API:
+# - positive_data_acceptance wants every schema-valid request accepted; a rule on a station that
+#   does not exist, or a merge patch that makes a resource invalid, is schema-valid and refused
+#   (422, 409) on purpose, and no schema can say which stations exist.
+# - negative_data_rejection counts an unknown query parameter as invalid data; like most HTTP
+#   APIs, Vigie ignores query parameters it does not know. (Its other findings were fixed: a
+#   bare number as a date used to be read as a Unix time.)
+EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 
 
 def _seed(url: str) -> None:
@@ -100,4 +109,4 @@ def test_served_document_is_the_tested_one(live_url: str) -> None:
     database=None,
 )
 def test_api_matches_its_openapi_document(case: Any, live_url: str) -> None:
-    case.call_and_validate(base_url=live_url, headers=ADMIN, timeout=30)
+    case.call_and_validate(base_url=live_url, headers=ADMIN, timeout=30, excluded_checks=EXCLUDED)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import Principal, Role, require
 from api.deps import Pool, SettingsDep
@@ -34,6 +34,7 @@ from api.schemas.incidents import (
     IncidentPage,
     IncidentPublic,
 )
+from api.validation import IsoAwareDatetime
 from vigie import communes_queries
 from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX, INSEE
@@ -66,8 +67,8 @@ async def list_incidents(
     level: Level | None = None,
     commune: Annotated[str | None, Query(pattern=INSEE)] = None,
     audience: Literal["public", "technicians"] | None = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoAwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[IsoAwareDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> IncidentPage:

@@ -13,6 +13,7 @@ from api.queries import rain, readings
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
 from api.schemas.stations import RainBucket, RainSeries, Reading, StationStatus
+from api.validation import IsoDatetime
 from vigie import stations_queries
 from vigie.errors import NotFoundError
 from vigie.quality import flag_names
@@ -46,8 +47,8 @@ async def station_rain(
     pool: Pool,
     settings: SettingsDep,
     station_id: StationId,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    end: Annotated[IsoDatetime | None, Query(alias="to")] = None,
     step: Annotated[str, Query(pattern="^(5min|1h|1d)$")] = "1h",
 ) -> RainSeries:
     """Totals in mm per bucket; buckets with no reading are null, never 0; 1d buckets are local days."""
