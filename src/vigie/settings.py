@@ -52,8 +52,6 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("")
-    # The site's public address: links in SMS, e-mails and the CAP feed point under it.
-    public_url: str = "http://127.0.0.1:8080"
 
 
 class AlertsSettings(Section):
@@ -133,6 +131,9 @@ class Settings(BaseSettings):
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
+    # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
+    # and the incident pages point under it (vigie.urls).
+    public_url: str = "http://127.0.0.1:8080"
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from api.auth import Role, require
 from api.deps import Pool
+from api.queries import dead_letters, ingest_metrics
 
 router = APIRouter()
 
@@ -76,14 +77,17 @@ class _Snapshot(Collector):
         yield stored
 
 
-@router.get("/metrics", dependencies=[require(Role.ADMIN)])
+@router.get(
+    "/metrics",
+    dependencies=[require(Role.ADMIN)],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Format texte de Prometheus"}},
+)
 async def metrics(pool: Pool) -> Response:
     """Prometheus exposition of ingest's counters."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT worker, counters FROM ingest_metrics")
-        workers = [{**dict(c), "_worker": w} for w, c in await cur.fetchall()]
-        cur = await conn.execute("SELECT count(*) FROM dead_letters")
-        row = await cur.fetchone()
+        workers = [{**c, "_worker": w} for w, c in await ingest_metrics.workers(conn)]
+        dead_letters_db = await dead_letters.count(conn)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(workers, int(row[0]) if row else 0))
+    registry.register(_Snapshot(workers, dead_letters_db))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
