@@ -1,4 +1,4 @@
-# Vigie services for docker compose. The same locked dependencies as `make setup`.
+# Vigie services for docker compose: the runtime lock only (no test tools, no demo sinks).
 # The web app's front-end libraries, as `make assets` does: npm ci from the committed lock, copied.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /app

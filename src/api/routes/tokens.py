@@ -13,6 +13,7 @@ from api.accounts.roles import Role, ordered, parse_roles
 from api.accounts.users import get_user
 from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
+from api.schemas.errors import error_responses
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["accounts"])
 TokenId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -78,7 +79,7 @@ async def list_all(pool: Pool) -> list[TokenOut]:
         return [TokenOut.of(t) for t in await tokens.list_tokens(conn)]
 
 
-@router.post("", response_model=TokenCreated, status_code=201)
+@router.post("", response_model=TokenCreated, status_code=201, responses=error_responses(404))
 async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: TokenIn) -> TokenCreated:
     """Create a token; 422 if its user lacks one of its roles or the validity is too long."""
     days = body.days if body.days is not None else settings.auth.token_days_default
@@ -91,7 +92,7 @@ async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: Toke
     return TokenCreated(**TokenOut.of(token).model_dump(), token=secret)
 
 
-@router.delete("/{token_id}", response_model=TokenOut)
+@router.delete("/{token_id}", response_model=TokenOut, responses=error_responses(404))
 async def revoke(pool: Pool, principal: Admin, token_id: TokenId) -> TokenOut:
     """Revoke a token at once (idempotent)."""
     async with pool.connection() as conn, conn.transaction():

@@ -13,6 +13,7 @@ from api.accounts.roles import SIGNED_IN, Role, ordered, parse_roles
 from api.accounts.users import User, get_user, list_users
 from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
+from api.schemas.errors import error_responses
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -110,7 +111,7 @@ async def users(pool: Pool) -> list[UserOut]:
         return [UserOut.of(u) for u in await list_users(conn)]
 
 
-@router.post("/users", response_model=UserCreated, status_code=201)
+@router.post("/users", response_model=UserCreated, status_code=201, responses=error_responses(409))
 async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: UserIn) -> UserCreated:
     """Create an account (409 if the login is taken)."""
     roles = parse_roles(body.roles)
@@ -121,14 +122,19 @@ async def create(pool: Pool, settings: SettingsDep, principal: Admin, body: User
     return UserCreated(**UserOut.of(user).model_dump(), one_time_password=one_time)
 
 
-@router.get("/users/{user_id}", response_model=UserOut, dependencies=[require(Role.ADMIN)])
+@router.get(
+    "/users/{user_id}",
+    response_model=UserOut,
+    dependencies=[require(Role.ADMIN)],
+    responses=error_responses(404),
+)
 async def one(pool: Pool, user_id: UserId) -> UserOut:
     """One account."""
     async with pool.connection() as conn:
         return UserOut.of(await get_user(conn, user_id))
 
 
-@router.patch("/users/{user_id}", response_model=UserOut)
+@router.patch("/users/{user_id}", response_model=UserOut, responses=error_responses(404, 409))
 async def patch(pool: Pool, principal: Admin, user_id: UserId, body: UserPatch) -> UserOut:
     """Change an account's roles, or disable / enable it (its sessions end when disabled)."""
     async with pool.connection() as conn, conn.transaction():
@@ -140,7 +146,7 @@ async def patch(pool: Pool, principal: Admin, user_id: UserId, body: UserPatch) 
     return UserOut.of(user)
 
 
-@router.post("/users/{user_id}/reset-password", response_model=PasswordReset)
+@router.post("/users/{user_id}/reset-password", response_model=PasswordReset, responses=error_responses(404))
 async def reset(pool: Pool, principal: Admin, user_id: UserId) -> PasswordReset:
     """Give an account a one-time password and end its sessions."""
     async with pool.connection() as conn, conn.transaction():

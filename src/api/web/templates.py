@@ -19,6 +19,7 @@ from api.accounts.roles import LABELS, Role, ordered
 from api.auth import Principal
 from api.web.nav import entries_for
 from api.web.static import Assets
+from vigie.levels import LEVEL_FR
 from vigie.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -34,13 +35,8 @@ FLASH: dict[str, str] = {
     "reactive": "Compte réactivé.",
     "revoque": "Jeton révoqué.",
 }
-# The word of each alert level: a badge is never colour alone.
-LEVEL_WORDS: dict[str, str] = {
-    "none": "pas d'alerte",
-    "yellow": "jaune",
-    "orange": "orange",
-    "red": "rouge",
-}
+# The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
+LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}
 _MONTHS = (
     "janvier",
     "février",
