@@ -32,6 +32,8 @@ __all__ = ["HELD", "SIGNED_IN", "STAFF", "Principal", "Role", "audited", "requir
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="Jeton d'API (`vigie tokens create`)")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The pages a browser signed in with a one-time password may open; others send it to /compte.
+PASSWORD_CHANGE_PATHS = frozenset({"/compte", "/compte/mot-de-passe", "/deconnexion", "/connexion"})
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 # Who sees the inside of the alert system (technician incidents, who acknowledged and why).
@@ -142,7 +144,15 @@ def _checker(roles: tuple[Role, ...], error: type[HTTPException]) -> params.Depe
         raise ValueError("require() needs at least one role")
     wanted = frozenset(roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    def check(request: Request, principal: CurrentPrincipal) -> Principal:
+        if (
+            error is PageAuthError
+            and principal.must_change_password
+            and principal.session is not None
+            and request.url.path not in PASSWORD_CHANGE_PATHS
+        ):
+            # A one-time password (an admin's reset, a new account) is changed before anything else.
+            raise PageAuthError(303, "mot de passe provisoire à changer", {"Location": "/compte"})
         if principal.holds(*wanted):
             return principal
         if not principal.signed_in:

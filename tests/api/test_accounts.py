@@ -166,6 +166,10 @@ def test_the_limiter_holds_across_two_api_instances(
     reset = a.post(f"/api/v1/users/{alice}/reset-password", headers=ADMIN).json()
     r = sign_in(b, "alice", reset["one_time_password"])
     assert r.status_code == 303 and r.headers["location"] == "/compte"  # must change it first
+    for path in ("/", "/admin/journal"):  # and every other page sends them back there
+        moved = b.get(path, follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"] == "/compte", path
+    assert b.get("/compte").status_code == 200
 
 
 def test_the_limiter_counts_per_address_too(api_settings: Settings, db: Db) -> None:

@@ -92,33 +92,25 @@ async def signin_form(
     """The sign-in form (already signed in: straight to where they were going)."""
     if principal.signed_in:
         return RedirectResponse(_safe_next(suivant), status_code=303)
-    response = Response()
-    token = cookies.form_token(request, response, settings)
-    return _with_form_token(
-        request,
-        pages,
-        principal,
-        response,
-        token,
-        status=200,
-        error=None,
-        login="",
-        next_=_safe_next(suivant),
+    return _signin_page(
+        request, pages, settings, principal, status=200, error=None, login="", next_=_safe_next(suivant)
     )
 
 
-def _with_form_token(
+def _signin_page(
     request: Request,
     pages: PagesDep,
+    settings: SettingsDep,
     principal: Principal,
-    response: Response,
-    token: str,
     *,
     status: int,
     error: str | None,
     login: str,
     next_: str,
 ) -> Response:
+    """The sign-in form, with its token (and the token's cookie, when the browser had none)."""
+    holder = Response()
+    token = cookies.form_token(request, holder, settings)
     page = pages.render(
         request,
         "signin.html",
@@ -129,9 +121,8 @@ def _with_form_token(
         next=next_,
         form_token=token,
     )
-    for header, value in response.headers.items():
-        if header == "set-cookie":
-            page.headers.append(header, value)
+    for value in holder.headers.getlist("set-cookie"):
+        page.headers.append("set-cookie", value)
     return page
 
 
@@ -154,14 +145,11 @@ async def signin(
     form = await read_form(request)
     login, next_ = form.get("login")[:200], _safe_next(form.get("suivant", "/"))
     if not cookies.form_token_ok(request, form.get("csrf_token")):
-        response = Response()
-        token = cookies.form_token(request, response, settings)
-        return _with_form_token(
+        return _signin_page(
             request,
             pages,
+            settings,
             principal,
-            response,
-            token,
             status=403,
             login=login,
             next_=next_,
@@ -177,15 +165,8 @@ async def signin(
     )
     if result.outcome != "ok" or result.cookie is None or result.user is None:
         status, message = SIGNIN_REFUSED[result.outcome]
-        return pages.render(
-            request,
-            "signin.html",
-            principal,
-            status=status,
-            error=message,
-            login=login,
-            next=next_,
-            form_token=form.get("csrf_token"),
+        return _signin_page(
+            request, pages, settings, principal, status=status, error=message, login=login, next_=next_
         )
     target = "/compte" if result.user.must_change_password else next_
     redirect = RedirectResponse(target, status_code=303)
