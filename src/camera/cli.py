@@ -218,7 +218,10 @@ def run_cmd(
         log.info("%d caméra(s) chargée(s) depuis %s", len(cameras), config_path)
     # A URL without a user logs in as `vigie-camera` with the password from the credentials file.
     address = service_address(
-        settings.mqtt_url.get_secret_value(), "vigie-camera", settings.mqtt_credentials_file
+        settings.mqtt_url.get_secret_value(),
+        "vigie-camera",
+        settings.mqtt_credentials_file,
+        settings.mqtt_ca_file,
     )
     publisher = CameraPublisher(address, cfg.client_id, settings.topic_root)
     if not publisher.start():

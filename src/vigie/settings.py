@@ -108,6 +108,19 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BrokerSettings(Section):
+    """The project's own Mosquitto: where `vigie broker init` wrote it, and its certificate."""
+
+    # The broker directory (mosquitto.conf, passwd-devices, mosquitto.pid): where
+    # `vigie stations add/rotate-password/retire` manage device accounts.
+    directory: Path | None = None
+    # A certificate of the site's own for the TLS listeners (`vigie broker init --tls` uses it
+    # instead of making one): the CA that signed it, the certificate (chain) and its key.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of Vigie's configuration."""
 
@@ -120,6 +133,8 @@ class Settings(BaseSettings):
     # When mqtt_url carries no user, each service logs in with its own account, whose password
     # it reads from this file (`user=password` lines, written by `vigie broker init`).
     mqtt_credentials_file: Path | None = None
+    # For mqtts:// URLs: the CA the broker's certificate must chain to (None: the system's CAs).
+    mqtt_ca_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
@@ -127,3 +142,4 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    broker: BrokerSettings = BrokerSettings()
