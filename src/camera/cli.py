@@ -229,7 +229,10 @@ def run_cmd(
     media_dir = cfg.media_dir.resolve()
     media_dir.mkdir(parents=True, exist_ok=True)
     absolute = replace_media_dir(cfg, media_dir)
-    supervisor = Supervisor(pool, lambda: WorkerDeps(absolute, pool, publisher))
+    allow_private = settings.outbound.allow_private
+    supervisor = Supervisor(
+        pool, lambda: WorkerDeps(absolute, pool, publisher, allow_private=allow_private)
+    )
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
     scheduler = make_scheduler()

@@ -99,6 +99,8 @@ class WorkerDeps:
     monotonic: Clock = time.monotonic
     wall: Clock = time.time
     source_options: SourceOptions | None = None
+    # VIGIE_OUTBOUND__ALLOW_PRIVATE: cameras on the local network (and the demo's webcam).
+    allow_private: bool = False
 
 
 class CameraWorker:
@@ -190,6 +192,7 @@ class CameraWorker:
             timeout_s=self.settings.watchdog_s,
             max_part_bytes=self.settings.max_part_bytes,
             snapshot_interval_s=self.camera.snapshot_interval_s,
+            allow_private=self.deps.allow_private,
         )
 
     def _capture_loop(self) -> None:

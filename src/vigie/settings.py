@@ -121,6 +121,14 @@ class BrokerSettings(Section):
     tls_key_file: Path | None = None
 
 
+class OutboundSettings(Section):
+    """Connections to addresses an administrator wrote (webhooks, SMTP/SMS servers, cameras)."""
+
+    # Loopback, link-local, private and unique-local destinations are refused unless this is
+    # true (vigie.outbound): the demo sets it for its local sinks and simulated webcam.
+    allow_private: bool = False
+
+
 class Settings(BaseSettings):
     """All of Vigie's configuration."""
 
@@ -143,3 +151,4 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
     broker: BrokerSettings = BrokerSettings()
+    outbound: OutboundSettings = OutboundSettings()
