@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -13,6 +15,7 @@ from vigie.errors import VigieError
 from vigie.settings import Settings
 
 app = typer.Typer(help="Rain-gauge stations.", no_args_is_help=True)
+T = TypeVar("T")
 
 
 @app.command("list")
@@ -54,13 +57,10 @@ def add_cmd(
             expected_interval_s=interval_s,
             dev_eui=dev_eui,
         )
-        settings = Settings()
-        broker_dir = provisioning.broker_directory(settings)
-        with connect(settings.database_url.get_secret_value()) as conn:
-            creds = provisioning.provision_station(conn, new, broker_dir)
-    except (VigieError, ValueError) as exc:
+    except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    creds = _with_broker(lambda conn, broker_dir: provisioning.provision_station(conn, new, broker_dir))
     typer.echo(json.dumps(creds.station.model_dump(mode="json")))
     _print_credentials(creds)
 
@@ -73,30 +73,27 @@ def _print_credentials(creds: provisioning.DeviceCredentials) -> None:
         typer.echo("No running broker found: the account applies when the broker starts.", err=True)
 
 
-@app.command("rotate-password")
-def rotate_cmd(station_id: str) -> None:
-    """Give a station's broker account a new password (the old one stops working now)."""
+def _with_broker(action: Callable[[provisioning.Conn, Path], T]) -> T:
+    """Run a provisioning step with the database and the broker directory; errors exit 2."""
     try:
         settings = Settings()
         broker_dir = provisioning.broker_directory(settings)
         with connect(settings.database_url.get_secret_value()) as conn:
-            creds = provisioning.rotate_password(conn, station_id, broker_dir)
+            return action(conn, broker_dir)
     except VigieError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    _print_credentials(creds)
+
+
+@app.command("rotate-password")
+def rotate_cmd(station_id: str) -> None:
+    """Give a station's broker account a new password (the old one stops working now)."""
+    _print_credentials(_with_broker(lambda conn, d: provisioning.rotate_password(conn, station_id, d)))
 
 
 @app.command("retire")
 def retire_cmd(station_id: str) -> None:
     """Mark a station inactive (its readings are kept) and delete its broker account."""
-    try:
-        settings = Settings()
-        broker_dir = provisioning.broker_directory(settings)
-        with connect(settings.database_url.get_secret_value()) as conn:
-            reloaded = provisioning.retire_station(conn, station_id, broker_dir)
-    except VigieError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    reloaded = _with_broker(lambda conn, d: provisioning.retire_station(conn, station_id, d))
     note = "" if reloaded else " (no running broker found)"
     typer.echo(f"{station_id} retired; broker account deleted{note}")
