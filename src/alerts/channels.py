@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,7 +23,7 @@ import apprise
 from apprise.manager_plugins import NotificationManager
 
 from vigie.logs import redact
-from vigie.outbound import OutboundRefused, OutboundUnresolved, check_host
+from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_host
 from vigie.subscribers import SCHEMES, SERVER_IN_URL
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,17 @@ def _failure_detail(records: list[str]) -> str:
 class ChannelSender:
     """Sends through Apprise with per-send timeouts; safe to call from many threads."""
 
-    def __init__(self, timeout_s: float = 15.0, *, allow_private: bool = False) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 15.0,
+        *,
+        allow_private: bool = False,
+        allowed_networks: Sequence[IPNetwork] = (),
+    ) -> None:
         self.timeout_s = timeout_s
         # vigie.outbound: internal destinations only where the site allows them (the demo).
         self.allow_private = allow_private
+        self.allowed_networks = tuple(allowed_networks)
         self._capture = install_log_guard()
         load_plugins()
         self._asset = apprise.AppriseAsset(secure_logging=True)
@@ -219,7 +227,9 @@ class ChannelSender:
         port = getattr(plugin, "port", None)
         try:
             port_n = port if isinstance(port, int) else None
-            check_host(str(host or ""), port_n, allow_private=self.allow_private)
+            check_host(
+                str(host or ""), port_n, allow_private=self.allow_private, allowed=self.allowed_networks
+            )
         except OutboundRefused as exc:
             log.warning("envoi refusé vers %s://%s : %s", scheme, redact(str(host)), exc)
             return SendResult(Outcome.REFUSED, str(exc))

@@ -643,7 +643,9 @@ class Dispatcher:
         self.url = settings.database_url.get_secret_value()
         self.clock = clock
         self.sender = sender or ChannelSender(
-            self.settings.send_timeout_s, allow_private=settings.outbound.allow_private
+            self.settings.send_timeout_s,
+            allow_private=settings.outbound.allow_private,
+            allowed_networks=settings.outbound.allowed_networks,
         )
         self.stop_event = threading.Event()
         self.capacity = self.settings.workers * 2

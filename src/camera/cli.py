@@ -229,9 +229,12 @@ def run_cmd(
     media_dir = cfg.media_dir.resolve()
     media_dir.mkdir(parents=True, exist_ok=True)
     absolute = replace_media_dir(cfg, media_dir)
-    allow_private = settings.outbound.allow_private
+    out = settings.outbound
     supervisor = Supervisor(
-        pool, lambda: WorkerDeps(absolute, pool, publisher, allow_private=allow_private)
+        pool,
+        lambda: WorkerDeps(
+            absolute, pool, publisher, allow_private=out.allow_private, allowed_networks=out.allowed_networks
+        ),
     )
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())

@@ -24,7 +24,7 @@ from camera.clips import decode_jpeg
 from camera.errors import SourceError
 from camera.store import scheme_problem
 from vigie.logs import redact
-from vigie.outbound import OutboundRefused, OutboundUnresolved, check_url
+from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_url
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class SourceOptions:
     realtime_files: bool = True
     # Internal (loopback, private, link-local) stream hosts: VIGIE_OUTBOUND__ALLOW_PRIVATE.
     allow_private: bool = False
+    # Or only these internal networks: VIGIE_OUTBOUND__ALLOWED_NETWORKS (the cameras' LAN).
+    allowed_networks: tuple[IPNetwork, ...] = ()
 
 
 # What FFmpeg may open for each kind (protocol_whitelist): an RTSP stream may not pull in
@@ -76,7 +78,7 @@ _FILE_PROTOCOLS = "file"
 def _guard(url: str, options: SourceOptions) -> None:
     """vigie.outbound's check of a stream's host, as a SourceError the worker retries."""
     try:
-        check_url(url, allow_private=options.allow_private)
+        check_url(url, allow_private=options.allow_private, allowed=options.allowed_networks)
     except (OutboundRefused, OutboundUnresolved) as exc:
         raise SourceError(f"{redact(url)} : {exc}") from None
 

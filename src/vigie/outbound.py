@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from vigie.errors import VigieError
 
 Resolver = Callable[[str, int | None], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Shown to the admin; says what is refused, never what answered.
 REFUSED = "destination refusée : adresse interne (boucle locale, lien local ou réseau privé)"
@@ -51,11 +52,17 @@ def is_internal(address: IPAddress) -> bool:
 
 
 def check_host(
-    host: str, port: int | None = None, *, allow_private: bool, resolve: Resolver = system_resolver
+    host: str,
+    port: int | None = None,
+    *,
+    allow_private: bool,
+    allowed: Sequence[IPNetwork] = (),
+    resolve: Resolver = system_resolver,
 ) -> None:
-    """Raise OutboundRefused if host is, or resolves to, an internal address.
+    """Raise OutboundRefused if host is, or resolves to, an internal address outside `allowed`.
 
-    With allow_private, nothing is checked (and nothing resolved): the site chose to allow it.
+    `allowed` (VIGIE_OUTBOUND__ALLOWED_NETWORKS) lets a site name its camera network without
+    opening every internal address. With allow_private, nothing is checked (or resolved).
     """
     if allow_private:
         return
@@ -81,15 +88,21 @@ def check_host(
                 raise OutboundRefused(REFUSED) from None
         if not addresses:
             raise OutboundUnresolved("destination injoignable : nom de serveur introuvable")
-    if any(is_internal(a) for a in addresses):
+    if any(is_internal(a) and not any(a in net for net in allowed) for a in addresses):
         raise OutboundRefused(REFUSED)
 
 
-def check_url(url: str, *, allow_private: bool, resolve: Resolver = system_resolver) -> None:
+def check_url(
+    url: str,
+    *,
+    allow_private: bool,
+    allowed: Sequence[IPNetwork] = (),
+    resolve: Resolver = system_resolver,
+) -> None:
     """check_host() on the host of an ordinary URL (http, https, rtsp, rtsps)."""
     try:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port
     except ValueError as exc:
         raise OutboundRefused("destination refusée : adresse illisible") from exc
-    check_host(host, port, allow_private=allow_private, resolve=resolve)
+    check_host(host, port, allow_private=allow_private, allowed=allowed, resolve=resolve)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -127,6 +127,8 @@ class OutboundSettings(Section):
     # Loopback, link-local, private and unique-local destinations are refused unless this is
     # true (vigie.outbound): the demo sets it for its local sinks and simulated webcam.
     allow_private: bool = False
+    # Or only these internal networks (CIDR), e.g. the cameras' LAN: ["10.0.20.0/24"].
+    allowed_networks: tuple[IPvAnyNetwork, ...] = ()
 
 
 class Settings(BaseSettings):

@@ -4,6 +4,7 @@ ports answer on an internal host; the cause goes to the notifier's log, redacted
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +70,11 @@ def test_internal_destinations_are_refused_without_connecting(hook: int) -> None
         assert allowed.send("webhook", urls[0][1], "t", "x").outcome is Outcome.ACCEPTED
         assert allowed.send("sms", urls[-1][1], None, "x").outcome is Outcome.ACCEPTED
         assert len(_Hook.hits) == 1 and len(sms.messages) == 1
+        # Or only one network (a self-hosted SMSEagle on the site's LAN; loopback here).
+        lan = ChannelSender(timeout_s=5, allowed_networks=[ipaddress.ip_network("127.0.0.0/8")])
+        assert lan.send("webhook", urls[0][1], "t", "x").outcome is Outcome.ACCEPTED
+        assert lan.send("webhook", urls[2][1], "t", "x").detail == REFUSED  # 169.254.169.254
+        assert len(_Hook.hits) == 2
     finally:
         smtp.stop()
         sms.stop()

@@ -3,6 +3,7 @@ allowed (vigie.outbound), and FFmpeg may open only the protocols of the source's
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import av
@@ -71,6 +72,11 @@ def test_internal_stream_hosts_are_refused_unless_allowed() -> None:
         assert live.frames_sent == 0  # nothing connected
         # Allowed by the site (the demo's simulated webcam): frames come.
         assert next(iter(MjpegSource(live.url, ALLOWED).frames())).image.size > 0
+        # Or only the cameras' network: loopback here, while the metadata service stays shut.
+        lan = SourceOptions(timeout_s=1.0, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+        assert next(iter(SnapshotSource(live.snapshot_url, lan).frames())).image.size > 0
+        with pytest.raises(SourceError, match="destination refusée"):
+            next(iter(AvSource("rtsp://169.254.169.254/s", lan).frames()))
     finally:
         live.stop()
 

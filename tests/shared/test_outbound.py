@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from vigie.outbound import REFUSED, OutboundRefused, OutboundUnresolved, check_host, check_url
@@ -67,3 +69,13 @@ def test_the_system_resolver_is_used_for_names() -> None:
         assert str(err.value) == REFUSED and "p@" not in str(err.value)
     with pytest.raises(OutboundRefused, match="aucun serveur"):
         check_url("http:///nohost", allow_private=False)
+
+
+def test_an_allowed_network_opens_only_itself() -> None:
+    lan = (ipaddress.ip_network("10.0.20.0/24"), ipaddress.ip_network("fd00:20::/32"))
+    resolve = _resolver({"cam.local": ["10.0.20.7"], "half.local": ["10.0.20.7", "10.0.21.7"]})
+    for host in ("10.0.20.5", "fd00:20::9", "cam.local"):
+        check_host(host, allow_private=False, allowed=lan, resolve=resolve)
+    for host in ("10.0.21.5", "127.0.0.1", "169.254.169.254", "half.local"):
+        with pytest.raises(OutboundRefused):
+            check_host(host, allow_private=False, allowed=lan, resolve=resolve)
