@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.factories import make_station
 from tests.ingest.readings import minute, reading, topic
@@ -21,6 +24,7 @@ from tests.support import Broker, Service, free_port, running, wait_for
 from vigie.broker import GATEWAY_ACLS, LocalBroker, init_broker, mosquitto_conf, read_credentials
 from vigie.broker_accounts import hash_password, read_accounts
 from vigie.errors import ConfigError
+from vigie.mqtt import parse_mqtt_url
 
 READY = "subscribed to"
 
@@ -29,6 +33,23 @@ def _count(db: psycopg.Connection[tuple[object, ...]], station: str) -> int:
     row = db.execute("SELECT count(*) FROM rain_readings WHERE station_id = %s", (station,)).fetchone()
     assert row is not None
     return int(str(row[0]))
+
+
+def _mqtt311(url: str, client_id: str) -> mqtt.Client:
+    address = parse_mqtt_url(url)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+    )
+    client.username_pw_set(address.username, address.password)
+    connected = threading.Event()
+    client.on_connect = lambda *_a: connected.set()
+    client.connect(address.host, address.port)
+    client.loop_start()
+    assert connected.wait(5), "no CONNACK"
+    return client
 
 
 def test_no_gauge_can_take_over_ingest_or_another_gauge(
@@ -57,6 +78,12 @@ def test_no_gauge_can_take_over_ingest_or_another_gauge(
             assert second.client.is_connected()
             assert second.publish(topic(thief), reading(2, minute(2))) == 0
             second.close()
+            # The same over MQTT 3.1.1, where a client id is all a session has.
+            old = _mqtt311(thief_url, ingest_id)
+            time.sleep(1.0)
+            assert old.is_connected()
+            old.disconnect()
+            old.loop_stop()
             assert gauge.client.is_connected() and gauge.disconnects == []
             assert "disconnected from the broker" not in ingest.log()
             # Ingest still consumes its own session: the victim's next reading is stored.
