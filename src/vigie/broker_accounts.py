@@ -138,5 +138,11 @@ def reload_broker(pid_file: Path) -> bool:
     if comm != "mosquitto":
         log.warning("%s names pid %d, which is %r, not mosquitto: not signalled", pid_file, pid, comm)
         return False
-    os.kill(pid, signal.SIGHUP)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except PermissionError:
+        # Run as another user than the broker's (the API under systemd as 'vigie'): the file is
+        # written, and the broker applies it at its next reload (`systemctl reload mosquitto`).
+        log.warning("not allowed to signal mosquitto (pid %d): reload it to apply the change", pid)
+        return False
     return True

@@ -13,8 +13,8 @@ import typer
 from vigie import backup, proof, stations_cli
 from vigie.broker import init_broker
 from vigie.broker_tls import ensure_generated, supplied
-from vigie.errors import ConfigError
 from vigie.db import connect
+from vigie.errors import ConfigError
 from vigie.logs import setup_logging
 from vigie.migrate import migrate, pending
 from vigie.settings import Settings

@@ -4,6 +4,8 @@ accounts only on request, password hashes that Mosquitto accepts."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import tempfile
 import threading
@@ -22,7 +24,7 @@ from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import Publisher
 from tests.support import Broker, Service, free_port, running, wait_for
 from vigie.broker import GATEWAY_ACLS, LocalBroker, init_broker, mosquitto_conf, read_credentials
-from vigie.broker_accounts import hash_password, read_accounts
+from vigie.broker_accounts import hash_password, read_accounts, reload_broker
 from vigie.errors import ConfigError
 from vigie.mqtt import parse_mqtt_url
 
@@ -157,3 +159,21 @@ def test_hashes_written_here_are_accepted_by_mosquitto_and_nothing_on_a_command_
         broker.stop()
         shutil.rmtree(directory, ignore_errors=True)
     assert hash_password("x", salt=b"0" * 12).startswith("$7$101$")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_reload_by_a_user_that_may_not_signal_the_broker_says_so(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the API runs under systemd (user 'vigie', the broker as 'mosquitto'): False, a
+    warning, no exception. The effective uid drops to nobody for the call only."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.seteuid(nobody)
+    try:
+        reloaded = reload_broker(broker.files.pid_file)
+    finally:
+        os.seteuid(0)
+    assert reloaded is False
+    assert "not allowed to signal mosquitto" in caplog.text
+    assert broker.proc is not None and broker.proc.poll() is None
+    assert reload_broker(broker.files.pid_file) is True  # as root, it may
