@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -106,6 +106,29 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BrokerSettings(Section):
+    """The project's own Mosquitto: where `vigie broker init` wrote it, and its certificate."""
+
+    # The broker directory (mosquitto.conf, passwd-devices, mosquitto.pid): where
+    # `vigie stations add/rotate-password/retire` manage device accounts.
+    directory: Path | None = None
+    # A certificate of the site's own for the TLS listeners (`vigie broker init --tls` uses it
+    # instead of making one): the CA that signed it, the certificate (chain) and its key.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class OutboundSettings(Section):
+    """Connections to addresses an administrator wrote (webhooks, SMTP/SMS servers, cameras)."""
+
+    # Loopback, link-local, private and unique-local destinations are refused unless this is
+    # true (vigie.outbound): the demo sets it for its local sinks and simulated webcam.
+    allow_private: bool = False
+    # Or only these internal networks (CIDR), e.g. the cameras' LAN: ["10.0.20.0/24"].
+    allowed_networks: tuple[IPvAnyNetwork, ...] = ()
+
+
 class BackupSettings(Section):
     """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
 
@@ -128,6 +151,8 @@ class Settings(BaseSettings):
     # When mqtt_url carries no user, each service logs in with its own account, whose password
     # it reads from this file (`user=password` lines, written by `vigie broker init`).
     mqtt_credentials_file: Path | None = None
+    # For mqtts:// URLs: the CA the broker's certificate must chain to (None: the system's CAs).
+    mqtt_ca_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
@@ -138,4 +163,6 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    broker: BrokerSettings = BrokerSettings()
+    outbound: OutboundSettings = OutboundSettings()
     backup: BackupSettings = BackupSettings()
