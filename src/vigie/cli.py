@@ -121,7 +121,7 @@ def incidents_verify(
 
 
 _MEDIA_HELP = "Clips and snapshots (default: camera.media_dir)"
-_BROKER_HELP = "The broker's config directory (default: backup.broker_dir)"
+_BROKER_HELP = "The broker's config directory (default: broker.directory)"
 
 
 @app.command("backup")
@@ -136,7 +136,7 @@ def backup_cmd(
     manifest = backup.backup(
         settings.database_url.get_secret_value(), target,
         media_dir=media_dir or settings.camera.media_dir,
-        broker_dir=broker_dir or settings.backup.broker_dir,
+        broker_dir=broker_dir or settings.broker.directory,
         pg_root=settings.backup.pg_root, progress=typer.echo,
     )
     rows = sum(manifest["tables"].values())
@@ -156,7 +156,7 @@ def restore_cmd(
     report = backup.restore(
         source, settings.database_url.get_secret_value(),
         media_dir=media_dir or settings.camera.media_dir,
-        broker_dir=broker_dir or settings.backup.broker_dir,
+        broker_dir=broker_dir or settings.broker.directory,
         pg_root=settings.backup.pg_root, progress=typer.echo,
     )
     rows = sum(got for _, got in report.tables.values())

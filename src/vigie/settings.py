@@ -135,8 +135,6 @@ class BackupSettings(Section):
     # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
     # hosts whose own are older (the project's TimescaleDB root on Debian 12).
     pg_root: Path | None = None
-    # The broker's config directory (`vigie broker init --directory`), saved with the database.
-    broker_dir: Path | None = None
 
 
 class Settings(BaseSettings):
