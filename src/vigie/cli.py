@@ -57,7 +57,9 @@ def up(
         list[str] | None, typer.Option(help="Extra commands to supervise, e.g. 'simulate gauges'")
     ] = None,
 ) -> None:
-    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM."""
+    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM.
+
+    A service that exits, or whose work loop stalls, is restarted with a bounded backoff."""
     settings = Settings()
     setup_logging(settings.log_level)
     migrate(settings.database_url.get_secret_value())
@@ -65,7 +67,8 @@ def up(
     commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]
     commands += [tuple(e.split()) for e in extra or []]
     # Exit 0 whatever the children said: each one that stopped badly is logged by name.
-    supervise([Child(c) for c in commands])
+    # With the database URL, a child whose work loop stalls is restarted too (vigie.heartbeat).
+    supervise([Child(c) for c in commands], settings.liveness, settings.database_url.get_secret_value())
 
 
 def _load_plugins(args: list[str]) -> None:

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg
-
+from vigie.db import APP_MIGRATE, connect
 from vigie.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def available() -> list[Migration]:
 def migrate(url: str) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     applied_now: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_MIGRATE, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vigie import stations
-from vigie.db import connect
+from vigie.db import APP_CLI, connect
 from vigie.errors import VigieError
 from vigie.settings import Settings
 
@@ -18,7 +18,7 @@ app = typer.Typer(help="Rain-gauge stations.", no_args_is_help=True)
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List stations."""
-    with connect(Settings().database_url.get_secret_value()) as conn:
+    with connect(Settings().database_url.get_secret_value(), application_name=APP_CLI) as conn:
         rows = stations.list_all(conn)
     for s in rows:
         if as_json:
@@ -54,7 +54,7 @@ def add_cmd(
             expected_interval_s=interval_s,
             dev_eui=dev_eui,
         )
-        with connect(Settings().database_url.get_secret_value()) as conn:
+        with connect(Settings().database_url.get_secret_value(), application_name=APP_CLI) as conn:
             created = stations.add(conn, new)
     except (VigieError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -66,7 +66,7 @@ def add_cmd(
 def retire_cmd(station_id: str) -> None:
     """Mark a station inactive (its readings are kept)."""
     try:
-        with connect(Settings().database_url.get_secret_value()) as conn:
+        with connect(Settings().database_url.get_secret_value(), application_name=APP_CLI) as conn:
             stations.set_active(conn, station_id, False)
     except VigieError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -1,4 +1,4 @@
-"""GET /healthz: is the database reachable, is the broker reachable."""
+"""GET /healthz: is the database reachable, is the broker reachable, is any work loop stalled."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Role, require
 from api.deps import Pool, SettingsDep
+from vigie.heartbeat import LoopBeat, read_heartbeats_async
 from vigie.mqtt import parse_mqtt_url
 
 router = APIRouter()
@@ -25,17 +26,26 @@ def _broker_reachable(host: str, port: int) -> bool:
 
 @router.get("/healthz", dependencies=[require(Role.PUBLIC)])
 async def healthz(pool: Pool, settings: SettingsDep) -> JSONResponse:
-    """200 when the database and the broker answer, 503 otherwise, with which one failed."""
+    """200 when the database and the broker answer and no service's loop is stalled; 503
+    otherwise, with which one failed. Loops are named by service and loop, never host or pid."""
     database = True
+    beats: list[LoopBeat] = []
     try:
         async with pool.connection(timeout=3) as conn:
-            await conn.execute("SELECT 1")
+            beats = await read_heartbeats_async(conn)
     except Exception:  # noqa: BLE001  # any failure means "not healthy", reported below
         database = False
     address = parse_mqtt_url(settings.mqtt_url.get_secret_value())
     broker = await asyncio.to_thread(_broker_reachable, address.host, address.port)
-    ok = database and broker
+    stalled = [b for b in beats if b.stalled]
+    ok = database and broker and not stalled
+    loops = [
+        {"service": b.service, "loop": b.loop, "age_s": round(b.age_s, 1),
+         "max_interval_s": b.max_interval_s, "stalled": b.stalled}
+        for b in beats
+    ]
     return JSONResponse(
-        {"status": "ok" if ok else "degraded", "database": database, "broker": broker},
+        {"status": "ok" if ok else "degraded", "database": database, "broker": broker,
+         "stalled": len(stalled), "loops": loops},
         status_code=200 if ok else 503,
     )

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from api.auth import Role, require
 from api.deps import Pool
+from vigie.heartbeat import LoopBeat, read_heartbeats_async
 
 router = APIRouter()
 
@@ -33,9 +34,12 @@ COUNTERS: tuple[tuple[str, str, str], ...] = (
 class _Snapshot(Collector):
     """Turns summed per-worker counters into metric families for one scrape."""
 
-    def __init__(self, workers: list[dict[str, Any]], dead_letters_db: int) -> None:
+    def __init__(
+        self, workers: list[dict[str, Any]], dead_letters_db: int, beats: list[LoopBeat] | None = None
+    ) -> None:
         self.workers = workers
         self.dead_letters_db = dead_letters_db
+        self.beats = beats or []
 
     def collect(self) -> Iterator[Any]:
         for key, name, help_text in COUNTERS:
@@ -74,16 +78,37 @@ class _Snapshot(Collector):
         stored = GaugeMetricFamily("vigie_dead_letters_rows", "Rows in the dead-letter table")
         stored.add_metric([], float(self.dead_letters_db))
         yield stored
+        yield from _loop_families(self.beats)
+
+
+def _loop_families(beats: list[LoopBeat]) -> Iterator[GaugeMetricFamily]:
+    labels = ["service", "loop", "instance"]
+    age = GaugeMetricFamily(
+        "vigie_loop_heartbeat_age_seconds", "Seconds since the work loop's last heartbeat", labels=labels
+    )
+    limit = GaugeMetricFamily(
+        "vigie_loop_max_interval_seconds", "The loop's own limit: older means stalled", labels=labels
+    )
+    stalled = GaugeMetricFamily("vigie_loop_stalled", "1 when the loop is stalled", labels=labels)
+    for b in beats:
+        values = [b.service, b.loop, f"{b.host}:{b.pid}"]
+        age.add_metric(values, b.age_s)
+        limit.add_metric(values, b.max_interval_s)
+        stalled.add_metric(values, 1.0 if b.stalled else 0.0)
+    yield age
+    yield limit
+    yield stalled
 
 
 @router.get("/metrics", dependencies=[require(Role.ADMIN)])
 async def metrics(pool: Pool) -> Response:
-    """Prometheus exposition of ingest's counters."""
+    """Prometheus exposition of ingest's counters and of every work loop's heartbeat."""
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT worker, counters FROM ingest_metrics")
         workers = [{**dict(c), "_worker": w} for w, c in await cur.fetchall()]
         cur = await conn.execute("SELECT count(*) FROM dead_letters")
         row = await cur.fetchone()
+        beats = await read_heartbeats_async(conn)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(workers, int(row[0]) if row else 0))
+    registry.register(_Snapshot(workers, int(row[0]) if row else 0, beats))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
