@@ -46,7 +46,7 @@ class Heartbeat:
     ) -> None:
         self.service = service
         self.loop = loop
-        self.max_interval_s = max_interval_s
+        self.max_interval_s = float(max_interval_s)
         self._clock = clock
         # A float assignment is atomic under the GIL: no lock between the loop and the reporter.
         self._last = clock()
@@ -248,7 +248,8 @@ class HeartbeatReporter:
                     self._failing = False
             except psycopg.Error as exc:
                 if not self._failing:
-                    log.error("heartbeats cannot be reported: %s", type(exc).__name__)
+                    # Never the URL: it may carry the database password.
+                    log.error("heartbeats cannot be reported: %s: %s", type(exc).__name__, str(exc)[:300])
                     self._failing = True
                 self._close()
             self.stop_event.wait(self.report_s)

@@ -145,7 +145,8 @@ class _Slot:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restart_at: float = 0.0  # when proc is None: start it again at this time
-    kill_at: float | None = None  # asked to stop (stalled): kill it at this time
+    stopping: bool = False  # asked to stop because it stalled: not judged again
+    kill_at: float | None = None  # and killed at this time if it has not stopped
 
 
 class Supervisor:
@@ -189,7 +190,7 @@ class Supervisor:
     def _start(self, slot: _Slot) -> None:
         slot.proc = spawn(slot.child)
         slot.started = time.monotonic()
-        slot.kill_at = None
+        slot.stopping, slot.kill_at = False, None
 
     def _tend(self, slot: _Slot, now: float) -> None:
         if slot.proc is None:
@@ -212,7 +213,7 @@ class Supervisor:
 
     def _check_stalls(self, now: float) -> None:
         assert self.watch is not None
-        running = {s.proc.pid: s for s in self.slots if s.proc is not None and s.kill_at is None}
+        running = {s.proc.pid: s for s in self.slots if s.proc is not None and not s.stopping}
         if not running:
             return
         for pid, beats in self.watch.stalled(list(running)).items():
@@ -220,11 +221,11 @@ class Supervisor:
             if slot is None or slot.proc is None:
                 continue
             loops = ", ".join(
-                f"{b.service}/{b.loop} for {b.age_s:.0f} s (max {b.max_interval_s:.0f} s)" for b in beats
+                f"{b.service}/{b.loop} for {b.age_s:.1f} s (max {b.max_interval_s:g} s)" for b in beats
             )
             log.error("'%s' stalled: no heartbeat from %s; restarting it", slot.child.name, loops)
             slot.proc.send_signal(signal.SIGTERM)
-            slot.kill_at = now + self.cfg.stop_timeout_s
+            slot.stopping, slot.kill_at = True, now + self.cfg.stop_timeout_s
 
     def _stop_all(self) -> int:
         running = [s for s in self.slots if s.proc is not None]

@@ -39,7 +39,7 @@ def test_heartbeat_age_and_stall_follow_the_clock() -> None:
 def test_a_loop_that_stops_beating_shows_stalled_in_the_database(db: Conn, database_url: str) -> None:
     reporter = HeartbeatReporter(database_url, "ingest", report_s=0.1)
     busy = reporter.register("writer", 1.0)
-    stuck = reporter.register("mqtt", 1.0)
+    stuck = reporter.register("mqtt", 1)  # an int limit beside a float one is stored alike
     stop = threading.Event()
 
     def work() -> None:

@@ -87,7 +87,10 @@ def test_a_lost_connection_is_reopened_and_logged_once(
                 " WHERE application_name = %s AND datname = current_database()",
                 (APP,),
             )
-            wait_for(lambda seen=seen: handler.connects == seen + 1 and loop.healthy, timeout=10)
+            def reconnected(seen: int = seen) -> bool:
+                return handler.connects == seen + 1 and loop.healthy
+
+            wait_for(reconnected, timeout=10)
         db.execute("SELECT pg_notify('vigie_test_a', 'after')")
         wait_for(lambda: "after" in handler.payloads, timeout=5)
     assert caplog.text.count("test listener failing") == 2
