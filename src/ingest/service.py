@@ -17,7 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.parse import Parsed, parse_message
 from ingest.writer import prepare, write_batch
-from vigie.db import APP_INGEST, connect
+from vigie.db import APP_INGEST, close_quietly, connect
 from vigie.heartbeat import HeartbeatReporter
 from vigie.mqtt import RECONNECT_MAX_S, BrokerAddress, NetworkProbe, connect_client, make_client
 from vigie.settings import Settings
@@ -279,9 +279,5 @@ class IngestService:
         return self._conn
 
     def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

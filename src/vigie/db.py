@@ -48,6 +48,15 @@ def connect(
     )
 
 
+def close_quietly(conn: psycopg.Connection[Any] | None) -> None:
+    """Close a connection that may already be broken: the caller is dropping it anyway."""
+    if conn is not None:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+
+
 def wait_until_ready(url: str, timeout_s: float = 60.0, *, application_name: str = APP_CLI) -> None:
     """Block until the database accepts connections, or raise after timeout_s."""
     deadline = time.monotonic() + timeout_s

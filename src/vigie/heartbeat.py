@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
-from vigie.db import connect
+from vigie.db import close_quietly, connect
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +272,5 @@ class HeartbeatReporter:
         self._close()
 
     def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from vigie.db import APP_SUPERVISOR, connect
+from vigie.db import APP_SUPERVISOR, close_quietly, connect
 from vigie.heartbeat import LoopBeat, forget_process, read_heartbeats
 from vigie.settings import LivenessSettings
 
@@ -116,9 +116,9 @@ class StallWatch:
             self._lost(exc)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the connection (reopened on the next read)."""
+        close_quietly(self._conn)
+        self._conn = None
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed:
