@@ -8,8 +8,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support import Service
-from vigie.supervise import Backoff
+from vigie.heartbeat import HeartbeatReporter
+from vigie.supervise import Backoff, StallWatch
 
 # A child that exits at once (2: a usage error), without touching anything.
 FAILING = "migrate --no-such-option"
@@ -57,3 +60,29 @@ def test_sigterm_during_a_restart_delay_exits_without_starting_the_child(
     assert up.stop(signal.SIGTERM, timeout=10) == 0
     assert time.monotonic() - started < 5  # not the 60 s of the delay
     assert up.log().count(f"starting 'vigie {FAILING}'") == 1
+
+
+def test_stalls_are_judged_only_after_the_database_has_been_readable_for_a_while(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A child (any real pid of ours) whose loop has a 0.1 s limit and stopped beating.
+    reporter = HeartbeatReporter(database_url, "ingest", report_s=60, host="here")
+    reporter.register("writer", 0.1)
+    time.sleep(0.3)
+    reporter.report_once()
+    watch = StallWatch(database_url, grace_s=1.0, host="here")
+    try:
+        assert watch.stalled([reporter.pid]) == {}  # just connected: the grace period
+        time.sleep(1.1)
+        found = watch.stalled([reporter.pid])
+        assert [(b.service, b.loop) for b in found[reporter.pid]] == [("ingest", "writer")]
+        assert watch.stalled([reporter.pid + 1]) == {}  # not one of ours
+        watch.forget(reporter.pid)
+        assert watch.stalled([reporter.pid]) == {}
+    finally:
+        watch.close()
+        reporter.stop()
+    # A database that cannot be reached: nothing judged, said once.
+    away = StallWatch("postgresql://postgres@127.0.0.1:1/none", grace_s=0)
+    assert away.stalled([reporter.pid]) == {} and away.stalled([reporter.pid]) == {}
+    assert caplog.text.count("heartbeats unreadable") == 1
