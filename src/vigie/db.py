@@ -26,6 +26,7 @@ APP_API = "vigie-api"
 APP_SUPERVISOR = "vigie-up"
 APP_MIGRATE = "vigie-migrate"
 APP_CLI = "vigie-cli"
+APP_SIMULATOR = "vigie-simulator"  # the demo's gauge fleet, when it registers its stations
 
 # A database that does not answer a connection in this long is treated as down; the callers
 # retry with their own backoff rather than hang (a hung connect would stall their loop).
