@@ -19,7 +19,7 @@ from ingest.parse import Parsed, parse_message
 from ingest.writer import prepare, write_batch
 from vigie.db import APP_INGEST, close_quietly, connect
 from vigie.heartbeat import HeartbeatReporter
-from vigie.mqtt import RECONNECT_MAX_S, BrokerAddress, NetworkProbe, connect_client, make_client
+from vigie.mqtt import BrokerAddress, NetworkProbe, connect_client, make_client
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,27 +103,24 @@ class IngestService:
         self.connected = threading.Event()
         live = settings.liveness
         self.heartbeats = HeartbeatReporter(database_url, "ingest", report_s=live.report_s)
-        # The writer turns every 0.1 s when idle; paho's thread every probe (report_s), or every
-        # reconnection attempt while the broker is away.
+        # The writer turns every 0.1 s when idle; paho's thread answers a probe every report_s.
         self.writer_beat = self.heartbeats.register("writer", live.stall_s)
-        self.network_beat = self.heartbeats.register(
-            "mqtt", max(live.stall_s, 3 * live.report_s, RECONNECT_MAX_S + 10)
-        )
-        probe = NetworkProbe(
+        self.network_beat = self.heartbeats.register("mqtt", max(live.stall_s, 3 * live.report_s))
+        self.probe = NetworkProbe(
             self.client, f"{settings.topic_root}/liveness/{self.cfg.client_id}", self.network_beat.beat
         )
-        self.heartbeats.add_probe(probe.probe)
+        self.heartbeats.add_probe(self.probe.probe)
 
     # --- paho callbacks: parse and hand over; never touch the database here -------------------
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
-            self.network_beat.beat()
+            self.probe.seen()
             return
         # Re-subscribing is harmless with a persistent session and needed after expiry.
         client.subscribe([(t, 1) for t in subscriptions(self.settings)])
         self.connected.set()
-        self.network_beat.beat()
+        self.probe.seen()
         log.info("connected to the broker as %s", self.address.username)
 
     def _on_subscribe(
@@ -137,7 +134,7 @@ class IngestService:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         self.connected.clear()
-        self.network_beat.beat()
+        self.probe.seen()
         if not self.stop_event.is_set():
             log.warning("disconnected from the broker (%s); paho reconnects", rc)
 

@@ -7,6 +7,7 @@ the persistent session away, and paho acknowledges automatically unless manual_a
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,11 +74,6 @@ def service_address(url: str, account: str, credentials_file: Path | None) -> Br
     raise ConfigError(f"no password for MQTT account {account!r} in {credentials_file}")
 
 
-# paho's longest wait between two reconnection attempts (make_client), during which its network
-# thread runs no callback at all: the network loop's max interval must be longer.
-RECONNECT_MAX_S = 30
-
-
 def make_client(
     address: BrokerAddress,
     client_id: str,
@@ -95,7 +91,7 @@ def make_client(
         client.username_pw_set(address.username, address.password)
     if address.tls:
         client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
-    client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client
 
 
@@ -133,27 +129,35 @@ class NetworkProbe:
     always answers with an UNSUBACK (even when its ACL refuses the topic), and only the network
     thread reads that answer and calls on_unsubscribe, which beats. So a beat proves a round trip
     through the thread that also delivers the messages: a thread that died, or hangs in a
-    callback, stops beating even though the process and its other threads run on. Connection
-    attempts and failures beat too: reconnecting is that thread's work while the broker is away.
+    callback, stops beating even though the process and its other threads run on.
+
+    While disconnected, paho's thread sleeps between reconnection attempts (up to 30 s) and
+    runs no callback at all: then the thread being alive is all it can show, and it beats on it.
+    The thread is known from the callbacks it runs (seen()), not from paho's private attributes.
     """
 
     def __init__(self, client: mqtt.Client, topic: str, beat: Callable[[], None]) -> None:
         self.client = client
         self.topic = topic
         self.beat = beat
-        client.on_unsubscribe = self._on_unsubscribe
-        client.on_connect_fail = self._on_connect_fail
+        self._thread: threading.Thread | None = None
+        client.on_unsubscribe = self._seen
+        client.on_connect_fail = self._seen
+
+    def seen(self) -> None:
+        """Called from a callback of the network thread: remember it, and beat."""
+        self._thread = threading.current_thread()
+        self.beat()
 
     def probe(self) -> None:
-        """Ask the broker for an UNSUBACK (nothing to do while disconnected)."""
+        """Ask the broker for an UNSUBACK; while disconnected, beat if the thread still runs."""
         if self.client.is_connected():
             self.client.unsubscribe(self.topic)
+        elif self._thread is not None and self._thread.is_alive():
+            self.beat()
 
-    def _on_unsubscribe(self, *_args: object) -> None:
-        self.beat()
-
-    def _on_connect_fail(self, *_args: object) -> None:
-        self.beat()
+    def _seen(self, *_args: object) -> None:
+        self.seen()
 
 
 def gauge_topic(root: str, station: str, kind: str = "up") -> str:

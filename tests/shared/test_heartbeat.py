@@ -129,4 +129,6 @@ def test_network_probe_beats_only_while_paho_thread_runs(broker: Broker) -> None
     with pytest.raises(AssertionError):
         wait_for(lambda: len(beats) > before, timeout=1.5)
     client.disconnect()
+    probe.probe()  # disconnected, and the thread it last saw has ended: still no beat
+    assert len(beats) == before
     assert isinstance(client, mqtt.Client)
