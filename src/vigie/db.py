@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -26,7 +26,11 @@ APP_API = "vigie-api"
 APP_SUPERVISOR = "vigie-up"
 APP_MIGRATE = "vigie-migrate"
 APP_CLI = "vigie-cli"
+APP_BACKUP = "vigie-backup"  # vigie backup / vigie restore
 APP_SIMULATOR = "vigie-simulator"  # the demo's gauge fleet, when it registers its stations
+
+# What async query functions take: the caller opens the connection (and the transaction).
+AsyncConn: TypeAlias = psycopg.AsyncConnection[Any]
 
 # A database that does not answer a connection in this long is treated as down; the callers
 # retry with their own backoff rather than hang (a hung connect would stall their loop).

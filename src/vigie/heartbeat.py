@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
 
 from vigie.db import close_quietly, connect
 
@@ -74,7 +73,7 @@ SET beat_at = EXCLUDED.beat_at, max_interval_s = EXCLUDED.max_interval_s,
     reported_at = EXCLUDED.reported_at
 """
 
-_SELECT = """
+SELECT_BEATS = """
 SELECT service, loop, host, pid, extract(epoch FROM now() - beat_at)::float8, max_interval_s
 FROM service_heartbeats
 """
@@ -97,7 +96,8 @@ class LoopBeat:
         return self.age_s > self.max_interval_s
 
 
-def _beat(row: tuple[Any, ...]) -> LoopBeat:
+def beat_from_row(row: tuple[Any, ...]) -> LoopBeat:
+    """A LoopBeat from a row of SELECT_BEATS."""
     service, loop, host, pid, age, max_interval = row
     return LoopBeat(str(service), str(loop), str(host), int(pid), max(0.0, float(age)), float(max_interval))
 
@@ -107,18 +107,12 @@ def read_heartbeats(
 ) -> list[LoopBeat]:
     """Every stored heartbeat (or those of these pids on this host), oldest beat first."""
     if pids is None:
-        rows = conn.execute(_SELECT + " ORDER BY beat_at").fetchall()
+        rows = conn.execute(SELECT_BEATS + " ORDER BY beat_at").fetchall()
     else:
         rows = conn.execute(
-            _SELECT + " WHERE host = %s AND pid = ANY(%s) ORDER BY beat_at", (host, list(pids))
+            SELECT_BEATS + " WHERE host = %s AND pid = ANY(%s) ORDER BY beat_at", (host, list(pids))
         ).fetchall()
-    return [_beat(r) for r in rows]
-
-
-async def read_heartbeats_async(conn: AsyncConnection[Any]) -> list[LoopBeat]:
-    """Every stored heartbeat, oldest beat first (for the API)."""
-    cur = await conn.execute(_SELECT + " ORDER BY beat_at")
-    return [_beat(r) for r in await cur.fetchall()]
+    return [beat_from_row(r) for r in rows]
 
 
 def forget_process(conn: Conn, host: str, pid: int) -> None:

@@ -52,8 +52,6 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("")
-    # The site's public address: links in SMS, e-mails and the CAP feed point under it.
-    public_url: str = "http://127.0.0.1:8080"
 
 
 class AlertsSettings(Section):
@@ -109,7 +107,7 @@ class CameraSettings(Section):
 
 
 class LivenessSettings(Section):
-    """Heartbeats of the work loops, and how `vigie up` acts on them (docs/alerts.md, "Liveness")."""
+    """Heartbeats of the work loops, and how `vigie up` acts on them (docs/liveness.md)."""
 
     # Each process writes its loops' heartbeats this often: one small upsert per process.
     report_s: float = Field(default=5.0, gt=0, le=300)
@@ -124,6 +122,16 @@ class LivenessSettings(Section):
     backoff_base_s: float = Field(default=1.0, gt=0, le=600)
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
     healthy_run_s: float = Field(default=60.0, gt=0, le=86400)
+
+
+class BackupSettings(Section):
+    """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
+
+    # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
+    # hosts whose own are older (the project's TimescaleDB root on Debian 12).
+    pg_root: Path | None = None
+    # The broker's config directory (`vigie broker init --directory`), saved with the database.
+    broker_dir: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -141,8 +149,12 @@ class Settings(BaseSettings):
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
+    # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
+    # and the incident pages point under it (vigie.urls).
+    public_url: str = "http://127.0.0.1:8080"
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
     liveness: LivenessSettings = LivenessSettings()
+    backup: BackupSettings = BackupSettings()

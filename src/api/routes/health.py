@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Role, require
 from api.deps import Pool, SettingsDep
-from vigie.heartbeat import LoopBeat, read_heartbeats_async
+from api.schemas.health import Health, LoopHealth
+from vigie import heartbeat_queries
+from vigie.heartbeat import LoopBeat
 from vigie.mqtt import parse_mqtt_url
 
 router = APIRouter()
@@ -24,7 +26,14 @@ def _broker_reachable(host: str, port: int) -> bool:
         return False
 
 
-@router.get("/healthz", dependencies=[require(Role.PUBLIC)])
+@router.get(
+    "/healthz",
+    dependencies=[require(Role.PUBLIC)],
+    response_model=Health,
+    responses={
+        503: {"model": Health, "description": "La base ou le broker ne répond pas, ou une boucle est bloquée"}
+    },
+)
 async def healthz(pool: Pool, settings: SettingsDep) -> JSONResponse:
     """200 when the database and the broker answer and no service's loop is stalled; 503
     otherwise, with which one failed. Loops are named by service and loop, never host or pid."""
@@ -32,7 +41,7 @@ async def healthz(pool: Pool, settings: SettingsDep) -> JSONResponse:
     beats: list[LoopBeat] = []
     try:
         async with pool.connection(timeout=3) as conn:
-            beats = await read_heartbeats_async(conn)
+            beats = await heartbeat_queries.read_all(conn)  # also the database's round trip
     except Exception:  # noqa: BLE001  # any failure means "not healthy", reported below
         database = False
     address = parse_mqtt_url(settings.mqtt_url.get_secret_value())
@@ -40,12 +49,23 @@ async def healthz(pool: Pool, settings: SettingsDep) -> JSONResponse:
     stalled = [b for b in beats if b.stalled]
     ok = database and broker and not stalled
     loops = [
-        {"service": b.service, "loop": b.loop, "age_s": round(b.age_s, 1),
-         "max_interval_s": b.max_interval_s, "stalled": b.stalled}
+        LoopHealth(
+            service=b.service,
+            loop=b.loop,
+            age_s=round(b.age_s, 1),
+            max_interval_s=b.max_interval_s,
+            stalled=b.stalled,
+        )
         for b in beats
     ]
+    health = Health(
+        status="ok" if ok else "degraded",
+        database=database,
+        broker=broker,
+        stalled=len(stalled),
+        loops=loops,
+    )
     return JSONResponse(
-        {"status": "ok" if ok else "degraded", "database": database, "broker": broker,
-         "stalled": len(stalled), "loops": loops},
+        health.model_dump(),
         status_code=200 if ok else 503,
     )

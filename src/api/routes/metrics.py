@@ -12,7 +12,9 @@ from prometheus_client.registry import Collector
 
 from api.auth import Role, require
 from api.deps import Pool
-from vigie.heartbeat import LoopBeat, read_heartbeats_async
+from api.queries import dead_letters, ingest_metrics
+from vigie import heartbeat_queries
+from vigie.heartbeat import LoopBeat
 
 router = APIRouter()
 
@@ -100,15 +102,18 @@ def _loop_families(beats: list[LoopBeat]) -> Iterator[GaugeMetricFamily]:
     yield stalled
 
 
-@router.get("/metrics", dependencies=[require(Role.ADMIN)])
+@router.get(
+    "/metrics",
+    dependencies=[require(Role.ADMIN)],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Format texte de Prometheus"}},
+)
 async def metrics(pool: Pool) -> Response:
     """Prometheus exposition of ingest's counters and of every work loop's heartbeat."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT worker, counters FROM ingest_metrics")
-        workers = [{**dict(c), "_worker": w} for w, c in await cur.fetchall()]
-        cur = await conn.execute("SELECT count(*) FROM dead_letters")
-        row = await cur.fetchone()
-        beats = await read_heartbeats_async(conn)
+        workers = [{**c, "_worker": w} for w, c in await ingest_metrics.workers(conn)]
+        dead_letters_db = await dead_letters.count(conn)
+        beats = await heartbeat_queries.read_all(conn)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(workers, int(row[0]) if row else 0, beats))
+    registry.register(_Snapshot(workers, dead_letters_db, beats))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
