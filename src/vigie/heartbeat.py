@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,40 @@ def forget_process(conn: Conn, host: str, pid: int) -> None:
     conn.execute("DELETE FROM service_heartbeats WHERE host = %s AND pid = %s", (host, pid))
 
 
+class SystemdWatchdog:
+    """systemd's watchdog (a unit with WatchdogSec=): WATCHDOG=1 on its notify socket.
+
+    Under a per-service unit there is no `vigie up` to judge the heartbeats; systemd restarts the
+    unit instead when the pings stop. The reporter pings only while none of its loops is stalled,
+    judged in memory, so a database outage (loops retrying, beating) does not stop the pings.
+    """
+
+    def __init__(self, socket_path: str, interval_s: float) -> None:
+        # An address starting with '@' is in Linux's abstract namespace.
+        self.address = "\0" + socket_path[1:] if socket_path.startswith("@") else socket_path
+        self.interval_s = interval_s
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], pid: int) -> SystemdWatchdog | None:
+        """The watchdog systemd expects from process pid, or None (not under systemd's watchdog,
+        or it is meant for another process: `vigie up`'s children inherit its variables)."""
+        path, usec = environ.get("NOTIFY_SOCKET"), environ.get("WATCHDOG_USEC")
+        owner = environ.get("WATCHDOG_PID")
+        if not path or not usec or not usec.isdigit() or int(usec) == 0:
+            return None
+        if owner is not None and owner != str(pid):
+            return None
+        return cls(path, int(usec) / 1e6)
+
+    def ping(self) -> None:
+        """One keep-alive; a notify socket that is gone is systemd's business, not ours."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.sendto(b"WATCHDOG=1", self.address)
+        except OSError as exc:
+            log.warning("systemd watchdog: %s", exc)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -162,6 +196,8 @@ class HeartbeatReporter:
         self._conn: Conn | None = None
         self._failing = False
         self._thread: threading.Thread | None = None
+        self.watchdog = SystemdWatchdog.from_environ(os.environ, self.pid)
+        self.pings = 0
 
     def register(self, loop: str, max_interval_s: float) -> Heartbeat:
         """A new heartbeat for this loop of this service, reported from now on."""
@@ -214,6 +250,8 @@ class HeartbeatReporter:
     def _connection(self) -> Conn:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.url, application_name=self.application_name, autocommit=True)
+            # A report that hangs would delay the systemd pings of the same thread.
+            self._conn.execute("SET statement_timeout = 5000")
             self._forget_dead_peers(self._conn)
         return self._conn
 
@@ -227,9 +265,28 @@ class HeartbeatReporter:
             if not _alive(int(pid)):
                 forget_process(conn, self.host, int(pid))
 
+    def stalled(self) -> list[Heartbeat]:
+        """This process's loops that are stalled now (judged in memory, no database)."""
+        with self._lock:
+            return [b for b in self._beats.values() if b.stalled]
+
+    def _tick(self) -> float:
+        # systemd asks for a ping every half of its watchdog interval at least.
+        if self.watchdog is None:
+            return self.report_s
+        return min(self.report_s, self.watchdog.interval_s / 2)
+
     def run(self) -> None:
         """Report every report_s until stopped; a database outage is logged once, then retried."""
+        last_report = float("-inf")
         while not self.stop_event.is_set():
+            if self.watchdog is not None and not self.stalled():
+                self.watchdog.ping()
+                self.pings += 1
+            if time.monotonic() - last_report < self.report_s:
+                self.stop_event.wait(self._tick())
+                continue
+            last_report = time.monotonic()
             for probe in self._probes:
                 try:
                     probe()
@@ -246,7 +303,7 @@ class HeartbeatReporter:
                     log.error("heartbeats cannot be reported: %s: %s", type(exc).__name__, str(exc)[:300])
                     self._failing = True
                 self._close()
-            self.stop_event.wait(self.report_s)
+            self.stop_event.wait(self._tick())
 
     def start(self) -> None:
         """Run in a daemon thread."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from vigie.db import APP_SUPERVISOR, close_quietly, connect
-from vigie.heartbeat import LoopBeat, forget_process, read_heartbeats
+from vigie.heartbeat import LoopBeat, SystemdWatchdog, forget_process, read_heartbeats
 from vigie.settings import LivenessSettings
 
 log = logging.getLogger(__name__)
@@ -174,8 +174,13 @@ class Supervisor:
         """Supervise until stop_event; then stop the children and return the worst exit code."""
         for slot in self.slots:
             self._start(slot)
+        # Under a unit with WatchdogSec= (`vigie ingest` with PROCESSES > 1 is this loop), systemd
+        # expects the pings from us, the main process; we judge our children ourselves.
+        watchdog = SystemdWatchdog.from_environ(os.environ, os.getpid())
         next_check = time.monotonic() + self.cfg.check_s
         while not self.stop_event.wait(_TICK_S):
+            if watchdog is not None:
+                watchdog.ping()
             now = time.monotonic()
             for slot in self.slots:
                 self._tend(slot, now)

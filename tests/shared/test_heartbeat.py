@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
 from tests.support import Broker, wait_for
-from vigie.heartbeat import Heartbeat, HeartbeatReporter, read_heartbeats
+from vigie.heartbeat import Heartbeat, HeartbeatReporter, SystemdWatchdog, read_heartbeats
 from vigie.mqtt import NetworkProbe, connect_client, make_client, parse_mqtt_url
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -132,3 +136,57 @@ def test_network_probe_beats_only_while_paho_thread_runs(broker: Broker) -> None
     probe.probe()  # disconnected, and the thread it last saw has ended: still no beat
     assert len(beats) == before
     assert isinstance(client, mqtt.Client)
+
+
+def test_systemd_watchdog_is_pinged_only_while_no_loop_is_stalled(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # systemd's side, for real: a datagram socket at NOTIFY_SOCKET, as a unit with WatchdogSec=.
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(0.05)
+        monkeypatch.setenv("NOTIFY_SOCKET", path)
+        monkeypatch.setenv("WATCHDOG_USEC", "400000")
+        monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+        reporter = HeartbeatReporter(database_url, "ingest", report_s=5)
+        assert reporter.watchdog is not None and reporter.watchdog.interval_s == 0.4
+        loop = reporter.register("writer", 0.5)
+
+        def pings(seconds: float) -> list[bytes]:
+            got, deadline = [], time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    got.append(server.recv(64))
+            return got
+
+        reporter.start()
+        try:
+            beating = threading.Event()
+            beating.set()
+
+            def work() -> None:
+                while not reporter.stop_event.wait(0.05):
+                    if beating.is_set():
+                        loop.beat()
+
+            threading.Thread(target=work, daemon=True).start()
+            # Every half interval at least (0.2 s): about 5 in a second.
+            assert pings(1.0).count(b"WATCHDOG=1") >= 4
+            beating.clear()
+            time.sleep(0.6)  # the loop is now stalled
+            pings(0.1)  # those sent before it stalled, still queued in the socket
+            assert pings(1.0) == []
+            beating.set()
+            assert b"WATCHDOG=1" in pings(1.0)
+        finally:
+            reporter.stop()
+
+
+def test_systemd_watchdog_meant_for_another_process_is_left_alone() -> None:
+    env = {"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}
+    assert SystemdWatchdog.from_environ(env, pid=2) is None  # `vigie up`'s children inherit it
+    assert SystemdWatchdog.from_environ({**env, "WATCHDOG_PID": "2"}, pid=2) is not None
+    assert SystemdWatchdog.from_environ({"NOTIFY_SOCKET": "/run/x"}, pid=2) is None
+    abstract = SystemdWatchdog.from_environ({**env, "NOTIFY_SOCKET": "@vigie"}, pid=1)
+    assert abstract is not None and abstract.address == "\0vigie"
