@@ -24,13 +24,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from vigie.db import close_quietly, connect
+from vigie.systemd import SystemdWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -118,40 +119,6 @@ def read_heartbeats(
 def forget_process(conn: Conn, host: str, pid: int) -> None:
     """Remove the heartbeats of a process that has ended."""
     conn.execute("DELETE FROM service_heartbeats WHERE host = %s AND pid = %s", (host, pid))
-
-
-class SystemdWatchdog:
-    """systemd's watchdog (a unit with WatchdogSec=): WATCHDOG=1 on its notify socket.
-
-    Under a per-service unit there is no `vigie up` to judge the heartbeats; systemd restarts the
-    unit instead when the pings stop. The reporter pings only while none of its loops is stalled,
-    judged in memory, so a database outage (loops retrying, beating) does not stop the pings.
-    """
-
-    def __init__(self, socket_path: str, interval_s: float) -> None:
-        # An address starting with '@' is in Linux's abstract namespace.
-        self.address = "\0" + socket_path[1:] if socket_path.startswith("@") else socket_path
-        self.interval_s = interval_s
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str], pid: int) -> SystemdWatchdog | None:
-        """The watchdog systemd expects from process pid, or None (not under systemd's watchdog,
-        or it is meant for another process: `vigie up`'s children inherit its variables)."""
-        path, usec = environ.get("NOTIFY_SOCKET"), environ.get("WATCHDOG_USEC")
-        owner = environ.get("WATCHDOG_PID")
-        if not path or not usec or not usec.isdigit() or int(usec) == 0:
-            return None
-        if owner is not None and owner != str(pid):
-            return None
-        return cls(path, int(usec) / 1e6)
-
-    def ping(self) -> None:
-        """One keep-alive; a notify socket that is gone is systemd's business, not ours."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-                sock.sendto(b"WATCHDOG=1", self.address)
-        except OSError as exc:
-            log.warning("systemd watchdog: %s", exc)
 
 
 def _alive(pid: int) -> bool:

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import psycopg
 
 from vigie.db import APP_SUPERVISOR, close_quietly, connect
-from vigie.heartbeat import LoopBeat, SystemdWatchdog, forget_process, read_heartbeats
+from vigie.heartbeat import LoopBeat, forget_process, read_heartbeats
 from vigie.settings import LivenessSettings
+from vigie.systemd import SystemdWatchdog
 
 log = logging.getLogger(__name__)
 

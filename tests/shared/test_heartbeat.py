@@ -17,8 +17,9 @@ import psycopg
 import pytest
 
 from tests.support import Broker, wait_for
-from vigie.heartbeat import Heartbeat, HeartbeatReporter, SystemdWatchdog, read_heartbeats
+from vigie.heartbeat import Heartbeat, HeartbeatReporter, read_heartbeats
 from vigie.mqtt import NetworkProbe, connect_client, make_client, parse_mqtt_url
+from vigie.systemd import SystemdWatchdog
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
