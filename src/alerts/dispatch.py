@@ -34,6 +34,9 @@ from psycopg_pool import ConnectionPool
 
 from alerts import messages as msg
 from alerts.channels import CHANNEL_KINDS, ChannelSender, Outcome, SendResult
+from vigie.db import APP_NOTIFIER, connect, make_pool
+from vigie.heartbeat import Heartbeat
+from vigie.listen import ListenLoop
 from vigie.logs import redact
 from vigie.settings import AlertsSettings, Settings
 
@@ -637,6 +640,7 @@ class Dispatcher:
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
         sender: ChannelSender | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.settings = settings.alerts
         self.public_url = settings.public_url
@@ -653,7 +657,15 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._pool: ConnectionPool | None = None
-        self._failing = False
+        self._full = False
+        self.loop = ListenLoop(
+            "notifier",
+            lambda: connect(self.url, application_name=APP_NOTIFIER, autocommit=True),
+            LISTEN_CHANNELS,
+            self,
+            stop_event=self.stop_event,
+            heartbeat=heartbeat,
+        )
 
     def stop(self) -> None:
         """Ask run() to return (in-flight sends are finished and recorded first)."""
@@ -661,54 +673,36 @@ class Dispatcher:
 
     def run(self) -> None:
         """Until stopped: (re)connect, listen, expand, send; a failure never ends the loop."""
-        self._pool = ConnectionPool(
+        self._pool = make_pool(
             self.url,
+            name=APP_NOTIFIER,
             min_size=1,
             max_size=self.settings.workers + 1,
-            open=False,
-            timeout=10,
-            name="vigie-notify",
-            check=ConnectionPool.check_connection,
-            kwargs={"application_name": "vigie-notify", "autocommit": True},
+            autocommit=True,
+            timeout_s=10,
+            check=True,
         )
         self._pool.open(wait=False)
         self._executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="notify")
         log.info("notifier ready (%d workers)", self.settings.workers)
         try:
-            self._supervise()
+            self.loop.run()
         finally:
             self._executor.shutdown(wait=True)
             self._pool.close()
 
-    def _supervise(self) -> None:
-        delay = 0.5
-        while not self.stop_event.is_set():
-            try:
-                with psycopg.connect(
-                    self.url, autocommit=True, application_name="vigie-notify-listen"
-                ) as conn:
-                    for channel in LISTEN_CHANNELS:
-                        conn.execute(f"LISTEN {channel}")
-                    if self._failing:
-                        log.info("notifier recovered")
-                        self._failing, delay = False, 0.5
-                    self._loop(conn)
-            except Exception as exc:  # noqa: BLE001  # the notifier must outlive any failure
-                if not self._failing:
-                    log.error("notifier failing: %s", type(exc).__name__)
-                    self._failing = True
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
+    # --- ListenHandler: a pass, then wait for a NOTIFY or poll_s -----------------------------------
+    def on_connect(self, conn: Conn) -> None:
+        """Catch up at once: what was committed while nobody listened."""
+        self._full = self.pass_once(conn)
 
-    def _loop(self, conn: Conn) -> None:
-        while not self.stop_event.is_set():
-            full = self.pass_once(conn)
-            # At capacity, come back soon: a worker finishing frees room for the backlog.
-            timeout = 0.05 if full else self.settings.poll_s
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                pass
-            for _ in conn.notifies(timeout=0.001):
-                pass  # coalesce a burst of wake-ups into one pass
+    def timeout_s(self) -> float:
+        """At capacity, come back soon: a worker finishing frees room for the backlog."""
+        return 0.05 if self._full else self.settings.poll_s
+
+    def on_wake(self, conn: Conn, payloads: list[str]) -> None:
+        """The payloads only wake us: each pass reads the tables."""
+        self._full = self.pass_once(conn)
 
     def pass_once(self, conn: Conn) -> bool:
         """Recover expired leases, expand new changes, claim and submit; True when at capacity."""

@@ -8,7 +8,7 @@ import typer
 
 from ingest.retention import apply_retention
 from ingest.service import IngestService
-from vigie.db import wait_until_ready
+from vigie.db import APP_INGEST, wait_until_ready
 from vigie.jobs import guarded, make_scheduler
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
@@ -30,7 +30,7 @@ def app() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     url = settings.database_url.get_secret_value()
-    wait_until_ready(url)
+    wait_until_ready(url, application_name=APP_INGEST)
     migrate(url)
     cfg = settings.ingest
     if cfg.processes > 1:
@@ -47,7 +47,9 @@ def app() -> None:
                     label=worker_client_id(cfg, k),
                 )
                 for k in range(1, cfg.processes + 1)
-            ]
+            ],
+            settings.liveness,
+            url,
         )
         raise typer.Exit(code)
     address = service_address(

@@ -13,7 +13,7 @@ import typer
 from vigie import backup, proof, stations_cli
 from vigie.broker import init_broker
 from vigie.broker_tls import ensure_generated, supplied
-from vigie.db import connect
+from vigie.db import APP_CLI, connect
 from vigie.errors import ConfigError
 from vigie.logs import setup_logging
 from vigie.migrate import migrate, pending
@@ -107,7 +107,7 @@ def incidents_verify(
 ) -> None:
     """Check the hash chain of an incident's delivery log; exit 1 if any link is broken."""
     settings = Settings()
-    with connect(settings.database_url.get_secret_value()) as conn:
+    with connect(settings.database_url.get_secret_value(), application_name=APP_CLI) as conn:
         verdict = proof.verify(conn, incident_id, head)
     if verdict.ok:
         typer.echo(
@@ -178,7 +178,9 @@ def up(
         list[str] | None, typer.Option(help="Extra commands to supervise, e.g. 'simulate gauges'")
     ] = None,
 ) -> None:
-    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM."""
+    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM.
+
+    A service that exits, or whose work loop stalls, is restarted with a bounded backoff."""
     settings = Settings()
     setup_logging(settings.log_level)
     migrate(settings.database_url.get_secret_value())
@@ -186,7 +188,8 @@ def up(
     commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]
     commands += [tuple(e.split()) for e in extra or []]
     # Exit 0 whatever the children said: each one that stopped badly is logged by name.
-    supervise([Child(c) for c in commands])
+    # With the database URL, a child whose work loop stalls is restarted too (vigie.heartbeat).
+    supervise([Child(c) for c in commands], settings.liveness, settings.database_url.get_secret_value())
 
 
 def _load_plugins(args: list[str]) -> None:

@@ -7,6 +7,8 @@ the persistent session away, and paho acknowledges automatically unless manual_a
 from __future__ import annotations
 
 import ssl
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -135,6 +137,44 @@ def connect_client(
         clean_start=session_expiry_s == 0,
         properties=props,
     )
+
+
+class NetworkProbe:
+    """Proves that paho's network thread still reads the socket and runs callbacks.
+
+    probe() (from another thread) sends an UNSUBSCRIBE of a topic nobody uses; the broker
+    always answers with an UNSUBACK (even when its ACL refuses the topic), and only the network
+    thread reads that answer and calls on_unsubscribe, which beats. So a beat proves a round trip
+    through the thread that also delivers the messages: a thread that died, or hangs in a
+    callback, stops beating even though the process and its other threads run on.
+
+    While disconnected, paho's thread sleeps between reconnection attempts (up to 30 s) and
+    runs no callback at all: then the thread being alive is all it can show, and it beats on it.
+    The thread is known from the callbacks it runs (seen()), not from paho's private attributes.
+    """
+
+    def __init__(self, client: mqtt.Client, topic: str, beat: Callable[[], None]) -> None:
+        self.client = client
+        self.topic = topic
+        self.beat = beat
+        self._thread: threading.Thread | None = None
+        client.on_unsubscribe = self._seen
+        client.on_connect_fail = self._seen
+
+    def seen(self) -> None:
+        """Called from a callback of the network thread: remember it, and beat."""
+        self._thread = threading.current_thread()
+        self.beat()
+
+    def probe(self) -> None:
+        """Ask the broker for an UNSUBACK; while disconnected, beat if the thread still runs."""
+        if self.client.is_connected():
+            self.client.unsubscribe(self.topic)
+        elif self._thread is not None and self._thread.is_alive():
+            self.beat()
+
+    def _seen(self, *_args: object) -> None:
+        self.seen()
 
 
 def gauge_topic(root: str, station: str, kind: str = "up") -> str:

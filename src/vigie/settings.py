@@ -129,6 +129,24 @@ class OutboundSettings(Section):
     allowed_networks: tuple[IPvAnyNetwork, ...] = ()
 
 
+class LivenessSettings(Section):
+    """Heartbeats of the work loops, and how `vigie up` acts on them (docs/liveness.md)."""
+
+    # Each process writes its loops' heartbeats this often: one small upsert per process.
+    report_s: float = Field(default=5.0, gt=0, le=300)
+    # A loop with no beat for this long is stalled; a loop that turns more slowly declares more.
+    stall_s: float = Field(default=60.0, gt=0, le=3600)
+    # How often `vigie up` reads its children's heartbeats.
+    check_s: float = Field(default=5.0, gt=0, le=300)
+    restart_stalled: bool = True
+    # A child asked to stop (SIGTERM) is killed after this long: a stalled one may never stop.
+    stop_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Restart delay: base_s doubling to max_s; a run of healthy_run_s resets it to base_s.
+    backoff_base_s: float = Field(default=1.0, gt=0, le=600)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    healthy_run_s: float = Field(default=60.0, gt=0, le=86400)
+
+
 class BackupSettings(Section):
     """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
 
@@ -163,4 +181,5 @@ class Settings(BaseSettings):
     camera: CameraSettings = CameraSettings()
     broker: BrokerSettings = BrokerSettings()
     outbound: OutboundSettings = OutboundSettings()
+    liveness: LivenessSettings = LivenessSettings()
     backup: BackupSettings = BackupSettings()

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from vigie import provisioning, stations
-from vigie.db import connect
+from vigie.db import APP_CLI, connect
 from vigie.errors import VigieError
 from vigie.settings import Settings
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List stations."""
-    with connect(Settings().database_url.get_secret_value()) as conn:
+    with connect(Settings().database_url.get_secret_value(), application_name=APP_CLI) as conn:
         rows = stations.list_all(conn)
     for s in rows:
         if as_json:
@@ -78,7 +78,7 @@ def _with_broker(action: Callable[[provisioning.Conn, Path], T]) -> T:
     try:
         settings = Settings()
         broker_dir = provisioning.broker_directory(settings)
-        with connect(settings.database_url.get_secret_value()) as conn:
+        with connect(settings.database_url.get_secret_value(), application_name=APP_CLI) as conn:
             return action(conn, broker_dir)
     except VigieError as exc:
         typer.echo(f"error: {exc}", err=True)
