@@ -30,7 +30,8 @@ def test_camera_detect_loop_heartbeat_stalls_on_a_blocked_write_and_recovers(
         media_dir=tmp_path / "media", min_free_bytes=0, watchdog_s=5.0, health_interval_s=0.3
     )
     reporter = HeartbeatReporter(database_url, "camera", report_s=0.2)
-    worker = CameraWorker(cam, WorkerDeps(cfg, pool, heartbeats=reporter, stall_s=1.5))
+    # The test webcam is on loopback: allowed here as the demo allows its own.
+    worker = CameraWorker(cam, WorkerDeps(cfg, pool, heartbeats=reporter, stall_s=1.5, allow_private=True))
     loop = f"camera:{cam.id}"
 
     def state() -> dict[str, bool]:
