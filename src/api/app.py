@@ -28,7 +28,7 @@ from api.web import errors as web_errors
 from api.web.routes import account, admin
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
-from vigie.db import make_async_pool
+from vigie.db import APP_API, make_async_pool
 from vigie.settings import Settings
 
 ROUTERS = (
@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = make_async_pool(settings.database_url.get_secret_value(), name="vigie-api")
+        pool = make_async_pool(settings.database_url.get_secret_value(), name=APP_API)
         await pool.open(wait=False)
         app.state.pool = pool
         try:

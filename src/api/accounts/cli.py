@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from api.accounts import audit, service, tokens
 from api.accounts.roles import LABELS, ordered, parse_roles
 from api.accounts.users import User, find_by_login, list_users
+from vigie.db import APP_CLI, CONNECT_TIMEOUT_S
 from vigie.errors import VigieError
 from vigie.settings import Settings
 
@@ -38,7 +39,9 @@ def _run(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
 
     async def main() -> T:
         url = Settings().database_url.get_secret_value()
-        async with await AsyncConnection.connect(url) as conn, conn.transaction():
+        # Named like every other Vigie connection (vigie.db), so pg_stat_activity says who it is.
+        connection = AsyncConnection.connect(url, application_name=APP_CLI, connect_timeout=CONNECT_TIMEOUT_S)
+        async with await connection as conn, conn.transaction():
             return await work(conn)
 
     try:

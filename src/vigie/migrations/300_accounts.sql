@@ -81,12 +81,13 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION vigie_audit_log_append_only();
 
--- Grants for the API's database role, when the deployment has one (privilege-db's roles).
+-- Grants for the API's database role, when the deployment has one (privilege-db's roles; the
+-- same decisions are in 300_accounts.grants.toml for its registry).
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'vigie_api') THEN
-        GRANT SELECT, INSERT, UPDATE, DELETE ON users, web_sessions, api_tokens, signin_attempts
-            TO vigie_api;
+        GRANT SELECT, INSERT, UPDATE ON users, web_sessions, api_tokens TO vigie_api;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON signin_attempts TO vigie_api;
         GRANT SELECT, INSERT ON audit_log TO vigie_api;
         GRANT USAGE ON SEQUENCE users_id_seq, web_sessions_id_seq, api_tokens_id_seq,
             audit_log_id_seq TO vigie_api;
