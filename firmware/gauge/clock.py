@@ -7,8 +7,9 @@ offset, it is committed with the buffer (`o<boot>` in the store's meta) and the 
 restamped when they are sent. A boot that ended before any sync leaves readings that cannot be
 dated: they go out with their device time and `"clock": "unsynced"`.
 
-Drift: each sync after the first measures how far the RTC ran off since the previous one, and
-the rate (in ppm, integers only) corrects the stamps until the next sync.
+Drift: every sync adds how far the raw RTC ran off to a running total since the first sync of
+the boot (the anchor); total / span is the rate, in ppm with integers only, that corrects the
+stamps until the next sync. NTP here is whole seconds, so the long span is what makes it exact.
 """
 
 MIN_DRIFT_SPAN_S = 600  # shorter spans measure the NTP jitter, not the crystal
@@ -18,7 +19,7 @@ class Clock:
     def __init__(self, hw, state):
         self.hw = hw
         self.s = state  # RTC memory: survives deep sleep and resets, not a power cut
-        for key, value in (("sync", None), ("ppm", 0)):
+        for key, value in (("sync", None), ("ppm", 0), ("anchor", None), ("gain", 0)):
             if key not in state:
                 state[key] = value
 
@@ -39,14 +40,15 @@ class Clock:
 
     def sync(self, ntp_epoch):
         """Set the clock from NTP; return the offset (seconds) that was applied."""
-        before = self.now()
-        offset = ntp_epoch - before
-        last = self.s["sync"]
-        if last is not None:
-            span = self.hw.rtc_epoch() - last
+        raw = self.hw.rtc_epoch()
+        offset = ntp_epoch - self.now()
+        if self.s["anchor"] is None:
+            self.s["anchor"], self.s["gain"] = ntp_epoch, 0
+        else:
+            self.s["gain"] += raw - ntp_epoch  # what the raw RTC gained since the last sync
+            span = ntp_epoch - self.s["anchor"]
             if span >= MIN_DRIFT_SPAN_S:
-                # The RTC gained `-offset` s over `span` s beyond the correction already applied.
-                self.s["ppm"] += -offset * 1000000 // span
+                self.s["ppm"] = self.s["gain"] * 1000000 // span
         self.hw.set_rtc_epoch(ntp_epoch)
         self.s["sync"] = ntp_epoch
         return offset

@@ -185,6 +185,7 @@ class Gauge:
                 self._sync(ntp)
         from mqttlink import Link
 
+        self.hw.count("connect")
         link = Link(self.hw, self.cfg, self._on_config)
         try:
             link.connect()
@@ -290,6 +291,7 @@ class Gauge:
             last, body, n = batch
             try:
                 self.published += n
+                self.hw.count("readings_out", n)
                 self.link.publish_up(body)  # returns once the broker's PUBACK is in
             except (OSError, IndexError, AssertionError) as e:
                 # Link lost: nothing acknowledged leaves the flash; it goes next time.

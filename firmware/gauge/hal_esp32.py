@@ -137,7 +137,7 @@ class Board:
             return None
 
     # hooks the simulated board uses; nothing to do on the chip
-    def count(self, _what):
+    def count(self, _what, _n=1):
         pass
 
     def fault_point(self, _name):

@@ -72,7 +72,7 @@ def run(
         for name, blob in (extra or {}).items():
             (work / name).write_bytes(blob)
         inside = "/" + str(work.relative_to(interp.root)) if interp.root else str(work)
-        return subprocess.run(  # noqa: S603 - fixed argv
+        return subprocess.run(
             interp.argv(inside, script, heap),
             capture_output=True,
             text=True,

@@ -123,13 +123,14 @@ class World:
         self.flash = Flash()
         mount(self.flash)
         self.crash_at = None
+        self.faults = []  # (true second, "crash" | "cut" | "flash"), armed when their time comes
         self.cut_at = None  # fault_point name: power cut there
         self.real_io = False  # e2e: sleep for real too, so the real broker's answers arrive
         self.assoc_ms = 1200  # Wi-Fi association (see firmware/README.md, energy model)
         self.mqtt_connect_ms = 400
         self.publish_ms = 60
         self.awake_ms = 150  # boot from deep sleep to the first line of main
-        self.stats = {"wakeups": 0, "radio_ms": 0, "connects": 0, "publishes": 0, "feeds": 0,
+        self.stats = {"wakeups": 0, "radio_ms": 0, "publish": 0, "feeds": 0,
                       "boots": 0, "power_cuts": 0, "resets": 0, "deep_sleeps": 0}
         self.control = None  # e2e: (host, port) of the test's link-cutting proxy
         self.cuts = []  # e2e: (start_s, end_s, mode) sent to the proxy
@@ -187,7 +188,20 @@ class SimBoard:
         w.t = max(w.t, to_ms)
         if w.t >= w.end:
             raise Sleep("end")
+        self._arm()
         self._cuts()
+
+    def _arm(self):
+        # A crash or a power cut at the next committed reading, or a cut inside a flash write.
+        w = self.w
+        while w.faults and w.now_s() >= w.faults[0][0]:
+            kind = w.faults.pop(0)[1]
+            if kind == "crash":
+                w.crash_at = "after_push"
+            elif kind == "cut":
+                w.cut_at = "after_push"
+            elif kind == "flash":
+                w.flash.fail_in = 3
 
     def _cuts(self):
         w = self.w
@@ -319,13 +333,11 @@ class SimBoard:
         self._advance(self.w.t + 40)
         return self.w.now_s()
 
-    def count(self, what):
+    def count(self, what, n=1):
         w = self.w
+        w.stats[what] = w.stats.get(what, 0) + n
         if what == "publish":
-            w.stats["publishes"] += 1
             self._advance(w.t + w.publish_ms)
-        elif what == "connect":
-            w.stats["connects"] += 1
 
     def fault_point(self, name):
         if self.w.crash_at == name:
