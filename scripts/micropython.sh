@@ -35,7 +35,8 @@ if ! echo "$UMQTT_SHA256  $LIB/umqtt/simple.py" | sha256sum -c --status 2>/dev/n
   # The sdist has neither setup.py nor pyproject.toml, so pip cannot build it: --no-clean keeps
   # the unpacked source pip downloaded, from which we take umqtt/simple.py.
   work=$(mktemp -d)
-  TMPDIR=$work .venv/bin/python -m pip download -q --no-deps --no-clean \
+  py=.venv/bin/python; [ -x "$py" ] || py=python3
+  TMPDIR=$work "$py" -m pip download -q --no-deps --no-clean \
     "micropython-umqtt.simple==$UMQTT_VERSION" -d "$work/dl" >/dev/null 2>&1 || true
   src=$(find "$work" -path '*umqtt/simple.py' | head -n1)
   [ -n "$src" ] || { echo "[micropython] umqtt.simple $UMQTT_VERSION: download failed" >&2; exit 1; }
