@@ -23,6 +23,7 @@ from tipcounter import TipCounter
 
 UNSYNCED_HOLD_S = 3600  # wait this long for NTP before sending readings with the device's time
 RESYNC_S = 6 * 3600
+CONFIG_EVERY_S = 6 * 3600  # the retained config is read at boot, then this often (radio time)
 MAX_BATCHES_PER_STEP = 5  # then back to the main loop, which feeds the watchdog
 
 
@@ -187,14 +188,18 @@ class Gauge:
 
         self.hw.count("connect")
         link = Link(self.hw, self.cfg, self._on_config)
+        cfg_t = self.rtc.get("cfg_t")
+        read_config = cfg_t is None or now - cfg_t >= CONFIG_EVERY_S or now < cfg_t
         try:
-            link.connect()
+            link.connect(read_config)
         except (OSError, ValueError, IndexError, AssertionError) as e:  # umqtt's ways to fail
             self.log("mqtt connect failed: %r" % (e,))
             link.close()
             self.hw.net_down()
             return False
         self.link = link
+        if read_config:
+            self.rtc["cfg_t"] = now
         rssi = self.hw.rssi()
         if rssi is not None:
             self.rtc["rssi"] = rssi

@@ -43,7 +43,7 @@ class Link:
         self.station = cfg["station"]
         self.client = None
 
-    def connect(self):
+    def connect(self, read_config=True):
         cfg = self.cfg
         ca_path = cfg["mqtt_ca"]
         if not ca_path.startswith("/"):
@@ -77,6 +77,8 @@ class Link:
         c.publish(status, payload.STATUS_ONLINE, retain=True, qos=1)
         self.hw.count("publish")
         self._config_seen = False
+        if not read_config:
+            return
         c.subscribe(config_topic(self.station), qos=1)
         deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
         while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:

@@ -120,6 +120,7 @@ class World:
         self.rtc_mem = b""
         self.clock = RtcClock(self, self.t if synced_rtc else EPOCH_2000 * 1000, ppm)
         self.ppm = ppm
+        self.root = "/flash"
         self.flash = Flash()
         mount(self.flash)
         self.crash_at = None
@@ -158,10 +159,9 @@ class World:
 
 
 class SimBoard:
-    root = "/flash"
-
     def __init__(self, world, wake):
         self.w = world
+        self.root = world.root
         self.wake = wake
         self.handler = None
         self.radio_since = None
@@ -338,6 +338,8 @@ class SimBoard:
         w.stats[what] = w.stats.get(what, 0) + n
         if what == "publish":
             self._advance(w.t + w.publish_ms)
+        elif what == "connect":
+            self._advance(w.t + w.mqtt_connect_ms)
 
     def fault_point(self, name):
         if self.w.crash_at == name:

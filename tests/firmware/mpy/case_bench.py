@@ -1,0 +1,94 @@
+# make bench-firmware: energy proxies, RAM during a 500-reading replay, 24 h replay time.
+import gc
+import json
+import time
+
+import simboard
+from gauge import Gauge
+
+data = json.load(open("input.json"))
+DAY = 86400
+start = data["start"]
+out = {}
+
+
+def base_cfg(**extra):
+    cfg = {"station": data["station"], "mqtt_host": "127.0.0.1", "mqtt_port": data["port"],
+           "mqtt_password": data["password"], "mqtt_timeout_s": 5}
+    cfg.update(extra)
+    return cfg
+
+
+def day(name, tips, **cfg):
+    world = simboard.World(start, start + DAY, tips_s=tips)
+    world.real_io = True
+    simboard.clear_flash()
+    simboard.write_config("/flash", base_cfg(**cfg))
+    simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
+    s = world.stats
+    out[name] = {"wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000, "boots": s["boots"],
+                 "awake_s": s["boots"] * world.awake_ms / 1000, "publishes": s.get("publish", 0),
+                 "connects": s.get("connect", 0), "tips": len(tips)}
+
+
+def storm(depth_mm, hours, t0):
+    n = int(depth_mm / 0.2)
+    return [t0 + i * hours * 3600 / n for i in range(n)]
+
+
+day("dry", [])
+day("rainy", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600))
+day("storm", storm(data["storm_mm"], data["storm_h"], start + 10 * 3600))
+day("dry_30min", [], heartbeat_s=1800)
+day("rainy_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), heartbeat_s=1800)
+
+# RAM: 500 readings buffered offline, then replayed to the real broker; heap sampled per batch.
+world = simboard.World(start, start + 500 * 60 + 30, tips_s=storm(100, 500 / 60, start + 1))
+world.outages = [(0, 2 ** 40)]
+simboard.clear_flash()
+simboard.write_config("/flash", base_cfg(deep_sleep=False, rain_hold_s=86400))
+simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
+world.outages = []
+world.end = 2 ** 62
+world.real_io = True
+hw = simboard.SimBoard(world, "timer")
+g = Gauge(hw, "/flash", log=lambda m: None)
+held = len(g.store)
+gc.collect()
+free_before = gc.mem_free()
+low = [free_before]
+orig = hw.count
+
+
+def count(what, n=1):
+    low[0] = min(low[0], gc.mem_free())
+    orig(what, n)
+
+
+hw.count = count
+while len(g.store) and g.link is not False:
+    g._send(g.clock.now())
+    if g.link is None:
+        break
+gc.collect()
+out["ram"] = {"held": held, "left": len(g.store), "free_before": free_before,
+              "free_min": low[0], "free_after": gc.mem_free()}
+g.close_link()
+
+# 24 h of buffered readings (one a minute: a day of rain) replayed to the real broker.
+world = simboard.World(start, start + DAY - 30, tips_s=storm(200, 24, start + 1))
+world.outages = [(0, 2 ** 40)]
+simboard.clear_flash()
+simboard.write_config("/flash", base_cfg(deep_sleep=False, rain_hold_s=86400))
+simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
+world.outages = []
+world.end = 2 ** 62
+world.real_io = True
+g = Gauge(simboard.SimBoard(world, "timer"), "/flash", log=lambda m: None)
+held = len(g.store)
+t0 = time.ticks_ms()
+while len(g.store):
+    g._send(g.clock.now())
+replay_ms = time.ticks_diff(time.ticks_ms(), t0)
+g.close_link()
+print(json.dumps({"days": out, "replay": {"held": held, "ms": replay_ms, "left": len(g.store)}}))
