@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.firmware.micropython import run_json  # noqa: E402
-from vigie.broker import LocalBroker  # noqa: E402
 from tests.support import free_port  # noqa: E402
+from vigie.broker import LocalBroker  # noqa: E402
 
 # The energy model (firmware/README.md cites the sources).
 SLEEP_UA = 10 + 2 + 4  # ESP32 deep sleep (RTC timer + memory) + LDO quiescent + 1 MΩ divider
@@ -32,6 +32,9 @@ CAPACITY_MAH = 3000
 USABLE = 0.85  # low-battery cut-off and cold
 RAINY_DAYS, DAYS = 120, 365
 OISE_MM = 650
+# An ESP32 without PSRAM leaves ~110 KiB to Python with 4-byte pointers; the Unix port on
+# x86_64 has 8-byte ones, so its objects are up to twice as big: 96 KiB here is the tighter case.
+HEAP = "96K"
 
 
 def mah_per_day(d: dict[str, float]) -> float:
@@ -72,6 +75,18 @@ def main() -> None:
             timeout=1800,
             heap="8M",
         )
+        ram = run_json(
+            "case_ram.py",
+            {
+                "start": 1795852800,
+                "readings": 500,
+                "station": station,
+                "port": broker.port,
+                "password": password,
+            },
+            timeout=600,
+            heap=HEAP,
+        )
     finally:
         broker.stop()
     days = out["days"]
@@ -91,6 +106,7 @@ def main() -> None:
         "battery_life_days": round(life_days(dry, rainy), 1),
         "battery_life_days_heartbeat_30min": round(life_days(days["dry_30min"], days["rainy_30min"]), 1),
         "wakeups_per_day_dry": dry["wakeups"],
+        "wakeups_per_day_rainy": rainy["wakeups"],
         "wakeups_per_day_storm": storm["wakeups"],
         "radio_s_per_day_dry": round(dry["radio_s"], 1),
         "radio_s_per_day_rainy": round(rainy["radio_s"], 1),
@@ -99,18 +115,17 @@ def main() -> None:
         "mah_per_day_rainy": round(mah_per_day(rainy), 2),
         "mah_per_day_storm": round(mah_per_day(storm), 2),
         "energy_mah_day": where,
-        "ram_free_before_bytes": out["ram"]["free_before"],
-        "ram_free_min_bytes": out["ram"]["free_min"],
-        "ram_free_after_bytes": out["ram"]["free_after"],
-        "ram_replayed": out["ram"]["held"] - out["ram"]["left"],
+        "ram_heap_bytes": HEAP,
+        "ram_free_before_bytes": ram["free_before"],
+        "ram_free_min_bytes": ram["free_min"],
+        "ram_free_after_bytes": ram["free_after"],
+        "ram_replayed": ram["held"] - ram["left"],
         "replay_24h_s": round(out["replay"]["ms"] / 1000, 2),
         "replay_24h_readings": out["replay"]["held"] - out["replay"]["left"],
-        "heap": "8M (the simulated 512 KiB flash lives in it)",
-        "ram_used_by_replay_bytes": out["ram"]["free_before"] - out["ram"]["free_min"],
         "machine": f"{platform.node()} {platform.machine()}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
-    print(json.dumps(result))  # noqa: T201
+    print(json.dumps(result))
     record(result)
 
 

@@ -25,6 +25,9 @@ UNSYNCED_HOLD_S = 3600  # wait this long for NTP before sending readings with th
 RESYNC_S = 6 * 3600
 CONFIG_EVERY_S = 6 * 3600  # the retained config is read at boot, then this often (radio time)
 MAX_BATCHES_PER_STEP = 5  # then back to the main loop, which feeds the watchdog
+# Radio on costs ~120 mA, a reconnection ~1.6 s of it: past this wait, drop the link and Wi-Fi.
+LINK_IDLE_CLOSE_MS = 20000
+BATCH_BYTES = 6144  # per message: ~45 readings; far under the contract's 64 KiB
 
 
 def _opt(text):
@@ -261,10 +264,12 @@ class Gauge:
         )
 
     def _batch(self, now):
-        """(last record number, body) of the next batch to send, or None."""
-        items = self.store.peek(self.cfg["max_batch"])
-        readings, last = [], None
-        for recno, data in items:
+        """(last record number, body, count) of the next batch to send, or None.
+
+        Built one record at a time into at most BATCH_BYTES: a 200-reading batch held whole
+        does not fit in an ESP32's heap next to the rest (make bench-firmware measures it)."""
+        parts, size, last = [], 0, None
+        for recno, data in self.store.iter(self.cfg["max_batch"]):
             r = None
             if data is not None:
                 try:
@@ -272,19 +277,24 @@ class Gauge:
                 except ValueError:
                     r = None
             if r is None:
-                if not readings:
+                if not parts:
                     self.store.skip_corrupt(recno)
                     return self._batch(now) if len(self.store) else None
                 break
             if r[9] and r[8] == self.boot and not self.clock.synced:
                 if now - r[1] < UNSYNCED_HOLD_S:
                     break  # NTP may answer soon: keep it to send it rightly dated
-            readings.append(self._payload(r))
+            text = self._payload(r)
+            if parts and size + len(text) + 1 > BATCH_BYTES:
+                break
+            parts.append(text)
+            size += len(text) + 1
             last = recno
-        if not readings:
+        if not parts:
             return None
-        body = readings[0] if len(readings) == 1 else payload.batches(readings)[0]
-        return last, body, len(readings)
+        n = len(parts)
+        # A batch is written to the socket part by part (mqttlink.publish_parts).
+        return last, (parts[0] if n == 1 else parts), n
 
     def _send(self, now):
         if not self._connect(now):
@@ -323,6 +333,8 @@ class Gauge:
                 self.save_rtc()
                 self.hw.deepsleep(wait_ms)  # does not return on the board
             elif wait_ms:
+                if wait_ms >= LINK_IDLE_CLOSE_MS:
+                    self.close_link()  # a clean DISCONNECT: no will, the status stays online
                 if self.link is None:
                     self.hw.net_down()
                 # Light sleep; the first tip of a storm ends it early (immediate report).

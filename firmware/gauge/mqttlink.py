@@ -9,9 +9,36 @@ in, so the caller removes them from flash only then. TLS when the CA file `mqtt_
 import sys
 
 import payload
+import umqtt.simple
 from umqtt.simple import MQTTClient
 
+try:
+    import usocket as _socket
+except ImportError:
+    import socket as _socket
+
 CONFIG_WAIT_MS = 1500  # the broker sends a retained message right after SUBACK
+
+
+class _Sockets:
+    """What umqtt.simple sees as its socket module: sockets with a timeout from the start, so
+    a link that accepts the TCP connection but never answers (CONNACK lost) fails in seconds
+    instead of hanging the gauge until the watchdog bites."""
+
+    timeout_s = 10
+
+    @staticmethod
+    def getaddrinfo(*args):
+        return _socket.getaddrinfo(*args)
+
+    @classmethod
+    def socket(cls, *args):
+        s = _socket.socket(*args)
+        s.settimeout(cls.timeout_s)
+        return s
+
+
+umqtt.simple.socket = _Sockets
 
 
 class _Client(MQTTClient):
@@ -25,6 +52,41 @@ class _Client(MQTTClient):
         finally:
             if self.sock is not None:
                 self.sock.settimeout(self.timeout_s)
+
+    def publish_parts(self, topic, parts, sep=b","):
+        """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
+        heap is fragmented; one 8 KiB string may not fit where 60 small ones do). Returns once
+        the PUBACK is in, as umqtt.simple's publish does."""
+        head, body, tail = parts
+        size = 2 + len(topic) + 2 + len(head) + len(tail)
+        size += sum(len(p) for p in body) + max(0, len(body) - 1) * len(sep)
+        pkt = bytearray(b"\x32\0\0\0\0")
+        i = 1
+        while size > 0x7F:
+            pkt[i] = (size & 0x7F) | 0x80
+            size >>= 7
+            i += 1
+        pkt[i] = size
+        self.sock.write(pkt, i + 1)
+        self._send_str(topic)
+        self.pid = self.pid % 65535 + 1
+        pid = self.pid
+        self.sock.write(bytes((pid >> 8, pid & 0xFF)))
+        self.sock.write(head)
+        for n, p in enumerate(body):
+            if n:
+                self.sock.write(sep)
+            self.sock.write(p)
+        self.sock.write(tail)
+        while 1:
+            op = self.wait_msg()
+            if op == 0x40:
+                sz = self.sock.read(1)
+                if sz != b"\x02":
+                    raise OSError("bad PUBACK")
+                rcv = self.sock.read(2)
+                if rcv[0] << 8 | rcv[1] == pid:
+                    return
 
 
 def _read_ca(path):
@@ -68,7 +130,7 @@ class Link:
             ssl=ca is not None,
             ssl_params=ssl_params,
         )
-        c.timeout_s = cfg["mqtt_timeout_s"]
+        c.timeout_s = _Sockets.timeout_s = cfg["mqtt_timeout_s"]
         c.set_last_will(status, payload.STATUS_OFFLINE, retain=True, qos=1)
         c.set_callback(self._message)
         self.client = c
@@ -90,9 +152,14 @@ class Link:
             self._config_seen = True
             self.on_config(msg)
 
-    def publish_up(self, body):
+    def publish_up(self, parts):
+        """One reading (a str) or a batch (a list of encoded readings), QoS 1."""
         self.hw.count("publish")
-        self.client.publish(payload.topic(self.station, "up"), body, qos=1)
+        topic = payload.topic(self.station, "up")
+        if isinstance(parts, str):
+            self.client.publish(topic, parts, qos=1)
+        else:
+            self.client.publish_parts(topic, (b'{"readings":[', parts, b"]}"))
 
     def close(self, clean=False):
         c, self.client = self.client, None

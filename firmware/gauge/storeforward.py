@@ -157,18 +157,23 @@ class RingStore:
         self._save()
 
     def peek(self, n=None):
-        """Up to n oldest records as (record number, bytes), oldest first; torn slots skipped."""
+        """Up to n oldest records as (record number, bytes or None if torn), oldest first."""
+        return list(self.iter(n))
+
+    def iter(self, n=None):
+        """peek() one slot at a time: a replay holds one record in RAM, not the whole batch."""
         n = len(self) if n is None else min(n, len(self))
-        out = []
+        first = self.first
+        buf = bytearray(self.slot)
         with open(self.path, "rb") as f:
-            for recno in range(self.first, self.first + n):
+            for recno in range(first, first + n):
                 f.seek((recno % self.capacity) * self.slot)
-                rec = self._parse(f.read(self.slot))
+                f.readinto(buf)
+                rec = self._parse(bytes(buf))
                 if rec is None or rec[0] != recno & 0xFFFFFFFF:
-                    out.append((recno, None))
+                    yield recno, None
                 else:
-                    out.append((recno, rec[1]))
-        return out
+                    yield recno, rec[1]
 
     def ack(self, upto):
         """Forget every record up to record number `upto`: the broker acknowledged them."""

@@ -3,8 +3,8 @@
 The simulated board (mpy/simboard.py) tells it, on a control port, when its storm's link
 outages start and end, so the cuts fall at chosen moments of simulated time:
 - `cut`: every connection is closed and new ones are closed at once (the link is gone);
-- `noack`: the gauge's bytes still reach the broker but nothing comes back (PUBACKs lost), and
-  new connections are closed at once: readings the broker stored are sent again later;
+- `noack`: everything passes except the broker's PUBACKs of readings (PUBLISH to `…/up`): the
+  broker stores them, the gauge never hears so, and sends them again later;
 - `up`: forward normally.
 """
 
@@ -20,6 +20,7 @@ class LinkProxy:
         self.upstream = ("127.0.0.1", upstream_port)
         self.mode = "up"
         self.modes_seen: list[str] = []
+        self.dropped_acks = 0
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._stop = threading.Event()
@@ -43,24 +44,39 @@ class LinkProxy:
                 continue
             except OSError:
                 return
-            if self.mode != "up":
+            if self.mode == "cut":
                 down.close()
                 continue
             up = socket.create_connection(self.upstream)
             with self._lock:
                 self._conns += [down, up]
-            threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+            readings: set[int] = set()  # packet ids of the gauge's PUBLISHes to …/up
+            threading.Thread(target=self._pump, args=(down, up, False, readings), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, down, True, readings), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, to_device: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, to_device: bool, readings: set[int]) -> None:
+        buf = b""
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                if to_device and self.mode == "noack":
-                    continue
-                dst.sendall(data)
+                buf += data
+                while (packet := _split(buf)) is not None:
+                    frame, buf = packet
+                    kind = frame[0] >> 4
+                    start = _body_start(frame)
+                    if not to_device and kind == 3 and frame[0] & 0x06:
+                        topic_len = int.from_bytes(frame[start : start + 2], "big")
+                        topic = frame[start + 2 : start + 2 + topic_len]
+                        pid = int.from_bytes(frame[start + 2 + topic_len : start + 4 + topic_len], "big")
+                        if topic.endswith(b"/up"):
+                            readings.add(pid)
+                    if to_device and kind == 4 and self.mode == "noack":
+                        if int.from_bytes(frame[start : start + 2], "big") in readings:
+                            self.dropped_acks += 1
+                            continue
+                    dst.sendall(frame)
         except OSError:
             pass
         finally:
@@ -101,3 +117,29 @@ class LinkProxy:
         self.set_mode("cut")
         self.listener.close()
         self.control.close()
+
+
+def _split(buf: bytes) -> tuple[bytes, bytes] | None:
+    """One whole MQTT packet off the front of buf, or None if it is not all there yet."""
+    if len(buf) < 2:
+        return None
+    size, mult, i = 0, 1, 1
+    while True:
+        if i >= len(buf):
+            return None
+        byte = buf[i]
+        size += (byte & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not byte & 0x80:
+            break
+    if len(buf) < i + size:
+        return None
+    return buf[: i + size], buf[i + size :]
+
+
+def _body_start(frame: bytes) -> int:
+    i = 1
+    while frame[i] & 0x80:
+        i += 1
+    return i + 1

@@ -26,7 +26,7 @@ def day(name, tips, **cfg):
     simboard.write_config("/flash", base_cfg(**cfg))
     simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
     s = world.stats
-    out[name] = {"wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000, "boots": s["boots"],
+    out[name] = {"wakeups": s["wakeups"] + s.get("light_wakeups", 0), "deep_wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000, "boots": s["boots"],
                  "awake_s": s["boots"] * world.awake_ms / 1000, "publishes": s.get("publish", 0),
                  "connects": s.get("connect", 0), "tips": len(tips)}
 
@@ -41,39 +41,6 @@ day("rainy", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600))
 day("storm", storm(data["storm_mm"], data["storm_h"], start + 10 * 3600))
 day("dry_30min", [], heartbeat_s=1800)
 day("rainy_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), heartbeat_s=1800)
-
-# RAM: 500 readings buffered offline, then replayed to the real broker; heap sampled per batch.
-world = simboard.World(start, start + 500 * 60 + 30, tips_s=storm(100, 500 / 60, start + 1))
-world.outages = [(0, 2 ** 40)]
-simboard.clear_flash()
-simboard.write_config("/flash", base_cfg(deep_sleep=False, rain_hold_s=86400))
-simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
-world.outages = []
-world.end = 2 ** 62
-world.real_io = True
-hw = simboard.SimBoard(world, "timer")
-g = Gauge(hw, "/flash", log=lambda m: None)
-held = len(g.store)
-gc.collect()
-free_before = gc.mem_free()
-low = [free_before]
-orig = hw.count
-
-
-def count(what, n=1):
-    low[0] = min(low[0], gc.mem_free())
-    orig(what, n)
-
-
-hw.count = count
-while len(g.store) and g.link is not False:
-    g._send(g.clock.now())
-    if g.link is None:
-        break
-gc.collect()
-out["ram"] = {"held": held, "left": len(g.store), "free_before": free_before,
-              "free_min": low[0], "free_after": gc.mem_free()}
-g.close_link()
 
 # 24 h of buffered readings (one a minute: a day of rain) replayed to the real broker.
 world = simboard.World(start, start + DAY - 30, tips_s=storm(200, 24, start + 1))

@@ -101,7 +101,8 @@ class RtcClock:
 
 
 class World:
-    def __init__(self, start_s, end_s, tips_s=(), bounces=(0, 2, 5, 9), ppm=0, synced_rtc=True):
+    def __init__(self, start_s, end_s, tips_s=(), bounces=(0, 2, 5, 9), ppm=0, synced_rtc=True,
+                 root=None):
         self.t = start_s * 1000
         self.end = end_s * 1000
         edges = []
@@ -120,9 +121,13 @@ class World:
         self.rtc_mem = b""
         self.clock = RtcClock(self, self.t if synced_rtc else EPOCH_2000 * 1000, ppm)
         self.ppm = ppm
-        self.root = "/flash"
-        self.flash = Flash()
-        mount(self.flash)
+        # root: a directory of the host's file system instead of the simulated littlefs (the
+        # RAM bench: the simulated flash would sit in MicroPython's heap).
+        self.root = root or "/flash"
+        self.flash = None
+        if root is None:
+            self.flash = Flash()
+            mount(self.flash)
         self.crash_at = None
         self.faults = []  # (true second, "crash" | "cut" | "flash"), armed when their time comes
         self.cut_at = None  # fault_point name: power cut there
@@ -155,7 +160,8 @@ class World:
         self.stats["power_cuts"] += 1
         self.rtc_mem = b""
         self.clock = RtcClock(self, EPOCH_2000 * 1000, self.ppm)
-        mount(self.flash)
+        if self.flash is not None:
+            mount(self.flash)
 
 
 class SimBoard:
@@ -270,6 +276,7 @@ class SimBoard:
     # power
     def wait(self, ms, wake):
         self._advance(self.w.t + ms, wake)
+        self.w.stats["light_wakeups"] = self.w.stats.get("light_wakeups", 0) + 1
 
     def deepsleep(self, ms):
         w = self.w
