@@ -29,12 +29,18 @@ class _Sockets:
 
     @staticmethod
     def getaddrinfo(*args):
-        return _socket.getaddrinfo(*args)
+        # umqtt.simple opens an IPv4 socket and takes the first address: give IPv4 ones first
+        # ("localhost" may resolve to ::1 first on a host).
+        found = _socket.getaddrinfo(*args)
+        return [a for a in found if a[0] == _socket.AF_INET] or found
+
+    last = None  # the plain socket under a TLS one, which has no settimeout of its own
 
     @classmethod
     def socket(cls, *args):
         s = _socket.socket(*args)
         s.settimeout(cls.timeout_s)
+        cls.last = s
         return s
 
 
@@ -46,12 +52,14 @@ class _Client(MQTTClient):
     # would then hang the gauge until the watchdog bites. Keep a timeout on every read.
     timeout_s = 10
 
+    raw = None
+
     def wait_msg(self):
         try:
             return super().wait_msg()
         finally:
-            if self.sock is not None:
-                self.sock.settimeout(self.timeout_s)
+            if self.raw is not None:
+                self.raw.settimeout(self.timeout_s)
 
     def publish_parts(self, topic, parts, sep=b","):
         """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
@@ -135,7 +143,7 @@ class Link:
         c.set_callback(self._message)
         self.client = c
         c.connect(clean_session=True)
-        c.sock.settimeout(c.timeout_s)
+        c.raw = _Sockets.last
         c.publish(status, payload.STATUS_ONLINE, retain=True, qos=1)
         self.hw.count("publish")
         self._config_seen = False

@@ -1,0 +1,166 @@
+"""TLS when a CA certificate is on the gauge's flash (a test CA made with openssl), the config
+topic's hostile payloads, and the watchdog fed from the main loop alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.firmware.micropython import GAUGE, run_json
+from tests.support import free_port, wait_for
+from vigie.broker import init_broker, mosquitto_conf, read_credentials
+
+pytestmark = pytest.mark.usefixtures("micropython")
+START = 1795852800
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_broker() -> Iterator[dict[str, object]]:
+    """The project's broker configuration plus a TLS listener whose cert our own CA signed."""
+    d = Path(tempfile.mkdtemp(prefix="vigie-tls-"))
+    d.chmod(0o755)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Vigie test CA",
+            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+            "-out", "server.csr", cwd=d)  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "san.ext", "-out", "server.pem", cwd=d)  # fmt: skip
+    # A second CA that signed nothing: a gauge trusting it must refuse the broker.
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Other CA",
+            "-keyout", "other.key", "-out", "other.pem", cwd=d)  # fmt: skip
+    for f in d.iterdir():
+        f.chmod(0o644)
+    station, password = f"tls-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    plain, tls = free_port(), free_port()
+    files = init_broker(d, plain, devices={station: password})
+    conf = mosquitto_conf(plain, d) + (
+        f"listener {tls} 127.0.0.1\ncafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\n"
+        f"keyfile {d / 'server.key'}\n"
+    )
+    files.conf.write_text(conf)
+    log = (d / "mosquitto.log").open("ab")
+    proc = subprocess.Popen(["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log)
+    try:
+        wait_for(lambda: _accepting(tls) and _accepting(plain), timeout=10)
+        yield {"dir": d, "plain": plain, "tls": tls, "station": station, "password": password,
+               "api": read_credentials(files.credentials)["vigie-api"]}  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def _accepting(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _listen(port: int, password: str, topic: str) -> tuple[mqtt.Client, list[bytes]]:
+    got: list[bytes] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"l-{uuid.uuid4().hex[:6]}")
+    c.username_pw_set("vigie-api", password)
+    c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    c.connect("127.0.0.1", port)
+    c.subscribe(topic, qos=1)
+    c.loop_start()
+    return c, got
+
+
+def test_the_gauge_speaks_tls_when_a_ca_is_on_its_flash(tls_broker: dict[str, object]) -> None:
+    station = str(tls_broker["station"])
+    client, got = _listen(
+        int(str(tls_broker["plain"])), str(tls_broker["api"]), f"vigie/v1/gauges/{station}/up"
+    )
+    try:
+        out = run_json(
+            "case_tls.py",
+            {
+                "start": START,
+                "end": START + 3600,
+                "tips": [START + 600 + 20 * i for i in range(10)],
+                "station": station,
+                "port": tls_broker["tls"],
+                "password": tls_broker["password"],
+                "ca": (Path(str(tls_broker["dir"])) / "ca.pem").read_text(),
+            },
+            timeout=300,
+        )
+        made = out["meta"]["seq"] + 1
+        wait_for(lambda: sum(len(json.loads(p).get("readings", [p])) for p in got) >= made, timeout=20)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert out["held"] == 0 and out["meta"]["counter"] == 10
+    tips = 0
+    for p in got:
+        body = json.loads(p)
+        tips += sum(r["tips"] for r in body.get("readings", [body]))
+    assert tips == 10
+
+
+def test_a_broker_the_ca_did_not_sign_is_refused(tls_broker: dict[str, object]) -> None:
+    out = run_json(
+        "case_tls.py",
+        {
+            "start": START,
+            "end": START + 1800,
+            "tips": [START + 600],
+            "station": tls_broker["station"],
+            "port": tls_broker["tls"],
+            "password": tls_broker["password"],
+            "ca": (Path(str(tls_broker["dir"])) / "other.pem").read_text(),
+        },
+        timeout=300,
+    )
+    assert out["held"] == out["meta"]["seq"] + 1 > 0  # nothing left the flash
+    assert any("mqtt connect failed" in m for m in out["logs"])
+
+
+def test_the_config_topic_refuses_malformed_out_of_range_and_hostile_payloads() -> None:
+    bodies = [
+        '{"heartbeat_s": 1800, "rain_interval_s": 120}',
+        "{not json",
+        "[1, 2]",
+        '"heartbeat_s"',
+        '{"heartbeat_s": 10}',  # below its range
+        '{"heartbeat_s": 1e9}',
+        '{"heartbeat_s": "900"}',
+        '{"heartbeat_s": true}',
+        '{"mqtt_host": "evil.example"}',  # not remotely settable: credentials, broker, Wi-Fi
+        '{"station": "other-gauge"}',
+        '{"heartbeat_s": 1800, "wifi_password": "x"}',  # one bad key refuses the whole message
+        '{"max_batch": ' + "9" * 400 + "}",
+        "{" + ",".join(f'"k{i}": {i}' for i in range(2000)) + "}",
+    ]
+    out = run_json("case_config.py", {"bodies": bodies})
+    assert out[0]["ok"] == ["heartbeat_s", "rain_interval_s"]
+    assert out[0]["cfg"]["heartbeat_s"] == 1800
+    for body, result in zip(bodies[1:], out[1:], strict=True):
+        assert "error" in result and result["unchanged"], body
+
+
+def test_the_watchdog_is_fed_only_from_the_main_loop() -> None:
+    calls = {path.name: len(re.findall(r"hw\.feed\(\)", path.read_text())) for path in GAUGE.glob("*.py")}
+    assert {k: v for k, v in calls.items() if v} == {"gauge.py": 1}
+    source = (GAUGE / "gauge.py").read_text()
+    run = source.split("    def run(self", 1)[1].split("\ndef ", 1)[0]
+    assert "self.hw.feed()" in run
