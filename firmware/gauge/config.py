@@ -12,6 +12,7 @@ DEFAULTS = {
     "station": None,
     "wifi_ssid": "",
     "wifi_password": "",
+    "wifi_static_ip": None,  # [ip, netmask, gateway, dns]: no DHCP, a faster wake-up
     "mqtt_host": "127.0.0.1",
     "mqtt_port": 1883,
     "mqtt_password": "",

@@ -26,7 +26,12 @@ class Board:
         self.rtc = machine.RTC()
         self.wlan = network.WLAN(network.STA_IF)
         self.wifi = (pins.get("wifi_ssid", ""), pins.get("wifi_password", ""))
+        # Fast reconnect: a static address skips DHCP, and the access point's BSSID (kept in
+        # RTC memory by the first association) skips the scan. firmware/README.md, energy.
+        self.static_ip = pins.get("wifi_static_ip")  # [ip, netmask, gateway, dns] or None
+        self.bssid = None
         self.wdt = None
+        self.handler = None
 
     # time
     def ticks_ms(self):
@@ -69,6 +74,7 @@ class Board:
 
     # pins and ADC
     def on_tip(self, handler):
+        self.handler = handler
         self.reed.irq(trigger=machine.Pin.IRQ_FALLING, handler=handler)
 
     def disable_irq(self):
@@ -83,10 +89,20 @@ class Board:
 
     # power
     def wait(self, ms, wake):
-        # Light sleep in short slices; the reed switch's IRQ keeps counting meanwhile.
+        # Light sleep (0.8 mA) until the timer or the reed switch (ext0, level low) wakes the
+        # chip. The edge may come while the GPIO interrupt is asleep, so a pin wake-up counts
+        # as an edge too; if the IRQ saw it as well, the debounce makes it one tip.
+        esp32.wake_on_ext0(pin=self.reed, level=esp32.WAKEUP_ALL_LOW)
         end = time.ticks_add(time.ticks_ms(), ms)
-        while time.ticks_diff(end, time.ticks_ms()) > 0 and not wake():
-            machine.lightsleep(min(1000, max(1, time.ticks_diff(end, time.ticks_ms()))))
+        while not wake():
+            left = time.ticks_diff(end, time.ticks_ms())
+            if left <= 0:
+                return
+            machine.lightsleep(left)
+            if machine.wake_reason() == machine.EXT0_WAKE and self.handler is not None:
+                self.handler(self.reed)
+                while self.reed.value() == 0 and time.ticks_diff(end, time.ticks_ms()) > 0:
+                    time.sleep_ms(5)  # the magnet is passing: let the switch open again
 
     def deepsleep(self, ms):
         esp32.wake_on_ext0(pin=self.reed, level=esp32.WAKEUP_ALL_LOW)
@@ -108,13 +124,23 @@ class Board:
         self.wlan.active(True)
         if self.wlan.isconnected():
             return True
-        self.wlan.connect(*self.wifi)
+        if self.static_ip:
+            self.wlan.ifconfig(tuple(self.static_ip))
+        if self.bssid is not None:
+            self.wlan.connect(self.wifi[0], self.wifi[1], bssid=self.bssid)
+        else:
+            self.wlan.connect(*self.wifi)
         start = time.ticks_ms()
         while not self.wlan.isconnected():
             if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
+                self.bssid = None  # the access point moved: scan next time
                 self.net_down()
                 return False
             time.sleep_ms(50)
+        try:
+            self.bssid = self.wlan.config("bssid")
+        except (OSError, ValueError):
+            self.bssid = None
         return True
 
     def net_down(self):

@@ -17,7 +17,8 @@ import pytest
 from tests.factories import make_station
 from tests.firmware.linkproxy import LinkProxy
 from tests.firmware.micropython import run_json
-from tests.support import Broker, Service, running, wait_for
+from tests.firmware.services import ingest
+from tests.support import Broker, running, wait_for
 from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 
 pytestmark = pytest.mark.usefixtures("micropython")
@@ -63,9 +64,8 @@ def test_a_storm_with_link_cuts_reaches_the_database_exactly_once(
         [storm + 2400, storm + 4200, "cut"],  # 30 min without a link, mid-storm
     ]
     proxy = LinkProxy(broker.port)
-    env = {**service_env, "VIGIE_INGEST__CLIENT_ID": f"ingest-{tag}", "VIGIE_INGEST__SHARE_GROUP": f"g-{tag}"}
     try:
-        with running(Service(["ingest"], env, tmp_path / "ingest.log"), ready="subscribed to"):
+        with running(ingest(service_env, tmp_path), ready="subscribed to"):
             out: dict[str, Any] = run_json(
                 "case_e2e.py",
                 {

@@ -18,7 +18,8 @@ import pytest
 
 from tests.factories import make_station
 from tests.firmware.micropython import REPO, run_json
-from tests.support import Broker, Service, running, wait_for
+from tests.firmware.services import ingest
+from tests.support import Broker, running, wait_for
 from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 
 pytestmark = pytest.mark.usefixtures("micropython")
@@ -111,10 +112,9 @@ def test_a_decoded_uplink_goes_through_ingest(
         ).stdout
     )
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
-    env = {**service_env, "VIGIE_INGEST__CLIENT_ID": f"ingest-{tag}", "VIGIE_INGEST__SHARE_GROUP": f"g-{tag}"}
     address = parse_mqtt_url(broker.url("chirpstack"))
     client = make_client(address, f"cs-{tag}")
-    with running(Service(["ingest"], env, tmp_path / "ingest.log"), ready="subscribed to"):
+    with running(ingest(service_env, tmp_path), ready="subscribed to"):
         connect_client(client, address)
         client.loop_start()
         try:

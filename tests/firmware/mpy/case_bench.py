@@ -19,14 +19,17 @@ def base_cfg(**extra):
     return cfg
 
 
-def day(name, tips, **cfg):
+def day(name, tips, assoc_ms=None, **cfg):
     world = simboard.World(start, start + DAY, tips_s=tips)
+    if assoc_ms is not None:
+        world.assoc_ms = assoc_ms
     world.real_io = True
     simboard.clear_flash()
     simboard.write_config("/flash", base_cfg(**cfg))
     simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
     s = world.stats
-    out[name] = {"wakeups": s["wakeups"] + s.get("light_wakeups", 0), "deep_wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000, "boots": s["boots"],
+    out[name] = {"wakeups": s["wakeups"] + s.get("light_wakeups", 0), "deep_wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000,
+                 "light_s": s.get("light_ms", 0) / 1000, "boots": s["boots"],
                  "awake_s": s["boots"] * world.awake_ms / 1000, "publishes": s.get("publish", 0),
                  "connects": s.get("connect", 0), "tips": len(tips)}
 
@@ -41,6 +44,12 @@ day("rainy", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600))
 day("storm", storm(data["storm_mm"], data["storm_h"], start + 10 * 3600))
 day("dry_30min", [], heartbeat_s=1800)
 day("rainy_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), heartbeat_s=1800)
+fast = data["fast_assoc_ms"]
+day("dry_fast", [], assoc_ms=fast)
+day("rainy_fast", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), assoc_ms=fast)
+day("dry_fast_30min", [], assoc_ms=fast, heartbeat_s=1800)
+day("rainy_fast_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600),
+    assoc_ms=fast, heartbeat_s=1800)
 
 # 24 h of buffered readings (one a minute: a day of rain) replayed to the real broker.
 world = simboard.World(start, start + DAY - 30, tips_s=storm(200, 24, start + 1))

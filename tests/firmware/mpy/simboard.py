@@ -275,8 +275,15 @@ class SimBoard:
 
     # power
     def wait(self, ms, wake):
-        self._advance(self.w.t + ms, wake)
-        self.w.stats["light_wakeups"] = self.w.stats.get("light_wakeups", 0) + 1
+        t0 = self.w.t
+        radio = self.radio_since is not None
+        try:
+            self._advance(self.w.t + ms, wake)
+        finally:
+            st = self.w.stats
+            st["light_wakeups"] = st.get("light_wakeups", 0) + 1
+            if not radio:
+                st["light_ms"] = st.get("light_ms", 0) + self.w.t - t0
 
     def deepsleep(self, ms):
         w = self.w
