@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.firmware.micropython import GAUGE, run_json
-from tests.support import free_port, wait_for
+from tests.support import Broker, free_port, wait_for
 from vigie.broker import init_broker, mosquitto_conf, read_credentials
 
 pytestmark = pytest.mark.usefixtures("micropython")
@@ -164,3 +165,41 @@ def test_the_watchdog_is_fed_only_from_the_main_loop() -> None:
     source = (GAUGE / "gauge.py").read_text()
     run = source.split("    def run(self", 1)[1].split("\ndef ", 1)[0]
     assert "self.hw.feed()" in run
+
+
+def test_a_gauge_reads_its_own_config_topic_and_no_other(broker: Broker) -> None:
+    mine, other = f"cfg-{uuid.uuid4().hex[:6]}", f"cfg-{uuid.uuid4().hex[:6]}"
+    password = uuid.uuid4().hex
+    broker.add_device(mine, password)
+    broker.add_device(other)
+    api = broker.password("vigie-api")
+    for station in (mine, other):
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"p-{station}")
+        pub.username_pw_set("vigie-api", api)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        pub.publish(
+            f"vigie/v1/gauges/{station}/config", '{"heartbeat_s": 1200}', qos=1, retain=True
+        ).wait_for_publish(5)
+        pub.loop_stop()
+        pub.disconnect()
+    got: dict[str, bytes] = {}
+    granted: list[list[int]] = []
+    dev = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"d-{mine}", protocol=mqtt.MQTTv5)
+    dev.username_pw_set(mine, password)
+    dev.on_message = lambda _c, _u, m: got.__setitem__(m.topic, bytes(m.payload))
+    dev.on_subscribe = lambda _c, _u, _mid, codes, _p: granted.append([c.value for c in codes])
+    dev.connect("127.0.0.1", broker.port)
+    dev.loop_start()
+    try:
+        dev.subscribe([(f"vigie/v1/gauges/{mine}/config", 1), (f"vigie/v1/gauges/{other}/config", 1)])
+        wait_for(lambda: granted and f"vigie/v1/gauges/{mine}/config" in got, timeout=10)
+        time.sleep(0.5)  # both retained messages go out right after the SUBACK
+    finally:
+        dev.loop_stop()
+        dev.disconnect()
+    assert got == {f"vigie/v1/gauges/{mine}/config": b'{"heartbeat_s": 1200}'}
+    # Mosquitto grants the other subscription but its ACL read check delivers nothing from it.
+    assert granted[0][0] == 1
+    # A gauge may not write its own settings either.
+    assert "pattern write vigie/v1/gauges/%u/config" not in (broker.directory / "acl").read_text()
