@@ -47,3 +47,17 @@ if ! echo "$UMQTT_SHA256  $LIB/umqtt/simple.py" | sha256sum -c --status 2>/dev/n
   : > "$LIB/umqtt/__init__.py"
   rm -rf "$work"
 fi
+
+# MicroPython's ESP32 stubs, to type-check the board layer (firmware/gauge/hal_esp32.py) with
+# mypy: pinned, into a directory of their own (they shadow the standard library's stubs).
+STUBS=.cache/micropython/esp32-stubs
+STUBS_PINS="micropython-esp32-stubs==1.25.0.post5 micropython-stdlib-stubs==1.29.0.post2"
+if [ "$(cat "$STUBS/.pins" 2>/dev/null)" != "$STUBS_PINS" ]; then
+  log "installing $STUBS_PINS into $STUBS"
+  rm -rf "$STUBS"
+  py=.venv/bin/python; [ -x "$py" ] || py=python3
+  # shellcheck disable=SC2086
+  "$py" -m pip install -q --no-deps --target "$STUBS" $STUBS_PINS 2>&1 | grep -v "^WARNING: Location" || true
+  [ -f "$STUBS/machine.pyi" ] || { echo "[micropython] ESP32 stubs: install failed" >&2; exit 1; }
+  echo "$STUBS_PINS" > "$STUBS/.pins"
+fi

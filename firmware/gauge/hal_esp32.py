@@ -92,7 +92,7 @@ class Board:
         # Light sleep (0.8 mA) until the timer or the reed switch (ext0, level low) wakes the
         # chip. The edge may come while the GPIO interrupt is asleep, so a pin wake-up counts
         # as an edge too; if the IRQ saw it as well, the debounce makes it one tip.
-        esp32.wake_on_ext0(pin=self.reed, level=esp32.WAKEUP_ALL_LOW)
+        esp32.wake_on_ext0(self.reed, esp32.WAKEUP_ALL_LOW)
         end = time.ticks_add(time.ticks_ms(), ms)
         while not wake():
             left = time.ticks_diff(end, time.ticks_ms())
@@ -105,7 +105,7 @@ class Board:
                     time.sleep_ms(5)  # the magnet is passing: let the switch open again
 
     def deepsleep(self, ms):
-        esp32.wake_on_ext0(pin=self.reed, level=esp32.WAKEUP_ALL_LOW)
+        esp32.wake_on_ext0(self.reed, esp32.WAKEUP_ALL_LOW)
         machine.deepsleep(max(1000, ms))
 
     def reset(self):

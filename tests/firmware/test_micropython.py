@@ -42,6 +42,32 @@ def test_every_module_compiles_for_the_esp32_with_mpy_cross(tmp_path: Path) -> N
         assert out.read_bytes()[:2] == b"M\x06"  # .mpy version 6: MicroPython 1.19 and later
 
 
+def test_the_board_layer_type_checks_against_the_esp32_stubs(tmp_path: Path) -> None:
+    """hal_esp32.py and main.py call the ESP32 port's API, which the Unix port lacks: mypy with
+    micropython-esp32-stubs (scripts/micropython.sh installs them) checks every call."""
+    repo = Path(__file__).resolve().parents[2]
+    stubs = repo / ".cache" / "micropython" / "esp32-stubs"
+    assert (stubs / "machine.pyi").exists(), "run scripts/micropython.sh"
+    ini = tmp_path / "mypy.ini"
+    ini.write_text("[mypy]\n")
+    proc = subprocess.run(
+        [
+            str(repo / ".venv" / "bin" / "mypy"),
+            "--config-file", str(ini), "--no-site-packages", "--custom-typeshed-dir", str(stubs),
+            "--python-version", "3.11", "--check-untyped-defs", "--cache-dir", str(tmp_path / "c"),
+            "hal_esp32.py", "main.py",
+        ],
+        cwd=GAUGE,
+        capture_output=True,
+        text=True,
+        env={"MYPYPATH": f"{stubs}:{repo / '.cache/micropython/lib'}", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )  # fmt: skip
+    ours = [line for line in proc.stdout.splitlines() if line.startswith(("hal_esp32.py", "main.py"))]
+    assert ours == [], proc.stdout
+    assert "checked 2 source files" in proc.stdout
+
+
 def test_simulator_and_firmware_send_the_same_bytes_under_micropython() -> None:
     rng = random.Random(9)
     cases, expected = [], []
