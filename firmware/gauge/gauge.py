@@ -69,6 +69,7 @@ class Gauge:
         self.tips = TipCounter(self.rtc, self.cfg["debounce_ms"])
         self._finish_pending()
         self.link = None
+        self.more = False
         self.sent = 0
         self.published = 0
         hw.on_tip(self._tip)
@@ -137,7 +138,7 @@ class Gauge:
         self.save_rtc()
         now = self.clock.now()
         wait_s = max(0, self.rtc["le"] + self.interval(now) - now)
-        if len(self.store) and self.link is not None:
+        if self.more:
             wait_s = 0  # more to replay: come straight back after feeding the watchdog
         deep = self.cfg["deep_sleep"] and not self.raining(now) and not self.tips.pending()
         return wait_s * 1000, deep
@@ -297,6 +298,7 @@ class Gauge:
         return last, (parts[0] if n == 1 else parts), n
 
     def _send(self, now):
+        self.more = False
         if not self._connect(now):
             return
         for _ in range(MAX_BATCHES_PER_STEP):
@@ -317,6 +319,7 @@ class Gauge:
                 return
             self.store.ack(last)
             self.sent += n
+        self.more = len(self.store) > 0  # the batch limit, not an empty buffer, ended the loop
 
     # --- the main loop -----------------------------------------------------------------------
 

@@ -203,3 +203,38 @@ def test_a_gauge_reads_its_own_config_topic_and_no_other(broker: Broker) -> None
     assert granted[0][0] == 1
     # A gauge may not write its own settings either.
     assert "pattern write vigie/v1/gauges/%u/config" not in (broker.directory / "acl").read_text()
+
+
+def test_without_ntp_readings_wait_an_hour_then_go_flagged(broker: Broker) -> None:
+    station, password = f"ntp-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    broker.add_device(station, password)
+    client, got = _listen(broker.port, broker.password("vigie-api"), f"vigie/v1/gauges/{station}/up")
+    try:
+        out = run_json(
+            "case_tls.py",
+            {
+                "start": START,
+                "end": START + 3 * 3600,
+                "tips": [START + 600 + 30 * i for i in range(20)],
+                "station": station,
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "password": password,
+                "ntp": False,  # NTP blocked, the broker reachable, the RTC at 2000-01-01
+                "synced_rtc": False,
+            },
+            timeout=300,
+        )
+        made = out["meta"]["seq"] + 1
+        wait_for(lambda: _count(got) + out["held"] >= made, timeout=20)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    readings = [r for p in got for r in json.loads(p).get("readings", [json.loads(p)])]
+    assert readings and all(r["clock"] == "unsynced" and r["ts"].startswith("2000-01-01") for r in readings)
+    assert 0 < out["held"] < made  # the last hour's readings still wait for NTP
+    assert sum(r["tips"] for r in readings) <= 20
+
+
+def _count(got: list[bytes]) -> int:
+    return sum(len(json.loads(p).get("readings", [p])) for p in got)

@@ -5,13 +5,16 @@ import simboard
 from gauge import Gauge
 
 data = json.load(open("input.json"))
-world = simboard.World(data["start"], data["end"], tips_s=data["tips"])
+world = simboard.World(data["start"], data["end"], tips_s=data["tips"],
+                       synced_rtc=data.get("synced_rtc", True))
 world.real_io = True
-cfg = {"station": data["station"], "mqtt_host": "localhost", "mqtt_port": data["port"],
-       "mqtt_password": data["password"], "mqtt_timeout_s": 3}
+world.ntp_ok = data.get("ntp", True)
+cfg = {"station": data["station"], "mqtt_host": data.get("host", "localhost"),
+       "mqtt_port": data["port"], "mqtt_password": data["password"], "mqtt_timeout_s": 3}
 simboard.write_config("/flash", cfg)
-with open("/flash/ca.pem", "w") as f:
-    f.write(data["ca"])
+if data.get("ca"):
+    with open("/flash/ca.pem", "w") as f:
+        f.write(data["ca"])
 logs = []
 simboard.live(world, lambda hw: Gauge(hw, "/flash", log=logs.append))
 world.end = 2 ** 62
