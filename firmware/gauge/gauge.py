@@ -3,11 +3,11 @@
 Everything the board does goes through `hw` (hal_esp32.Board on the ESP32; a simulated board in
 tests/firmware/mpy/simboard.py under MicroPython's Unix port), so this runs unchanged on a host.
 
-Reporting is adaptive: a heartbeat reading every `heartbeat_s` when dry, a reading every
-`rain_interval_s` while it rains (a tip less than `rain_hold_s` ago), and one at once when the
-first tip of a storm arrives. In low-battery mode both intervals stretch. Between readings the
-gauge deep-sleeps when dry (woken by the timer or the bucket's pin) and stays in light sleep
-while it rains. Readings go to the flash ring buffer first and leave it only after the broker's
+Reporting is adaptive: a heartbeat reading every `heartbeat_s` when dry, a reading a minute
+(`rain_interval_s`) while tips come, and one at once when the first tip of a storm arrives (no
+tip for `rain_hold_s` before it). In low-battery mode both intervals stretch. Between tips the
+gauge deep-sleeps (woken by the timer or the bucket's pin); with tips counted but not yet
+reported it light-sleeps until the reading is due. Readings go to the flash ring buffer first and leave it only after the broker's
 PUBACK, oldest first, in batches. The interval's tip count lives in RTC memory (deep sleep,
 resets) and the cumulative counter and seq are committed with each reading in the buffer's
 index (power cuts).
@@ -118,30 +118,47 @@ class Gauge:
         return rain is not None and now - rain < self.cfg["rain_hold_s"]
 
     def interval(self, now):
-        low = self.rtc["low"]
-        if self.raining(now):
-            return self.cfg["low_battery_rain_interval_s" if low else "rain_interval_s"]
-        return self.cfg["low_battery_heartbeat_s" if low else "heartbeat_s"]
+        """The shortest time between two readings while tips come."""
+        return self.cfg["low_battery_rain_interval_s" if self.rtc["low"] else "rain_interval_s"]
 
     # --- one pass of the main loop -----------------------------------------------------------
 
     def step(self):
-        """Record what is due, send what the buffer holds; return (ms to sleep, deep?)."""
+        """Record what is due, send what the buffer holds; return (ms to sleep, deep?).
+
+        Due: the first tip of a storm at once; tips counted and `rain_interval_s` since the
+        last reading (so at most one reading a minute while it rains, and none for minutes
+        without a tip); or the heartbeat. Between tips the gauge deep-sleeps (the pin wakes it:
+        cheaper than light sleep unless tips come seconds apart); with tips counted and not yet
+        reported it light-sleeps until the reading is due."""
         now = self.clock.now()
         mv = self.hw.battery_mv()
         self._battery(mv)
         le = self.rtc["le"]
-        if self.rtc["storm"] or le is None or now - le >= self.interval(now):
+        pending = self.tips.pending()
+        if (
+            self.rtc["storm"]
+            or le is None
+            or now - le >= self.heartbeat()
+            or (pending and now - le >= self.interval(now))
+        ):
             self._record(now, mv)
         if len(self.store):
             self._send(now)
         self.save_rtc()
         now = self.clock.now()
-        wait_s = max(0, self.rtc["le"] + self.interval(now) - now)
+        le = self.rtc["le"]
+        if self.tips.pending():
+            wait_s = max(0, le + self.interval(now) - now)
+        else:
+            wait_s = max(0, le + self.heartbeat() - now)
         if self.more:
             wait_s = 0  # more to replay: come straight back after feeding the watchdog
-        deep = self.cfg["deep_sleep"] and not self.raining(now) and not self.tips.pending()
+        deep = self.cfg["deep_sleep"] and not self.tips.pending()
         return wait_s * 1000, deep
+
+    def heartbeat(self):
+        return self.cfg["low_battery_heartbeat_s" if self.rtc["low"] else "heartbeat_s"]
 
     def _battery(self, mv):
         low = self.cfg["low_battery_mv"]
@@ -340,8 +357,10 @@ class Gauge:
                     self.close_link()  # a clean DISCONNECT: no will, the status stays online
                 if self.link is None:
                     self.hw.net_down()
-                # Light sleep; the first tip of a storm ends it early (immediate report).
-                self.hw.wait(wait_ms, lambda: self.rtc["storm"])
+                # Light sleep; the first tip of a storm, or the first tip after a quiet spell
+                # when no deep sleep is allowed, ends it early.
+                quiet = not self.tips.pending()
+                self.hw.wait(wait_ms, lambda: self.rtc["storm"] or (quiet and self.tips.pending()))
 
 
 def main(hw, root="/"):
