@@ -219,14 +219,17 @@ def make_publisher(a: GaugeArgs) -> Publisher:
         if a.broker_credentials is None:
             raise SimulatorError("--per-device needs --broker-credentials with each gauge's password")
         return DevicePublisher(
-            parse_mqtt_url(url), read_credentials(a.broker_credentials), root=settings.topic_root
+            parse_mqtt_url(url, settings.mqtt_ca_file),
+            read_credentials(a.broker_credentials),
+            root=settings.topic_root,
         )
     credentials = a.broker_credentials or settings.mqtt_credentials_file
     if parse_mqtt_url(url).username is None and credentials is None:
         raise SimulatorError(
             "the MQTT URL has no user: put vigie-simulator's credentials in it or pass --broker-credentials"
         )
-    return GatewayPublisher(service_address(url, GATEWAY_ACCOUNT, credentials), root=settings.topic_root)
+    address = service_address(url, GATEWAY_ACCOUNT, credentials, settings.mqtt_ca_file)
+    return GatewayPublisher(address, root=settings.topic_root)
 
 
 def _run(settings: Settings, a: GaugeArgs) -> None:

@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool
 
 from alerts import messages as msg
 from alerts.channels import CHANNEL_KINDS, ChannelSender, Outcome, SendResult
+from vigie.logs import redact
 from vigie.settings import AlertsSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -383,6 +384,21 @@ def recover_leases(conn: Conn, now: datetime) -> int:
 
 
 # -- building the message -----------------------------------------------------------------------
+TEST_SEND_FAILED = (
+    "échec de l'envoi de test : vérifiez l'adresse du canal (cause dans le journal du notificateur)"
+)
+
+
+def _generic_test_failure(g: Group, result: SendResult) -> SendResult:
+    """A failed test send says one thing, whatever went wrong.
+
+    An admin triggers test sends at will: "unreachable" against "HTTP 404" for a URL of their
+    choosing would tell which ports answer on a host. The cause goes to the notifier's log.
+    """
+    log.warning("envoi de test %d (abonné %d) : %s", g.leader, g.subscriber_id, redact(result.detail))
+    return SendResult(result.outcome, TEST_SEND_FAILED)
+
+
 @dataclass
 class Plan:
     """What one group sends, and to where; `problem` set means refuse without sending."""
@@ -623,10 +639,14 @@ class Dispatcher:
         sender: ChannelSender | None = None,
     ) -> None:
         self.settings = settings.alerts
-        self.public_url = settings.api.public_url
+        self.public_url = settings.public_url
         self.url = settings.database_url.get_secret_value()
         self.clock = clock
-        self.sender = sender or ChannelSender(self.settings.send_timeout_s)
+        self.sender = sender or ChannelSender(
+            self.settings.send_timeout_s,
+            allow_private=settings.outbound.allow_private,
+            allowed_networks=settings.outbound.allowed_networks,
+        )
         self.stop_event = threading.Event()
         self.capacity = self.settings.workers * 2
         self._inflight = 0
@@ -737,6 +757,8 @@ class Dispatcher:
             result = SendResult(Outcome.REFUSED, plan.problem)
         else:
             result = self.sender.send(plan.kind, plan.url, plan.subject, plan.body)
+        if plan.purposes == ["test"] and result.outcome is not Outcome.ACCEPTED:
+            result = _generic_test_failure(g, result)
         with self._pool.connection() as conn:
             state = record(conn, g, plan, result, self.clock(), self.settings)
         if state is None:

@@ -218,7 +218,10 @@ def run_cmd(
         log.info("%d caméra(s) chargée(s) depuis %s", len(cameras), config_path)
     # A URL without a user logs in as `vigie-camera` with the password from the credentials file.
     address = service_address(
-        settings.mqtt_url.get_secret_value(), "vigie-camera", settings.mqtt_credentials_file
+        settings.mqtt_url.get_secret_value(),
+        "vigie-camera",
+        settings.mqtt_credentials_file,
+        settings.mqtt_ca_file,
     )
     publisher = CameraPublisher(address, cfg.client_id, settings.topic_root)
     if not publisher.start():
@@ -226,7 +229,13 @@ def run_cmd(
     media_dir = cfg.media_dir.resolve()
     media_dir.mkdir(parents=True, exist_ok=True)
     absolute = replace_media_dir(cfg, media_dir)
-    supervisor = Supervisor(pool, lambda: WorkerDeps(absolute, pool, publisher))
+    out = settings.outbound
+    supervisor = Supervisor(
+        pool,
+        lambda: WorkerDeps(
+            absolute, pool, publisher, allow_private=out.allow_private, allowed_networks=out.allowed_networks
+        ),
+    )
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
     scheduler = make_scheduler()

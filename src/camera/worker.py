@@ -41,6 +41,7 @@ from camera.mqtt_events import CameraPublisher
 from camera.sources import SOURCE_KINDS, Frame, FrameSource, SourceOptions, open_source
 from camera.store import Camera, EventFiles, Health
 from vigie.logs import redact
+from vigie.outbound import IPNetwork
 from vigie.settings import CameraSettings
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ class WorkerDeps:
     monotonic: Clock = time.monotonic
     wall: Clock = time.time
     source_options: SourceOptions | None = None
+    # VIGIE_OUTBOUND__ALLOW_PRIVATE: cameras on the local network (and the demo's webcam).
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
 
 
 class CameraWorker:
@@ -190,6 +194,8 @@ class CameraWorker:
             timeout_s=self.settings.watchdog_s,
             max_part_bytes=self.settings.max_part_bytes,
             snapshot_interval_s=self.camera.snapshot_interval_s,
+            allow_private=self.deps.allow_private,
+            allowed_networks=self.deps.allowed_networks,
         )
 
     def _capture_loop(self) -> None:

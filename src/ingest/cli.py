@@ -51,7 +51,10 @@ def app() -> None:
         )
         raise typer.Exit(code)
     address = service_address(
-        settings.mqtt_url.get_secret_value(), "vigie-ingest", settings.mqtt_credentials_file
+        settings.mqtt_url.get_secret_value(),
+        "vigie-ingest",
+        settings.mqtt_credentials_file,
+        settings.mqtt_ca_file,
     )
     service = IngestService(settings, address, url)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,8 +52,6 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("")
-    # The site's public address: links in SMS, e-mails and the CAP feed point under it.
-    public_url: str = "http://127.0.0.1:8080"
 
 
 class AlertsSettings(Section):
@@ -108,6 +106,37 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BrokerSettings(Section):
+    """The project's own Mosquitto: where `vigie broker init` wrote it, and its certificate."""
+
+    # The broker directory (mosquitto.conf, passwd-devices, mosquitto.pid): where
+    # `vigie stations add/rotate-password/retire` manage device accounts.
+    directory: Path | None = None
+    # A certificate of the site's own for the TLS listeners (`vigie broker init --tls` uses it
+    # instead of making one): the CA that signed it, the certificate (chain) and its key.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class OutboundSettings(Section):
+    """Connections to addresses an administrator wrote (webhooks, SMTP/SMS servers, cameras)."""
+
+    # Loopback, link-local, private and unique-local destinations are refused unless this is
+    # true (vigie.outbound): the demo sets it for its local sinks and simulated webcam.
+    allow_private: bool = False
+    # Or only these internal networks (CIDR), e.g. the cameras' LAN: ["10.0.20.0/24"].
+    allowed_networks: tuple[IPvAnyNetwork, ...] = ()
+
+
+class BackupSettings(Section):
+    """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
+
+    # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
+    # hosts whose own are older (the project's TimescaleDB root on Debian 12).
+    pg_root: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of Vigie's configuration."""
 
@@ -120,10 +149,18 @@ class Settings(BaseSettings):
     # When mqtt_url carries no user, each service logs in with its own account, whose password
     # it reads from this file (`user=password` lines, written by `vigie broker init`).
     mqtt_credentials_file: Path | None = None
+    # For mqtts:// URLs: the CA the broker's certificate must chain to (None: the system's CAs).
+    mqtt_ca_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
+    # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
+    # and the incident pages point under it (vigie.urls).
+    public_url: str = "http://127.0.0.1:8080"
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    broker: BrokerSettings = BrokerSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    backup: BackupSettings = BackupSettings()
