@@ -70,7 +70,7 @@ def main() -> None:
                 "start": 1795852800,
                 "readings": 500,
                 "station": station,
-                "port": broker.port,
+                "port": broker.devices_port,
                 "password": password,
             },
             timeout=600,
@@ -81,7 +81,7 @@ def main() -> None:
             {
                 "start": 1795852800,
                 "station": station,
-                "port": broker.port,
+                "port": broker.devices_port,
                 "password": password,
                 "rainy_mm": OISE_MM / RAINY_DAYS,
                 "rainy_h": 4,

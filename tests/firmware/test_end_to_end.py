@@ -63,7 +63,7 @@ def test_a_storm_with_link_cuts_reaches_the_database_exactly_once(
         [storm + 1800, storm + 2400, "noack"],  # PUBACKs lost: the broker has what it re-gets
         [storm + 2400, storm + 4200, "cut"],  # 30 min without a link, mid-storm
     ]
-    proxy = LinkProxy(broker.port)
+    proxy = LinkProxy(broker.devices_port)  # the gauges' listener
     try:
         with running(ingest(service_env, tmp_path), ready="subscribed to"):
             out: dict[str, Any] = run_json(

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.firmware.micropython import GAUGE, run_json
 from tests.support import Broker, free_port, wait_for
-from vigie.broker import init_broker, mosquitto_conf, read_credentials
+from vigie.broker_tls import generated_paths
 
 pytestmark = pytest.mark.usefixtures("micropython")
 START = 1795852800
@@ -30,55 +30,29 @@ def openssl(*args: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tls_broker() -> Iterator[dict[str, object]]:
-    """The project's broker configuration plus a TLS listener whose cert our own CA signed."""
+    """The project's broker with TLS on both listeners (`vigie broker init --tls`'s own CA), and
+    a second CA, made with openssl, that signed nothing."""
     d = Path(tempfile.mkdtemp(prefix="vigie-tls-"))
     d.chmod(0o755)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Vigie test CA",
-            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
-            "-out", "server.csr", cwd=d)  # fmt: skip
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", "san.ext", "-out", "server.pem", cwd=d)  # fmt: skip
-    # A second CA that signed nothing: a gauge trusting it must refuse the broker.
+    b = Broker(d, free_port(), tls_hosts=["localhost"])
+    b.start()
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Other CA",
             "-keyout", "other.key", "-out", "other.pem", cwd=d)  # fmt: skip
-    for f in d.iterdir():
-        f.chmod(0o644)
     station, password = f"tls-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    plain, tls = free_port(), free_port()
-    files = init_broker(d, plain, devices={station: password})
-    conf = mosquitto_conf(plain, d) + (
-        f"listener {tls} 127.0.0.1\ncafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\n"
-        f"keyfile {d / 'server.key'}\n"
-    )
-    files.conf.write_text(conf)
-    log = (d / "mosquitto.log").open("ab")
-    proc = subprocess.Popen(["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log)
+    b.add_device(station, password)
     try:
-        wait_for(lambda: _accepting(tls) and _accepting(plain), timeout=10)
-        yield {"dir": d, "plain": plain, "tls": tls, "station": station, "password": password,
-               "api": read_credentials(files.credentials)["vigie-api"]}  # fmt: skip
+        yield {"broker": b, "ca": generated_paths(d).ca_cert, "other": d / "other.pem",
+               "station": station, "password": password}  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        b.stop()
 
 
-def _accepting(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _listen(port: int, password: str, topic: str) -> tuple[mqtt.Client, list[bytes]]:
+def _listen(port: int, password: str, topic: str, ca: Path | None = None) -> tuple[mqtt.Client, list[bytes]]:
     got: list[bytes] = []
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"l-{uuid.uuid4().hex[:6]}")
     c.username_pw_set("vigie-api", password)
+    if ca is not None:
+        c.tls_set(ca_certs=str(ca))
     c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
     c.connect("127.0.0.1", port)
     c.subscribe(topic, qos=1)
@@ -88,9 +62,10 @@ def _listen(port: int, password: str, topic: str) -> tuple[mqtt.Client, list[byt
 
 def test_the_gauge_speaks_tls_when_a_ca_is_on_its_flash(tls_broker: dict[str, object]) -> None:
     station = str(tls_broker["station"])
-    client, got = _listen(
-        int(str(tls_broker["plain"])), str(tls_broker["api"]), f"vigie/v1/gauges/{station}/up"
-    )
+    b = tls_broker["broker"]
+    assert isinstance(b, Broker)
+    ca = Path(str(tls_broker["ca"]))
+    client, got = _listen(b.port, b.password("vigie-api"), f"vigie/v1/gauges/{station}/up", ca=ca)
     try:
         out = run_json(
             "case_tls.py",
@@ -99,9 +74,9 @@ def test_the_gauge_speaks_tls_when_a_ca_is_on_its_flash(tls_broker: dict[str, ob
                 "end": START + 3600,
                 "tips": [START + 600 + 20 * i for i in range(10)],
                 "station": station,
-                "port": tls_broker["tls"],
+                "port": b.devices_port,
                 "password": tls_broker["password"],
-                "ca": (Path(str(tls_broker["dir"])) / "ca.pem").read_text(),
+                "ca": ca.read_text(),  # what `vigie broker init --tls` wrote as tls/ca.crt
             },
             timeout=300,
         )
@@ -119,6 +94,8 @@ def test_the_gauge_speaks_tls_when_a_ca_is_on_its_flash(tls_broker: dict[str, ob
 
 
 def test_a_broker_the_ca_did_not_sign_is_refused(tls_broker: dict[str, object]) -> None:
+    b = tls_broker["broker"]
+    assert isinstance(b, Broker)
     out = run_json(
         "case_tls.py",
         {
@@ -126,9 +103,9 @@ def test_a_broker_the_ca_did_not_sign_is_refused(tls_broker: dict[str, object]) 
             "end": START + 1800,
             "tips": [START + 600],
             "station": tls_broker["station"],
-            "port": tls_broker["tls"],
+            "port": b.devices_port,
             "password": tls_broker["password"],
-            "ca": (Path(str(tls_broker["dir"])) / "other.pem").read_text(),
+            "ca": Path(str(tls_broker["other"])).read_text(),
         },
         timeout=300,
     )
@@ -189,7 +166,7 @@ def test_a_gauge_reads_its_own_config_topic_and_no_other(broker: Broker) -> None
     dev.username_pw_set(mine, password)
     dev.on_message = lambda _c, _u, m: got.__setitem__(m.topic, bytes(m.payload))
     dev.on_subscribe = lambda _c, _u, _mid, codes, _p: granted.append([c.value for c in codes])
-    dev.connect("127.0.0.1", broker.port)
+    dev.connect("127.0.0.1", broker.devices_port)
     dev.loop_start()
     try:
         dev.subscribe([(f"vigie/v1/gauges/{mine}/config", 1), (f"vigie/v1/gauges/{other}/config", 1)])
@@ -218,7 +195,7 @@ def test_without_ntp_readings_wait_an_hour_then_go_flagged(broker: Broker) -> No
                 "tips": [START + 600 + 30 * i for i in range(20)],
                 "station": station,
                 "host": "127.0.0.1",
-                "port": broker.port,
+                "port": broker.devices_port,
                 "password": password,
                 "ntp": False,  # NTP blocked, the broker reachable, the RTC at 2000-01-01
                 "synced_rtc": False,
