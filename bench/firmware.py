@@ -33,6 +33,7 @@ CAPACITY_MAH = 3000
 USABLE = 0.85  # low-battery cut-off and cold
 RAINY_DAYS, DAYS = 120, 365
 OISE_MM = 650
+TARGET_DAYS = 365  # the issue's target: 12 months on a 3,000 mAh cell
 # An ESP32 without PSRAM leaves ~110 KiB to Python with 4-byte pointers; the Unix port on
 # x86_64 has 8-byte ones, so its objects are up to twice as big; and the simulated board's own
 # code and state share this heap, which the real board does not have: 128 KiB here is tighter.
@@ -110,6 +111,7 @@ def main() -> None:
     result = {
         "bench": "firmware",
         "battery_life_days": round(life_days(dry, rainy), 1),
+        "battery_life_vs_target": round(life_days(dry, rainy) / TARGET_DAYS, 3),
         "battery_life_days_heartbeat_30min": round(life_days(days["dry_30min"], days["rainy_30min"]), 1),
         "battery_life_days_fast_reconnect": round(life_days(days["dry_fast"], days["rainy_fast"]), 1),
         "battery_life_days_fast_reconnect_30min": round(
@@ -172,10 +174,11 @@ stormy day; each report costs one association.
 RAM: replaying 500 buffered readings to the broker in a {result["ram_heap_bytes"]} heap (the
 Unix port's 64-bit objects are up to twice an ESP32's): {result["ram_free_before_bytes"]} bytes
 free before, {result["ram_free_min_bytes"]} at the lowest (before a collection), and
-{result["ram_free_after_bytes"]} after. Batches are streamed from flash to the socket; holding a
-200-reading batch whole failed with MemoryError even in a 160 KiB heap. Replaying 24 h of
+{result["ram_free_after_bytes"]} after. Batches are read from flash record by record (6 KiB at most) and
+written to the socket piece by piece; holding a 200-reading batch whole failed with MemoryError
+even in a 160 KiB heap. Replaying 24 h of
 one-minute readings ({result["replay_24h_readings"]}) took {result["replay_24h_s"]} s of CPU
-here (sim time is not counted; on a board the radio's ~45 readings per message dominates).
+here (sim time is not counted; on a board the radio dominates: ~45 readings per message).
 
 ```json
 {json.dumps(result, indent=1)}

@@ -51,8 +51,9 @@ day("dry_fast_30min", [], assoc_ms=fast, heartbeat_s=1800)
 day("rainy_fast_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600),
     assoc_ms=fast, heartbeat_s=1800)
 
-# 24 h of buffered readings (one a minute: a day of rain) replayed to the real broker.
-world = simboard.World(start, start + DAY - 30, tips_s=storm(200, 24, start + 1))
+# 24 h of buffered readings replayed to the real broker.
+# A tip every 40 s, so a reading every minute all day (1,440), the most a day can hold.
+world = simboard.World(start, start + DAY - 30, tips_s=storm(432, 24, start + 1))
 world.outages = [(0, 2 ** 40)]
 simboard.clear_flash()
 simboard.write_config("/flash", base_cfg(deep_sleep=False, rain_hold_s=86400))
