@@ -10,7 +10,9 @@ APT_PACKAGES="mosquitto mosquitto-clients debootstrap python3-venv python3-dev c
 APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base"
 APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 # The deployment files' own checkers (tests/deploy): systemd-analyze, caddy, promtool.
-APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus"
+APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus logrotate"
+# Node's built-in test runner checks the gauges' ChirpStack codec (firmware/chirpstack/).
+APT_PACKAGES="$APT_PACKAGES nodejs"
 # Chromium from Debian drives the browser tests (tests/web, Playwright); fonts for stable screenshots.
 APT_PACKAGES="$APT_PACKAGES chromium fonts-dejavu-core"
 missing=""

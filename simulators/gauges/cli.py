@@ -24,7 +24,7 @@ from simulators.gauges.runner import STORM_KINDS, TIPPERS, RunOptions, Simulatio
 from vigie.broker import read_credentials
 from vigie.db import APP_SIMULATOR, connect
 from vigie.errors import VigieError
-from vigie.logs import redact, setup_logging
+from vigie.logs import redact, setup_logging_from
 from vigie.mqtt import parse_mqtt_url, service_address
 from vigie.settings import Settings
 
@@ -121,7 +121,7 @@ def gauges(
 ) -> None:
     """Publish a simulated fleet of rain gauges (storms, tips, outages, faults) to the broker."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     args = GaugeArgs(**locals())
     try:
         _run(settings, args)

@@ -6,7 +6,7 @@ import signal
 
 from alerts.service import AlertsService
 from vigie.db import APP_ALERTS_ENGINE, wait_until_ready
-from vigie.logs import setup_logging
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate
 from vigie.settings import Settings
 
@@ -14,7 +14,7 @@ from vigie.settings import Settings
 def app() -> None:
     """Run the alert engine (LISTEN + minute sweep) and the dispatcher; exit 0 on SIGTERM."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     url = settings.database_url.get_secret_value()
     wait_until_ready(url, application_name=APP_ALERTS_ENGINE)
     migrate(url)

@@ -29,7 +29,7 @@ from vigie.db import APP_CAMERA, connect, make_pool, wait_until_ready
 from vigie.errors import VigieError
 from vigie.heartbeat import HeartbeatReporter
 from vigie.jobs import make_scheduler
-from vigie.logs import setup_logging
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate
 from vigie.mqtt import service_address
 from vigie.settings import CameraSettings, Settings
@@ -197,7 +197,7 @@ def run_cmd(
 ) -> None:
     """Run the worker for every enabled camera until SIGTERM/SIGINT."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     # One line per snapshot poll or per retention run is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -286,7 +286,7 @@ def add_cmd(
 ) -> None:
     """Add or update one camera in the database."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     start = deployment_start
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
@@ -328,7 +328,7 @@ def retention_cmd(
 ) -> None:
     """Apply clip retention once (days per camera, then the disk quota)."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     with _connect(settings) as conn:
         result = apply_retention(
             conn,

@@ -10,7 +10,7 @@ from ingest.retention import apply_retention
 from ingest.service import IngestService
 from vigie.db import APP_INGEST, wait_until_ready
 from vigie.jobs import guarded, make_scheduler
-from vigie.logs import setup_logging
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate
 from vigie.mqtt import service_address
 from vigie.settings import IngestSettings, Settings
@@ -28,7 +28,7 @@ def worker_client_id(cfg: IngestSettings, k: int) -> str:
 def app() -> None:
     """Run ingest until SIGTERM/SIGINT: then flush, acknowledge and exit 0."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     url = settings.database_url.get_secret_value()
     wait_until_ready(url, application_name=APP_INGEST)
     migrate(url)

@@ -46,6 +46,8 @@ SERVICE_ACLS: dict[str, tuple[str, ...]] = {
     "vigie-camera": ("topic readwrite vigie/v1/cameras/#",),
     "vigie-api": (
         "topic read vigie/v1/#",
+        # The gauges' retained settings (docs/mqtt.md, the config topic).
+        "topic write vigie/v1/gauges/+/config",
         "topic read $SYS/broker/#",
     ),
 }
@@ -65,6 +67,8 @@ GATEWAY_ACLS: dict[str, tuple[str, ...]] = {
 DEVICE_PATTERNS = (
     "pattern write vigie/v1/gauges/%u/up",
     "pattern write vigie/v1/gauges/%u/status",
+    # Its retained settings, read at connect (docs/mqtt.md, the config topic).
+    "pattern read vigie/v1/gauges/%u/config",
 )
 
 

@@ -15,7 +15,7 @@ from vigie.broker import init_broker
 from vigie.broker_tls import ensure_generated, supplied
 from vigie.db import APP_CLI, connect
 from vigie.errors import ConfigError
-from vigie.logs import setup_logging
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate, pending
 from vigie.settings import Settings
 from vigie.supervise import Child, supervise
@@ -39,7 +39,7 @@ def migrate_cmd(
 ) -> None:
     """Apply pending database migrations, all in one transaction."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     if check:
         todo = pending(settings.database_url.get_secret_value())
         typer.echo(f"{len(todo)} migration(s) to apply" + (": " + ", ".join(todo) if todo else ""))
@@ -132,7 +132,7 @@ def backup_cmd(
 ) -> None:
     """Back up the database (pg_dump), the media files and the broker's config, with a manifest."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     manifest = backup.backup(
         settings.database_url.get_secret_value(), target,
         media_dir=media_dir or settings.camera.media_dir,
@@ -152,7 +152,7 @@ def restore_cmd(
 ) -> None:
     """Restore a backup into the (empty) database of VIGIE_DATABASE_URL; exit 1 unless all came back."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     report = backup.restore(
         source, settings.database_url.get_secret_value(),
         media_dir=media_dir or settings.camera.media_dir,
@@ -182,7 +182,7 @@ def up(
 
     A service that exits, or whose work loop stalls, is restarted with a bounded backoff."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     migrate(settings.database_url.get_secret_value())
     registered = _registered() | {"migrate"}
     commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]

@@ -4,8 +4,16 @@ and its chained causes go through the same rules as the message itself."""
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.handlers
 import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vigie.settings import Settings
 
 _SCHEME = r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)"
 # What may end a host: the URL goes on (port, path, query) or the text does.
@@ -52,11 +60,45 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Configure the root logger once: one line per record, secrets redacted."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (ts in UTC, level, logger, pid, msg, exc), redacted as a whole,
+    for a log shipper (Loki, journald's JSON export, Elasticsearch)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return redact(json.dumps(entry, ensure_ascii=False))
+
+
+def setup_logging(level: str = "INFO", *, fmt: str = "text", file: Path | None = None) -> None:
+    """Configure the root logger once: one line per record (text or JSON), secrets redacted, to
+    stderr or to a file.
+
+    A file is opened with WatchedFileHandler: `vigie up` runs several processes that write the
+    same file, so no process may rotate it itself; logrotate (deploy/logrotate/vigie) moves it
+    and each process reopens it when it sees the file change."""
+    handler: logging.Handler = (
+        logging.handlers.WatchedFileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
+    )
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def setup_logging_from(settings: Settings) -> None:
+    """setup_logging with the settings' level, format and file (VIGIE_LOG_*)."""
+    setup_logging(settings.log_level, fmt=settings.log_format, file=settings.log_file)

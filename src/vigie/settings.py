@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
+    # "json": one JSON object per line, for a log shipper; "text" for people.
+    log_format: Literal["text", "json"] = "text"
+    # Log to this file instead of stderr (rotated by logrotate: deploy/logrotate/vigie). Under
+    # systemd, leave it unset: journald keeps and rotates stderr.
+    log_file: Path | None = None
     timezone: str = "Europe/Paris"
     # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
     # and the incident pages point under it (vigie.urls).

@@ -3,9 +3,12 @@ form of secret is logged, and the output shows the context but not the secret.""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +86,39 @@ def test_every_form_is_redacted_in_a_services_output() -> None:
 )
 def test_redact_keeps_what_is_not_secret(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_json_lines_to_a_file_are_redacted_and_follow_logrotate(tmp_path: Path) -> None:
+    """VIGIE_LOG_FORMAT=json, VIGIE_LOG_FILE: one JSON object per line, the same redaction, and
+    after logrotate moves the file the process writes a new one (WatchedFileHandler)."""
+    log_file = tmp_path / "vigie.log"
+    script = textwrap.dedent(
+        """
+        import logging, os, sys, time
+        from vigie.logs import setup_logging_from
+        from vigie.settings import Settings
+        setup_logging_from(Settings())
+        log = logging.getLogger("vigie.test")
+        log.info("before rotation: %s", sys.argv[1])
+        try:
+            raise RuntimeError("mqtt://ingest:json-tb-pw@broker:1883 refused")
+        except RuntimeError:
+            log.exception("broker unreachable")
+        os.rename(sys.argv[2], sys.argv[2] + ".1")  # what logrotate does
+        log.info("after rotation")
+        """
+    )
+    env = {**os.environ, "VIGIE_LOG_FORMAT": "json", "VIGIE_LOG_FILE": str(log_file)}
+    subprocess.run(
+        [sys.executable, "-c", script, "postgresql://vigie_api:js0n-pw@db/vigie", str(log_file)],
+        env=env, capture_output=True, text=True, check=True, timeout=30,
+    )
+    rotated = [json.loads(line) for line in Path(f"{log_file}.1").read_text().splitlines()]
+    fresh = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [e["msg"] for e in fresh] == ["after rotation"]
+    assert rotated[0]["msg"] == "before rotation: postgresql://vigie_api:***@db/vigie"
+    assert rotated[0]["level"] == "INFO" and rotated[0]["logger"] == "vigie.test"
+    assert rotated[0]["ts"].endswith("+00:00")
+    assert "json-tb-pw" not in rotated[1]["exc"] and "RuntimeError" in rotated[1]["exc"]
+    text = Path(f"{log_file}.1").read_text() + log_file.read_text()
+    assert "js0n-pw" not in text and "json-tb-pw" not in text
