@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 
@@ -15,15 +16,28 @@ from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 class Publisher:
     """QoS 1 publisher; publish() returns the broker's PUBACK reason code value."""
 
-    def __init__(self, url: str, client_id: str | None = None) -> None:
+    def __init__(self, url: str, client_id: str | None = None, protocol: int = mqtt.MQTTv5) -> None:
         self.address = parse_mqtt_url(url)
-        self.client = make_client(self.address, client_id or f"test-pub-{uuid.uuid4().hex[:8]}")
+        cid = client_id or f"test-pub-{uuid.uuid4().hex[:8]}"
+        if protocol == mqtt.MQTTv5:
+            self.client = make_client(self.address, cid)
+        else:
+            # make_client is MQTT 5 only; gauges with older stacks speak 3.1.1.
+            self.client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=cid,
+                protocol=MQTTProtocolVersion(protocol),
+            )
+            self.client.username_pw_set(self.address.username, self.address.password)
         self._acks: dict[int, int] = {}
         self._cond = threading.Condition()
         self.client.on_publish = self._on_publish
         self._connack: object = None
         self.client.on_connect = self._on_connect
-        connect_client(self.client, self.address)
+        if protocol == mqtt.MQTTv5:
+            connect_client(self.client, self.address)
+        else:
+            self.client.connect(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
         with self._cond:
             assert self._cond.wait_for(lambda: self._connack is not None, timeout=10), "no CONNACK"
@@ -74,9 +88,9 @@ class Publisher:
 
 
 @contextmanager
-def publisher(url: str) -> Iterator[Publisher]:
-    """A connected Publisher, closed afterwards."""
-    pub = Publisher(url)
+def publisher(url: str, protocol: int = mqtt.MQTTv5) -> Iterator[Publisher]:
+    """A connected Publisher (MQTT 5 unless told), closed afterwards."""
+    pub = Publisher(url, protocol=protocol)
     try:
         yield pub
     finally:

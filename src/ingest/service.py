@@ -14,8 +14,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.parse import Parsed, parse_message
-from ingest.writer import prepare, write_batch
+from ingest.parse import Parsed, internal_error, parse_message
+from ingest.refusals import write_splitting
+from ingest.writer import prepare
 from vigie.mqtt import BrokerAddress, connect_client, make_client
 from vigie.settings import Settings
 
@@ -126,11 +127,26 @@ class IngestService:
         # stops reading, the broker stops sending past Receive Maximum, and nothing is lost.
         if self.stop_event.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
-        parsed = parse_message(
-            msg.topic, bytes(msg.payload), datetime.now(UTC), self.cfg, self.settings.topic_root, msg.retain
-        )
+        parsed = self._parse(msg)
         self.budget.acquire(len(parsed.readings))
         self.parsed.put(Pending(msg.mid, msg.qos, parsed))
+
+    def _parse(self, msg: mqtt.MQTTMessage) -> Parsed:
+        """parse_message, or an `internal_error` dead letter if handling the message raised.
+
+        An exception that left this callback used to kill paho's network thread, silently: the
+        process stayed up and the broker redelivered the same message to every restart."""
+        received_at = datetime.now(UTC)
+        payload = bytes(msg.payload)
+        try:
+            return parse_message(
+                msg.topic, payload, received_at, self.cfg, self.settings.topic_root, msg.retain
+            )
+        except Exception as exc:  # noqa: BLE001  # any bug meeting any input: dead-letter, go on
+            # msg.topic itself may be what raised (it decodes UTF-8): take the raw bytes.
+            topic = bytes(getattr(msg, "_topic", b"")).decode("utf-8", "replace")
+            log.error("internal error handling a message on %r: %s", topic[:200], type(exc).__name__)
+            return internal_error(topic, payload, exc, received_at)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -211,7 +227,8 @@ class IngestService:
         while True:
             try:
                 conn = self._connection()
-                write_batch(conn, parsed, self.cfg.client_id, self.cfg.max_rate_mm_h)
+                # Rows the database refuses are split out and dead-lettered (ingest.refusals).
+                write_splitting(conn, parsed, self.cfg.client_id, self.cfg.max_rate_mm_h)
                 break
             except psycopg.Error as exc:
                 # Database down or a transient conflict: keep the batch, do not acknowledge, retry.

@@ -240,14 +240,20 @@ def prepare(conn: Conn) -> None:
     conn.commit()
 
 
-def write_batch(conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: float) -> Committed:
-    """Write everything in `parsed` in one transaction; raise on database errors (nothing kept)."""
+def write_batch(
+    conn: Conn, parsed: list[Parsed], worker: str, max_rate_mm_h: float, messages: int | None = None
+) -> Committed:
+    """Write everything in `parsed` in one transaction; raise on database errors (nothing kept).
+
+    messages: how many MQTT messages this counts as (default: one per Parsed); a split batch's
+    parts count none, and its final part counts them all."""
     started = time.monotonic()
     readings = [r for p in parsed for r in p.readings]
     statuses = [s for p in parsed for s in p.statuses]
     dead = [d for p in parsed for d in p.dead]
-    stats = BatchStats(messages=len(parsed), readings=len(readings))
+    stats = BatchStats(messages=len(parsed) if messages is None else messages, readings=len(readings))
     stats.dead_letters.update(d.reason for d in dead)
+    stats.internal_errors.update(d.exception for d in dead if d.exception)
     oldest = min((r.received_at for r in readings), default=None)
 
     with conn.transaction():

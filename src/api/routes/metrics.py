@@ -52,6 +52,18 @@ class _Snapshot(Collector):
         for reason, n in sorted(reasons.items()):
             dead.add_metric([reason], n)
         yield dead
+        errors = CounterMetricFamily(
+            "vigie_ingest_internal_errors",
+            "Messages whose handling raised, by exception class (each is an internal_error dead letter)",
+            labels=["exception"],
+        )
+        by_class: dict[str, float] = {}
+        for w in self.workers:
+            for name, n in w.get("internal_errors", {}).items():
+                by_class[name] = by_class.get(name, 0) + n
+        for name, n in sorted(by_class.items()):
+            errors.add_metric([name], n)
+        yield errors
         hist = HistogramMetricFamily("vigie_ingest_batch_seconds", "Batch commit latency")
         buckets: dict[str, float] = {}
         total = 0.0
