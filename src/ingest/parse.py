@@ -69,6 +69,21 @@ class DeadLetter:
     exception: str | None = None  # the exception's class, for internal_error only
 
 
+@dataclass(frozen=True)
+class Flooded:
+    """A message over its device's limit; the writer folds it into the device's minute row."""
+
+    key: str  # the device: station id, devEUI, or the topic when it is none of ours
+    topic: str
+    station_id: str | None
+    payload: bytes  # at most the first 4 KiB
+    size: int
+    minute: datetime  # received_at, truncated to the minute: the aggregate row's time
+    keep: int  # how many payloads the row keeps at most
+    detail: str
+    reason: str = "too_many_messages"
+
+
 def printable(text: str) -> str:
     """text safe for a PostgreSQL text column and a terminal: control characters and lone
     surrogates become escapes (dead-letter topics and details quote hostile input)."""
@@ -85,6 +100,7 @@ class Parsed:
     readings: list[Staged] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    flooded: list[Flooded] = field(default_factory=list)  # over the device's limit (ingest.flood)
 
 
 @dataclass(frozen=True)

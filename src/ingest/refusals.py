@@ -72,6 +72,7 @@ def _units(parsed: list[Parsed]) -> list[Parsed]:
         units.extend(Parsed(readings=[r]) for r in p.readings)
         units.extend(Parsed(statuses=[s]) for s in p.statuses)
         units.extend(Parsed(dead=[d]) for d in p.dead)
+        units.extend(Parsed(flooded=[f]) for f in p.flooded)
     return units
 
 
@@ -80,6 +81,7 @@ def _merge(units: list[Parsed]) -> Parsed:
         readings=[r for u in units for r in u.readings],
         statuses=[s for u in units for s in u.statuses],
         dead=[d for u in units for d in u.dead],
+        flooded=[f for u in units for f in u.flooded],
     )
 
 
@@ -169,6 +171,19 @@ def _as_dead_letters(unit: Parsed, exc: BaseException) -> list[DeadLetter]:
                 printable(f"{d.reason}: {d.detail}"[:200]) + " / " + detail,
                 d.received_at,
                 None,
+                exception,
+            )
+        )
+    for f in unit.flooded:
+        letters.append(
+            DeadLetter(
+                f.topic,
+                f.payload,
+                f.size,
+                reason,
+                f"{f.reason} / {detail}",
+                f.minute,
+                f.station_id,
                 exception,
             )
         )

@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.flood import FloodGate
 from ingest.parse import Parsed, internal_error, parse_message
 from ingest.refusals import write_splitting
 from ingest.writer import prepare
@@ -88,6 +89,7 @@ class IngestService:
         self.stop_event = threading.Event()
         self.parsed: queue.Queue[Pending] = queue.Queue(maxsize=self.cfg.queue_size)
         self.budget = ReadingBudget(2 * self.cfg.batch_size)
+        self.flood = FloodGate(self.cfg.flood, settings.topic_root)
         self.client = make_client(address, self.cfg.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -139,6 +141,10 @@ class IngestService:
         received_at = datetime.now(UTC)
         payload = bytes(msg.payload)
         try:
+            # Over its device's limit: counted in the device's minute row, not parsed.
+            over = self.flood.check(msg.topic, payload, received_at)
+            if over is not None:
+                return over
             return parse_message(
                 msg.topic, payload, received_at, self.cfg, self.settings.topic_root, msg.retain
             )
