@@ -21,6 +21,7 @@ from tests.factories import make_station
 from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import publisher
 from tests.support import Broker, Service, running, wait_for
+from vigie.broker import MAX_PACKET_BYTES
 
 READY = "subscribed to"
 PROTOCOLS = [pytest.param(mqtt.MQTTv5, id="mqtt5"), pytest.param(mqtt.MQTTv311, id="mqtt311")]
@@ -165,3 +166,30 @@ def test_row_the_database_refuses_inside_a_batch_through_the_broker(
     assert json.loads(row[1])["seq"] == 11  # the refused reading itself, recoverable
     stored = sorted(int(str(r[0])) for r in db.execute("SELECT seq FROM rain_readings").fetchall())
     assert stored == [1, 2, 3, 10, 12]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_packet_over_the_broker_limit_is_refused_and_ingest_goes_on(
+    protocol: int,
+    db: psycopg.Connection[tuple[object, ...]],
+    broker: Broker,
+    make_ingest: Callable[..., Service],
+) -> None:
+    st = make_station(db).id
+    url = broker.add_device(st)
+    too_big = json.dumps({"ts": _ts(1), "tips": 1, "pad": "x" * (MAX_PACKET_BYTES + 1)})
+    with running(make_ingest(), ready=READY) as ingest, publisher(url, protocol) as device:
+        assert device.publish(topic(st), reading(1, minute(1))) == 0
+        with publisher(url, protocol) as sender:
+            dropped: list[str] = []
+            sender.client.on_disconnect = lambda _c, _u, _f, rc, _p: dropped.append(str(rc))
+            sender.client.publish(topic(st), too_big, qos=1)
+            wait_for(lambda: dropped, timeout=10)  # the broker closed the sender's connection
+        if protocol == mqtt.MQTTv5:
+            assert dropped[0] == "Packet too large"  # MQTT 5 says why (reason code 0x95)
+        assert device.publish(topic(st), reading(2, minute(2))) == 0
+        wait_for(lambda: _count(db, "rain_readings") == 2, timeout=15)
+        assert ingest.proc is not None and ingest.proc.poll() is None
+        assert "disconnected from the broker" not in ingest.log()  # ingest's own session held
+    assert _count(db, "dead_letters") == 0  # it never reached ingest
+    assert "max_packet_size 66560" in broker.directory.joinpath("mosquitto.conf").read_text()
