@@ -133,3 +133,20 @@ def test_database_errors_that_are_not_about_the_data_are_raised_for_a_retry(
         write_splitting(conn, [_parsed(st, reading(1, minute(1)))], "w-test", 500.0)
     assert not refused_by_data(info.value)
     assert _one(db, "SELECT count(*) FROM dead_letters") == 0  # nothing dead-lettered: retried
+
+
+def test_counter_jump_past_int4_is_rate_too_high_not_refused(
+    db: psycopg.Connection[tuple[object, ...]], conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """Regression (found by tests/fuzz/test_fuzz_store.py): a counter that jumps by more than
+    2**31 derived tips that overflowed the stage's int4 column; the whole batch was refused
+    (and, before the split, retried for ever). The stage's tips are bigint now, so the rate
+    check sees the jump and says what it is."""
+    st = make_station(db).id
+    docs = [
+        {"ts": minute(1).isoformat(), "counter": 0, "interval_s": 60},
+        {"ts": minute(2).isoformat(), "counter": 2**62, "interval_s": 60},
+    ]
+    write_splitting(conn, [_parsed(st, json.dumps({"readings": docs}))], "w-test", 500.0)
+    assert _one(db, "SELECT count(*) FROM rain_readings") == 1  # the baseline
+    assert db.execute("SELECT reason FROM dead_letters").fetchall() == [("rate_too_high",)]
