@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo
+.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -33,6 +33,17 @@ bench-ingest: services
 # Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
 bench-alerts: services
 	$(BIN)/python bench/bench_alerts.py
+
+# Coverage-guided fuzzing of ingest's parser (atheris), FUZZ_SECONDS long; not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_ARTIFACTS ?= /tmp/vigie-fuzz
+fuzz: setup
+	$(BIN)/pip install -q atheris==3.0.0
+	@mkdir -p $(FUZZ_ARTIFACTS)
+	@corpus=$$(mktemp -d) && cp fuzz/seeds/* $$corpus/ && \
+	  PYTHONPATH=. $(BIN)/python fuzz/fuzz_parse.py -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict \
+	    -artifact_prefix=$(FUZZ_ARTIFACTS)/ -print_final_stats=1 $$corpus; \
+	  status=$$?; rm -rf $$corpus; exit $$status
 
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements.lock

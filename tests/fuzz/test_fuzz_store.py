@@ -24,8 +24,8 @@ from ingest.parse import parse_message
 from ingest.refusals import write_splitting
 from ingest.writer import prepare
 from tests.factories import make_station
+from tests.fuzz.invariants import check
 from tests.fuzz.strategies import any_text, dumps, huge_numbers
-from tests.fuzz.test_fuzz_parse import check
 from tests.support import create_database, db_url, drop_database
 from vigie.settings import IngestSettings
 
