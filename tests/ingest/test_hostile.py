@@ -27,6 +27,13 @@ READY = "subscribed to"
 PROTOCOLS = [pytest.param(mqtt.MQTTv5, id="mqtt5"), pytest.param(mqtt.MQTTv311, id="mqtt311")]
 
 
+@pytest.fixture
+def gauge(db: psycopg.Connection[tuple[object, ...]], broker: Broker) -> tuple[str, str]:
+    """A registered station and its own broker account: (station id, its MQTT URL)."""
+    st = make_station(db).id
+    return st, broker.add_device(st)
+
+
 def _ts(n: int) -> str:
     return minute(1000 + n).isoformat()
 
@@ -100,11 +107,10 @@ def hostile_cases(station: str) -> list[tuple[str, str, bytes]]:
 def test_every_hostile_class_is_dead_lettered_between_stored_readings(
     protocol: int,
     db: psycopg.Connection[tuple[object, ...]],
-    broker: Broker,
+    gauge: tuple[str, str],
     make_ingest: Callable[..., Service],
 ) -> None:
-    st = make_station(db).id
-    device_url = broker.add_device(st)
+    st, device_url = gauge
     cases = hostile_cases(st)
     with running(make_ingest(), ready=READY) as ingest, publisher(device_url, protocol) as device:
         for i, (_reason, kind, payload) in enumerate(cases):
@@ -136,13 +142,13 @@ def _count(db: psycopg.Connection[tuple[object, ...]], table: str) -> int:
 def test_row_the_database_refuses_inside_a_batch_through_the_broker(
     protocol: int,
     db: psycopg.Connection[tuple[object, ...]],
-    broker: Broker,
+    gauge: tuple[str, str],
     make_ingest: Callable[..., Service],
 ) -> None:
     """The database refuses one reading of a store-and-forward batch (a CHECK constraint of this
     test's database, standing for any rule the edge does not know; see test_refusals.py). Its
     neighbours in the same message and the messages around it are stored; ingest goes on."""
-    st = make_station(db).id
+    st, url = gauge
     db.execute("ALTER TABLE rain_readings ADD CONSTRAINT test_refused CHECK (battery_v <> 13.5)")
     batch = {
         "readings": [
@@ -151,7 +157,7 @@ def test_row_the_database_refuses_inside_a_batch_through_the_broker(
             json.loads(reading(12, minute(12))),
         ]
     }
-    with running(make_ingest(), ready=READY) as ingest, publisher(broker.add_device(st), protocol) as device:
+    with running(make_ingest(), ready=READY) as ingest, publisher(url, protocol) as device:
         assert device.publish(topic(st), reading(1, minute(1))) == 0
         assert device.publish(topic(st), json.dumps(batch)) == 0
         assert device.publish(topic(st), reading(2, minute(2))) == 0
@@ -173,10 +179,10 @@ def test_packet_over_the_broker_limit_is_refused_and_ingest_goes_on(
     protocol: int,
     db: psycopg.Connection[tuple[object, ...]],
     broker: Broker,
+    gauge: tuple[str, str],
     make_ingest: Callable[..., Service],
 ) -> None:
-    st = make_station(db).id
-    url = broker.add_device(st)
+    st, url = gauge
     too_big = json.dumps({"ts": _ts(1), "tips": 1, "pad": "x" * (MAX_PACKET_BYTES + 1)})
     with running(make_ingest(), ready=READY) as ingest, publisher(url, protocol) as device:
         assert device.publish(topic(st), reading(1, minute(1))) == 0

@@ -44,6 +44,16 @@ def _one(db: psycopg.Connection[tuple[object, ...]], query: str) -> object:
     return row[0] if row else None
 
 
+def _good_and_past_the_edge(station: str, fw: str) -> list[Parsed]:
+    """A good message, and one whose fw the edge would refuse, put past it (model_construct)."""
+    good = _parsed(station, reading(1, minute(1)))
+    bad = _parsed(station, reading(2, minute(2)))
+    r = bad.readings[0]
+    forced = Reading.model_construct(**{**r.reading.model_dump(), "fw": fw})
+    bad.readings[0] = Staged(r.topic, r.station_id, r.dev_eui, forced, r.flags, r.received_at, r.live)
+    return [good, bad]
+
+
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """A writer's connection (not autocommit), with its staging table."""
@@ -91,13 +101,7 @@ def test_nul_in_fw_past_the_edge_is_rejected_not_retried_for_ever(
     db: psycopg.Connection[tuple[object, ...]], conn: psycopg.Connection[tuple[object, ...]]
 ) -> None:
     """Issue 13's second defect, with the new edge check bypassed (model_construct)."""
-    st = make_station(db).id
-    good = _parsed(st, reading(1, minute(1)))
-    bad = _parsed(st, reading(2, minute(2)))
-    r = bad.readings[0]
-    nul = Reading.model_construct(**{**r.reading.model_dump(), "fw": "1.4\x00"})
-    bad.readings[0] = Staged(r.topic, r.station_id, r.dev_eui, nul, r.flags, r.received_at, r.live)
-    write_splitting(conn, [good, bad], "w-test", 500.0)
+    write_splitting(conn, _good_and_past_the_edge(make_station(db).id, "1.4\x00"), "w-test", 500.0)
     assert _one(db, "SELECT count(*) FROM rain_readings") == 1
     row = db.execute("SELECT reason, detail FROM dead_letters").fetchone()
     assert row is not None and row[0] == "rejected_by_database"
@@ -109,13 +113,7 @@ def test_python_exception_while_writing_one_row_is_an_internal_error(
 ) -> None:
     """A lone surrogate cannot be encoded for COPY: Python raises, not the database. The row is
     isolated all the same and dead-lettered with the exception's class."""
-    st = make_station(db).id
-    good = _parsed(st, reading(1, minute(1)))
-    bad = _parsed(st, reading(2, minute(2)))
-    r = bad.readings[0]
-    odd = Reading.model_construct(**{**r.reading.model_dump(), "fw": "\ud800"})
-    bad.readings[0] = Staged(r.topic, r.station_id, r.dev_eui, odd, r.flags, r.received_at, r.live)
-    write_splitting(conn, [good, bad], "w-test", 500.0)
+    write_splitting(conn, _good_and_past_the_edge(make_station(db).id, "\ud800"), "w-test", 500.0)
     assert _one(db, "SELECT count(*) FROM rain_readings") == 1
     row = db.execute("SELECT reason, detail FROM dead_letters").fetchone()
     assert row is not None and row[0] == "internal_error"
