@@ -1,4 +1,4 @@
-# Vigie services for docker compose. The same locked dependencies as `make setup`.
+# Vigie services for docker compose: the runtime lock only (no test tools, no demo sinks).
 FROM python:3.11-slim-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends mosquitto-clients mosquitto \
     && rm -rf /var/lib/apt/lists/*

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock clean-demo fuzz
+.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,7 @@ demo: services
 lint: setup
 	$(BIN)/ruff check src simulators tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: setup
 	@bash scripts/timescaledb.sh
@@ -45,10 +46,18 @@ fuzz: setup
 	    -artifact_prefix=$(FUZZ_ARTIFACTS)/ -print_final_stats=1 $$corpus; \
 	  status=$$?; rm -rf $$corpus; exit $$status
 
+# Two locks: requirements.lock is what production runs (the Docker image), with no test tools;
+# requirements-dev.lock adds the demo's sinks and the test and lint tools (`make setup`).
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes
 lock:
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	uv pip compile pyproject.toml --extra demo --extra dev $(LOCK_FLAGS) -o requirements-dev.lock
 
 # Installs Debian's motion (the peer) itself; runs ~35-40 min: motion reads the footage in real time.
 bench-motion:
 	@EXTRA_APT_PACKAGES=motion bash scripts/setup.sh
 	nice -n 5 $(BIN)/python bench/motion.py
+
+# Known vulnerabilities in the locked dependencies (pip-audit and the PyPI advisory database).
+audit: setup
+	@bash scripts/audit.sh

@@ -31,8 +31,8 @@ from tests.support import create_database, db_url, drop_database
 from vigie.migrate import migrate
 from vigie.settings import AlertsSettings
 
-COMMUNES = ["60043", "60119", "60147", "60150", "60368", "60373", "60378", "60393", "60420",
-            "60491", "60501", "60537", "60578", "60636", "60642", "60654"]
+COMMUNES = ["60043", "60119", "60147", "60150", "60368", "60373", "60378", "60392", "60423",
+            "60492", "60501", "60537", "60582", "60636", "60642", "60654"]
 BATCH = 500
 SMALL = 10  # a quiet network: a few gauges per flush
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

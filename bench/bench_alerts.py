@@ -153,7 +153,7 @@ def latency_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
             alerts = Service(
                 ["alerts"],
-                {**env, "VIGIE_API__PUBLIC_URL": "http://vigie.example"},
+                {**env, "VIGIE_PUBLIC_URL": "http://vigie.example"},
                 work / "alerts.log",
             )
             ingest.start()

@@ -9,6 +9,8 @@ APT_PACKAGES="mosquitto mosquitto-clients debootstrap python3-venv python3-dev c
 # (tests/camera/rtsp_server.py): it serves an H.264 MP4 as is, so no encoder plugin is needed.
 APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base"
 APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
+# The deployment files' own checkers (tests/deploy): systemd-analyze, caddy, promtool.
+APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -21,12 +23,12 @@ fi
 # Debian's package starts a broker on 1883 under systemd; ours runs on its own port and config.
 
 PY=${PYTHON:-python3}
-stamp=.venv/.vigie-lock-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.vigie-lock-$(sha256sum requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "[setup] creating .venv from requirements.lock"
+  echo "[setup] creating .venv from requirements-dev.lock"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --require-hashes -r requirements-dev.lock
   .venv/bin/python -m pip install -q --no-deps -e .
   rm -f .venv/.vigie-lock-*
   touch "$stamp"

@@ -24,11 +24,15 @@ from email.policy import default as default_policy
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
-from aiosmtpd.controller import Controller
+
+if TYPE_CHECKING:
+    # aiosmtpd is the `demo` extra (the sinks are the demo's and the tests', not production's):
+    # imported when a sink starts, so `vigie simulate gauges` works without it.
+    from aiosmtpd.controller import Controller
 
 Message = dict[str, Any]
 OnMessage = Callable[[str, Message], None]
@@ -115,6 +119,12 @@ class SmtpSink:
         if self._controller is None:
             # aiosmtpd logs every envelope (recipients) at INFO: personal data, and noise.
             logging.getLogger("mail.log").setLevel(logging.WARNING)
+            try:
+                from aiosmtpd.controller import Controller
+            except ImportError as e:
+                raise RuntimeError(
+                    "le puits SMTP local demande l'extra demo : pip install 'vigie[demo]'"
+                ) from e
             ctl = Controller(_SmtpHandler(self._store), hostname=self.host, port=self.port, ready_timeout=10)
             ctl.start()
             self._controller = ctl

@@ -27,6 +27,7 @@ import psycopg
 
 from alerts.engine_errors import AlertsError
 from alerts.rules import fr_number, window_fr
+from vigie import urls
 from vigie.alert_rules import LEVEL_FR
 from vigie.settings import Settings
 
@@ -224,7 +225,7 @@ class CapMessage:
 
 def public_base_url(settings: Settings) -> str:
     """The public URL of the site, without a trailing slash."""
-    return (settings.api.public_url or DEFAULT_BASE_URL).rstrip("/")
+    return urls.public_base_url(settings) or DEFAULT_BASE_URL
 
 
 def context_from_settings(settings: Settings) -> CapContext:
@@ -233,9 +234,8 @@ def context_from_settings(settings: Settings) -> CapContext:
 
 
 def incident_page(base_url: str, incident_id: int) -> str:
-    """The web app's page of an incident: the same link the e-mails and SMS carry
-    (alerts.messages.incident_url; kept in step by hand so the builder stays self-contained)."""
-    return f"{base_url.rstrip('/')}/incidents/{incident_id}"
+    """The web app's page of an incident: the same link the e-mails and SMS carry."""
+    return urls.incident_page_url(base_url, incident_id)
 
 
 def identifier_for(incident_id: int, change_id: int) -> str:

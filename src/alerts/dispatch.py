@@ -623,7 +623,7 @@ class Dispatcher:
         sender: ChannelSender | None = None,
     ) -> None:
         self.settings = settings.alerts
-        self.public_url = settings.api.public_url
+        self.public_url = settings.public_url
         self.url = settings.database_url.get_secret_value()
         self.clock = clock
         self.sender = sender or ChannelSender(self.settings.send_timeout_s)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from vigie import urls
+
 PARIS = ZoneInfo("Europe/Paris")
 SMS_SEGMENT = 160  # GSM-7 characters in one SMS
 UCS2_SEGMENT = 70  # characters in one SMS once a single non-GSM-7 character forces UCS-2
@@ -211,7 +213,7 @@ def datetime_fr(at: datetime) -> str:
 
 def incident_url(base_url: str, incident_id: int) -> str:
     """The incident's page in the web app."""
-    return f"{base_url.rstrip('/')}/incidents/{incident_id}"
+    return urls.incident_page_url(base_url, incident_id)
 
 
 def amount_fr(c: ChangeView) -> str:

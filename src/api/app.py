@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
+from api.limits import BodyLimit
 from api.routes import alerts_cap, catchments, health, incidents, metrics, rules, stations, subscribers
 from vigie.db import make_async_pool
 from vigie.settings import Settings
@@ -38,9 +39,17 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(title="Vigie", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Vigie",
+        version="0.1.0",
+        description="API de Vigie (Communauté de communes des Deux Vallées). Toute erreur répond"
+        ' {"detail": "<raison en français>"}.',
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(BodyLimit, fastapi_app=app)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     return app

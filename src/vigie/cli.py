@@ -10,10 +10,11 @@ from typing import Annotated
 
 import typer
 
-from vigie import stations_cli
+from vigie import backup, proof, stations_cli
 from vigie.broker import init_broker
+from vigie.db import connect
 from vigie.logs import setup_logging
-from vigie.migrate import migrate
+from vigie.migrate import migrate, pending
 from vigie.settings import Settings
 from vigie.supervise import Child, supervise
 
@@ -21,16 +22,26 @@ app = typer.Typer(help="Vigie: rain gauges and wildlife webcams of the Deux Vall
 broker_app = typer.Typer(help="The project's own Mosquitto configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 app.add_typer(stations_cli.app, name="stations")
+incidents_app = typer.Typer(help="Incidents: proof of warning.", no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
 
 # What `vigie up` runs, one process each; a service that is not installed is skipped.
 SERVICES: tuple[tuple[str, ...], ...] = (("ingest",), ("api",), ("alerts",), ("camera", "run"))
 
 
 @app.command("migrate")
-def migrate_cmd() -> None:
-    """Apply pending database migrations."""
+def migrate_cmd(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say what would run; exit 1 if anything would")
+    ] = False,
+) -> None:
+    """Apply pending database migrations, all in one transaction."""
     settings = Settings()
     setup_logging(settings.log_level)
+    if check:
+        todo = pending(settings.database_url.get_secret_value())
+        typer.echo(f"{len(todo)} migration(s) to apply" + (": " + ", ".join(todo) if todo else ""))
+        raise typer.Exit(1 if todo else 0)
     applied = migrate(settings.database_url.get_secret_value())
     typer.echo(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else ""))
 
@@ -44,6 +55,75 @@ def broker_init(
     """Write mosquitto.conf, the password file, the ACL and credentials.env."""
     files = init_broker(directory, port, bind=bind)
     typer.echo(str(files.conf))
+
+
+@incidents_app.command("verify")
+def incidents_verify(
+    incident_id: Annotated[int, typer.Argument(help="The incident's number")],
+    head: Annotated[
+        str | None, typer.Option(help="The chain head printed on an export, to compare with")
+    ] = None,
+) -> None:
+    """Check the hash chain of an incident's delivery log; exit 1 if any link is broken."""
+    settings = Settings()
+    with connect(settings.database_url.get_secret_value()) as conn:
+        verdict = proof.verify(conn, incident_id, head)
+    if verdict.ok:
+        typer.echo(
+            f"incident {incident_id} : chaîne intègre, {verdict.rows} maillon(s), tête {verdict.head}"
+        )
+        return
+    typer.echo(f"incident {incident_id} : chaîne ROMPUE ({verdict.rows} maillon(s))", err=True)
+    for problem in verdict.problems:
+        typer.echo(f"  - {problem}", err=True)
+    raise typer.Exit(1)
+
+
+_MEDIA_HELP = "Clips and snapshots (default: camera.media_dir)"
+_BROKER_HELP = "The broker's config directory (default: backup.broker_dir)"
+
+
+@app.command("backup")
+def backup_cmd(
+    target: Annotated[Path, typer.Argument(help="New directory to write the backup into")],
+    media_dir: Annotated[Path | None, typer.Option(help=_MEDIA_HELP)] = None,
+    broker_dir: Annotated[Path | None, typer.Option(help=_BROKER_HELP)] = None,
+) -> None:
+    """Back up the database (pg_dump), the media files and the broker's config, with a manifest."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    manifest = backup.backup(
+        settings.database_url.get_secret_value(), target,
+        media_dir=media_dir or settings.camera.media_dir,
+        broker_dir=broker_dir or settings.backup.broker_dir,
+        pg_root=settings.backup.pg_root, progress=typer.echo,
+    )
+    rows = sum(manifest["tables"].values())
+    files = sum(len(a["files"]) for a in manifest["archives"].values())
+    typer.echo(f"{rows} lignes, {files} fichiers : {target}")
+
+
+@app.command("restore")
+def restore_cmd(
+    source: Annotated[Path, typer.Argument(help="A directory written by vigie backup")],
+    media_dir: Annotated[Path | None, typer.Option(help=_MEDIA_HELP)] = None,
+    broker_dir: Annotated[Path | None, typer.Option(help=_BROKER_HELP)] = None,
+) -> None:
+    """Restore a backup into the (empty) database of VIGIE_DATABASE_URL; exit 1 unless all came back."""
+    settings = Settings()
+    setup_logging(settings.log_level)
+    report = backup.restore(
+        source, settings.database_url.get_secret_value(),
+        media_dir=media_dir or settings.camera.media_dir,
+        broker_dir=broker_dir or settings.backup.broker_dir,
+        pg_root=settings.backup.pg_root, progress=typer.echo,
+    )
+    rows = sum(got for _, got in report.tables.values())
+    typer.echo(f"{len(report.tables)} tables, {rows} lignes, {sum(report.files.values())} fichiers vérifiés")
+    for problem in report.problems:
+        typer.echo(f"  - {problem}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def _registered() -> set[str]:

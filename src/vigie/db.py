@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 log = logging.getLogger(__name__)
+
+# What async query functions take: the caller opens the connection (and the transaction).
+AsyncConn: TypeAlias = psycopg.AsyncConnection[Any]
 
 
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -51,36 +52,72 @@ def available() -> list[Migration]:
     return found
 
 
-def migrate(url: str) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
-    applied_now: list[str] = []
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+def _pending(
+    conn: psycopg.Connection[tuple[object, ...]], source: Sequence[Migration], up_to: int | None
+) -> list[Migration]:
+    """The migrations of `source` not applied yet; an applied file that changed is an error."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    done: dict[int, str] = {}
+    if exists and exists[0]:
+        rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        done = {int(str(v)): str(c) for v, c in rows}
+    todo = []
+    for mig in source:
+        if up_to is not None and mig.version > up_to:
+            break
+        if mig.version in done:
+            if done[mig.version] != mig.checksum:
+                raise ConfigError(f"migration {mig.version:03d}_{mig.name} changed after it was applied")
+            continue
+        todo.append(mig)
+    return todo
+
+
+def pending(url: str, *, source: Sequence[Migration] | None = None) -> list[str]:
+    """The names `migrate` would apply now, without applying anything (`vigie migrate --check`)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [f"{m.version:03d}_{m.name}" for m in _pending(conn, source or available(), None)]
+
+
+def migrate(url: str, *, up_to: int | None = None, source: Sequence[Migration] | None = None) -> list[str]:
+    """Apply pending migrations (those numbered up to `up_to` only, when given); return the names
+    applied (empty when up to date). `up_to` lets a test seed data that a later migration fixes.
+
+    All pending migrations run in ONE transaction: an upgrade that fails anywhere leaves the
+    database exactly as it was, never half-upgraded (PostgreSQL's DDL is transactional, and so
+    are TimescaleDB's create_hypertable and policies)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {
-                int(v): str(c)
-                for v, c in conn.execute("SELECT version, checksum FROM schema_migrations")
-            }
-            for mig in available():
-                if mig.version in done:
-                    if done[mig.version] != mig.checksum:
-                        raise ConfigError(
-                            f"migration {mig.version:03d}_{mig.name} changed after it was applied"
-                        )
-                    continue
-                with conn.transaction():
-                    conn.execute(mig.sql.encode())
+            with conn.transaction():
+                conn.execute(_TABLE)
+                todo = _pending(conn, source or available(), up_to)
+                for mig in todo:
+                    try:
+                        conn.execute(mig.sql.encode())
+                    except psycopg.Error as e:
+                        raise MigrationFailed(f"{mig.version:03d}_{mig.name}", e) from e
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s,%s,%s)",
                         (mig.version, mig.name, mig.checksum),
                     )
-                log.info("applied migration %03d_%s", mig.version, mig.name)
-                applied_now.append(f"{mig.version:03d}_{mig.name}")
+                    log.info("applied migration %03d_%s", mig.version, mig.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
-    return applied_now
+    return [f"{m.version:03d}_{m.name}" for m in todo]
+
+
+class MigrationFailed(ConfigError):
+    """A migration's SQL failed; nothing of this upgrade was applied."""
+
+    def __init__(self, name: str, cause: psycopg.Error) -> None:
+        first_line = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        super().__init__(f"migration {name} a échoué, base inchangée : {first_line}")
+        self.migration = name

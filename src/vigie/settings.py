@@ -67,8 +67,6 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     admin_token: SecretStr = SecretStr("")
-    # The site's public address: links in SMS, e-mails and the CAP feed point under it.
-    public_url: str = "http://127.0.0.1:8080"
 
 
 class AlertsSettings(Section):
@@ -123,6 +121,16 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BackupSettings(Section):
+    """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
+
+    # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
+    # hosts whose own are older (the project's TimescaleDB root on Debian 12).
+    pg_root: Path | None = None
+    # The broker's config directory (`vigie broker init --directory`), saved with the database.
+    broker_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of Vigie's configuration."""
 
@@ -138,7 +146,11 @@ class Settings(BaseSettings):
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
+    # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
+    # and the incident pages point under it (vigie.urls).
+    public_url: str = "http://127.0.0.1:8080"
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    backup: BackupSettings = BackupSettings()

@@ -19,7 +19,7 @@ from alerts.dispatch import Dispatcher
 from simulators.sinks import SmsSink, SmtpSink
 from tests.alerts.rain import add_rain, engine
 from tests.support import Service, wait_for
-from vigie.settings import AlertsSettings, ApiSettings, Settings
+from vigie.settings import AlertsSettings, Settings
 
 Conn = psycopg.Connection[Any]
 
@@ -112,8 +112,7 @@ def sinks() -> Iterator[tuple[SmtpSink, SmsSink]]:
 def dispatching(database_url: str, **overrides: Any) -> Iterator[Dispatcher]:
     """A Dispatcher running in a thread against this test's database."""
     alerts = AlertsSettings(**{**FAST, **overrides})
-    api = ApiSettings(public_url=PUBLIC_URL)
-    d = Dispatcher(Settings(database_url=SecretStr(database_url), alerts=alerts, api=api))
+    d = Dispatcher(Settings(database_url=SecretStr(database_url), alerts=alerts, public_url=PUBLIC_URL))
     t = threading.Thread(target=d.run, name="dispatcher", daemon=True)
     t.start()
     try:
@@ -186,7 +185,7 @@ def alerts_service(database_url: str, log_path: Path, **alerts: Any) -> Service:
         "PATH": os.environ.get("PATH", ""),
         "PYTHONUNBUFFERED": "1",
         "VIGIE_ALERTS__SWEEP_INTERVAL_S": "3600",
-        "VIGIE_API__PUBLIC_URL": PUBLIC_URL,
+        "VIGIE_PUBLIC_URL": PUBLIC_URL,
     }
     for key, value in {**FAST, **alerts}.items():
         env[f"VIGIE_ALERTS__{key.upper()}"] = str(value)

@@ -274,7 +274,7 @@ def test_bad_polygons_are_refused_by_name(geometry: Any) -> None:
 
 def test_special_characters_are_escaped_and_control_characters_dropped() -> None:
     evil = "Pluie <b>&</b> \"Mélicocq\" 'x' \x07]]> — Cumul"
-    msg = build_message(incident(title=evil), change(), [Commune("60393", "Mélicocq & <Co>")])
+    msg = build_message(incident(title=evil), change(), [Commune("60392", "Mélicocq & <Co>")])
     root = assert_valid_cap(msg.xml)
     assert b"<b>" not in msg.xml and b"&amp;" in msg.xml
     assert text(root, "cap:info/cap:headline") == "Vigilance jaune — " + evil.replace("\x07", "")

@@ -407,7 +407,7 @@ def test_test_send_reaches_every_channel(db: Conn, database_url: str) -> None:
                 {"kind": "sms", "url": sms.apprise_url("+33611111111")},
                 {"kind": "email", "url": smtp.apprise_url("mairie@pimprez.example")},
             ],
-            communes=("60491",),
+            communes=("60492",),
         )
         with dispatching(database_url):
             ids = [i for (i,) in db.execute("SELECT vigie_request_test_send(%s, 'technicien')", (sub,))]
@@ -506,7 +506,7 @@ def test_catchment_upstream_whole_territory_and_audience_matching(db: Conn, data
             audience="technicians",
         )
         add_subscriber(
-            db, "Ailleurs", [{"kind": "sms", "url": sms.apprise_url("+33655555555")}], communes=("60491",)
+            db, "Ailleurs", [{"kind": "sms", "url": sms.apprise_url("+33655555555")}], communes=("60492",)
         )
         row = db.execute(
             "INSERT INTO incidents (kind, group_key, scope_kind, scope_id, level, communes,"

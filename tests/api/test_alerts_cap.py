@@ -99,7 +99,7 @@ def test_feed_lists_messages_newest_first_with_links_to_valid_cap(
         link = entry.find("a:link", ATOM)
         assert link is not None and link.get("type") == "application/cap+xml"
         href = link.get("href") or ""
-        assert href.startswith(api_settings.api.public_url.rstrip("/") + "/api/v1/alerts/")
+        assert href.startswith(api_settings.public_url.rstrip("/") + "/api/v1/alerts/")
         r = cap_client.get(urlsplit(href).path)
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/cap+xml")

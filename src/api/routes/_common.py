@@ -1,154 +1,25 @@
-"""What the alerts routers share: French validation errors, bounded bodies, merge patches.
+"""What the routers share: the route class (its body limit) and list bounds.
 
-FastAPI's own 422 answer is a list of English messages that echo the input back; for the alerts
-resources the input may hold secrets (Apprise URLs), so these routes answer like every other
-Vigie error instead: {"detail": "<raison en français>"}, without the input.
+Request errors (422, 413) are answered in French by api.errors for every route; a route class
+only says how large its bodies may be (the BodyLimit middleware reads `body_limit`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
-from fastapi import HTTPException, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
 
-from vigie.errors import ValidationFailed
+from api.limits import DEFAULT_BODY_LIMIT
+from api.validation import describe, merge_patch, parse
 
-# Alert resources are small JSON documents; a catchment polygon is the largest (see catchments).
-MAX_BODY_BYTES = 64 * 1024
-MAX_REASONS = 5
+__all__ = ["MAX_BODY_BYTES", "MAX_OFFSET", "VigieRoute", "describe", "merge_patch", "parse"]
+
+MAX_BODY_BYTES = DEFAULT_BODY_LIMIT
 MAX_OFFSET = 1_000_000
-
-M = TypeVar("M", bound=BaseModel)
-
-# pydantic error type -> French message; {ctx keys} are filled from the error's context.
-_FRENCH: Mapping[str, str] = {
-    "missing": "champ obligatoire",
-    "extra_forbidden": "champ inconnu",
-    "json_invalid": "JSON invalide ({error})",
-    "json_type": "JSON attendu",
-    "model_attributes_type": "objet JSON attendu",
-    "dict_type": "objet JSON attendu",
-    "model_type": "objet JSON attendu",
-    "list_type": "liste attendue",
-    "string_type": "texte attendu",
-    "string_too_short": "texte trop court (au moins {min_length} caractère(s))",
-    "string_too_long": "texte trop long (au plus {max_length} caractères)",
-    "string_pattern_mismatch": "format invalide",
-    "int_type": "nombre entier attendu",
-    "int_parsing": "nombre entier attendu",
-    "int_from_float": "nombre entier attendu",
-    "float_type": "nombre attendu",
-    "float_parsing": "nombre attendu",
-    "finite_number": "nombre fini attendu",
-    "bool_type": "booléen attendu (true ou false)",
-    "bool_parsing": "booléen attendu (true ou false)",
-    "greater_than": "doit être supérieur à {gt}",
-    "greater_than_equal": "doit être supérieur ou égal à {ge}",
-    "less_than": "doit être inférieur à {lt}",
-    "less_than_equal": "doit être inférieur ou égal à {le}",
-    "too_short": "trop peu d'éléments (au moins {min_length})",
-    "too_long": "trop d'éléments (au plus {max_length})",
-    "literal_error": "valeur inattendue ; valeurs possibles : {expected}",
-    "enum": "valeur inattendue ; valeurs possibles : {expected}",
-    "datetime_parsing": "date et heure ISO 8601 attendues (ex. 2026-11-28T10:00:00Z)",
-    "datetime_type": "date et heure ISO 8601 attendues (ex. 2026-11-28T10:00:00Z)",
-    "datetime_from_date_parsing": "date et heure ISO 8601 attendues (ex. 2026-11-28T10:00:00Z)",
-    "timezone_aware": "la date doit porter un fuseau (ex. 2026-11-28T10:00:00Z)",
-    "time_parsing": "heure attendue (HH:MM)",
-    "time_type": "heure attendue (HH:MM)",
-    "string_unicode": "texte UTF-8 attendu",
-}
-
-
-def _where(loc: Sequence[Any]) -> str:
-    # 'body' / 'query' / 'path' say where the field came from; users only need the field name.
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts)
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    template = _FRENCH.get(str(err.get("type", "")))
-    ctx = err.get("ctx") or {}
-    if template is not None:
-        try:
-            return template.format(**{k: str(v) for k, v in ctx.items()})
-        except (KeyError, IndexError):
-            pass
-    # Our own validators raise ValueError with a French reason; pydantic prefixes it.
-    return str(err.get("msg", "valeur invalide")).removeprefix("Value error, ")
-
-
-def describe(errors: Sequence[Mapping[str, Any]], prefix: str = "requête refusée") -> str:
-    """One French sentence from pydantic errors; never echoes the input (it may be a secret)."""
-    reasons = []
-    for err in errors[:MAX_REASONS]:
-        where = _where(err.get("loc", ()))
-        msg = _message(err)
-        reasons.append(f"{where} : {msg}" if where else msg)
-    if len(errors) > MAX_REASONS:
-        reasons.append(f"et {len(errors) - MAX_REASONS} autre(s) erreur(s)")
-    return f"{prefix} : " + " ; ".join(reasons)
-
-
-def parse(model: type[M], data: Any, prefix: str = "requête refusée") -> M:
-    """Validate data as model; ValidationFailed (422) with French reasons."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ValidationFailed(describe(exc.errors(include_url=False), prefix)) from None
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """JSON Merge Patch (RFC 7396): objects merge key by key, null removes, the rest replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
-
-
-async def _read_bounded(request: Request, limit: int) -> None:
-    """Read the body into the request, refusing (413) anything past limit bytes.
-
-    Starlette's own limiter answers in English plain text whenever Content-Length is too large,
-    over whatever the route raises; this one keeps Vigie's {"detail": ...} in French."""
-    too_large = HTTPException(
-        status_code=413, detail=f"corps de requête trop volumineux (au plus {limit} octets)"
-    )
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > limit):
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    request._body = bytes(body)  # what request.body() returns from now on
 
 
 class VigieRoute(APIRoute):
-    """A route with a bounded body whose request errors are French {"detail": str} (422, 413)."""
+    """A route whose bodies are limited to body_limit bytes (413 past it)."""
 
     body_limit: ClassVar[int] = MAX_BODY_BYTES
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap FastAPI's handler to bound the body and translate its validation errors."""
-        handler = super().get_route_handler()
-        limit = self.body_limit
-
-        async def french(request: Request) -> Response:
-            await _read_bounded(request, limit)
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                raise ValidationFailed(describe(exc.errors())) from None
-
-        return french

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,10 +16,15 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Pool, SettingsDep
+from api.queries import cap_messages
+from api.queries.cap_messages import FeedEntry
+from api.routes._common import VigieRoute
+from api.schemas.errors import error_responses
 from vigie.errors import NotFoundError
-from vigie.settings import Settings
+from vigie.ids import BIGINT_MAX
+from vigie.urls import cap_feed_url, cap_url, public_base_url
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alertes CAP"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alertes CAP"], route_class=VigieRoute)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -29,35 +33,7 @@ CAP_TYPE = "application/cap+xml"
 FEED_ID = "urn:vigie:deux-vallees:cap:feed"
 FEED_TITLE = "Vigie — alertes pluie et ruissellement des Deux Vallées (CAP 1.2)"
 AUTHOR = "Communauté de communes des Deux Vallées"
-BIGINT_MAX = 2**63 - 1
 MSG_TYPE_FR = {"Alert": "Nouvelle alerte", "Update": "Mise à jour", "Cancel": "Fin d'alerte"}
-
-_LATEST = """
-SELECT id, identifier, msg_type, sent, headline
-  FROM cap_messages ORDER BY sent DESC, id DESC LIMIT %s
-"""
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """One cap_messages row as the feed shows it."""
-
-    id: int
-    identifier: str
-    msg_type: str
-    sent: datetime
-    headline: str
-
-
-def public_base_url(settings: Settings) -> str:
-    """The site's public URL without a trailing slash (same rule as the alerts service)."""
-    return settings.api.public_url.rstrip("/")
-
-
-def cap_url(base: str, message_id: int) -> str:
-    """Absolute URL of one message's CAP XML."""
-    return f"{base}/api/v1/alerts/{message_id}/cap.xml"
-
 
 def _rfc3339(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -80,7 +56,7 @@ def atom_feed(entries: Sequence[FeedEntry], base: str, now: datetime) -> bytes:
     _sub(feed, "updated", _rfc3339(max((e.sent for e in entries), default=now)))
     author = _sub(feed, "author")
     _sub(author, "name", AUTHOR)
-    _sub(feed, "link", rel="self", type=ATOM_TYPE, href=f"{base}/api/v1/alerts/cap.atom")
+    _sub(feed, "link", rel="self", type=ATOM_TYPE, href=cap_feed_url(base))
     _sub(feed, "generator", "Vigie")
     for e in entries:
         entry = _sub(feed, "entry")
@@ -108,9 +84,7 @@ async def cap_feed(
 ) -> Response:
     """The latest CAP messages (newest first) as an Atom 1.0 feed."""
     async with pool.connection() as conn:
-        cur = await conn.execute(_LATEST, (limit,))
-        rows = await cur.fetchall()
-    entries = [FeedEntry(int(r[0]), str(r[1]), str(r[2]), r[3], str(r[4])) for r in rows]
+        entries = await cap_messages.latest(conn, limit)
     body = atom_feed(entries, public_base_url(settings), datetime.now(UTC))
     return Response(content=body, media_type=ATOM_TYPE)
 
@@ -121,7 +95,7 @@ async def cap_feed(
     response_class=Response,
     responses={
         200: {"content": {CAP_TYPE: {}}, "description": "Message CAP 1.2"},
-        404: {"description": "Message CAP inconnu"},
+        **error_responses(404),
     },
 )
 async def cap_message(
@@ -130,8 +104,7 @@ async def cap_message(
 ) -> Response:
     """One CAP 1.2 message, exactly as it was published."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT xml FROM cap_messages WHERE id = %s", (message_id,))
-        row = await cur.fetchone()
-    if row is None:
+        xml = await cap_messages.xml(conn, message_id)
+    if xml is None:
         raise NotFoundError(f"message CAP inconnu : {message_id}")
-    return Response(content=str(row[0]).encode("utf-8"), media_type=CAP_TYPE)
+    return Response(content=xml.encode("utf-8"), media_type=CAP_TYPE)

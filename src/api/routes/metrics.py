@@ -1,4 +1,5 @@
-"""GET /metrics in the Prometheus text format, from the counters ingest commits with each batch."""
+"""GET /metrics in the Prometheus text format: the counters ingest commits with each batch, and
+the state of incidents, the outbox, the gauges and the cameras as the database holds it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ from prometheus_client.registry import Collector
 
 from api.auth import Role, require
 from api.deps import Pool
+from api.queries import camera_health, database, dead_letters, deliveries, incidents, ingest_metrics
+from vigie import stations_queries
+from vigie.levels import LEVELS
 
 router = APIRouter()
+
+# Every state a delivery row can take (migration 140's CHECK), so each series always exists.
+DELIVERY_STATES = ("pending", "sending", "accepted", "refused", "given_up")
+# A camera whose last health report is older than this is down, whatever state it last said
+# (its worker reports every camera.health_interval_s, 10 s by default).
+CAMERA_STALE_S = 60.0
 
 # (counter key in ingest_metrics.counters, metric name, help)
 COUNTERS: tuple[tuple[str, str, str], ...] = (
@@ -86,14 +96,70 @@ class _Snapshot(Collector):
         yield stored
 
 
-@router.get("/metrics", dependencies=[require(Role.ADMIN)])
+class _Operations(Collector):
+    """The rest of the system as the database sees it: incidents, the notifier's outbox, the
+    gauges' activity, the cameras, the database's size (what deploy/prometheus alerts on)."""
+
+    def __init__(self, snap: dict[str, Any]) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterator[Any]:
+        s = self.snap
+        inc = GaugeMetricFamily("vigie_incidents_open", "Open incidents by level", labels=["level"])
+        for level in LEVELS:
+            inc.add_metric([level], float(s["incidents"].get(level, 0)))
+        yield inc
+        out = GaugeMetricFamily("vigie_deliveries", "Notifier deliveries by state", labels=["state"])
+        for state in DELIVERY_STATES:
+            out.add_metric([state], float(s["deliveries"].get(state, 0)))
+        yield out
+        yield GaugeMetricFamily(
+            "vigie_outbox_oldest_pending_seconds",
+            "Age of the oldest delivery due and not yet sent",
+            value=s["oldest_pending_s"],
+        )
+        st = GaugeMetricFamily("vigie_stations", "Active stations by activity", labels=["activity"])
+        for key, value in s["stations"].items():
+            st.add_metric([key], float(value))
+        yield st
+        up = GaugeMetricFamily(
+            "vigie_camera_up", "1 when the camera reports online recently", labels=["camera"]
+        )
+        fps = GaugeMetricFamily("vigie_camera_fps", "Frames per second received", labels=["camera"])
+        drops = CounterMetricFamily("vigie_camera_frames_dropped", "Frames dropped", labels=["camera"])
+        full = GaugeMetricFamily("vigie_camera_disk_full", "1 when the camera stopped recording: disk full",
+                                 labels=["camera"])
+        for cam in s["cameras"]:
+            cid = str(cam["camera_id"])
+            fresh = cam["report_age_s"] is not None and float(cam["report_age_s"]) < CAMERA_STALE_S
+            up.add_metric([cid], 1.0 if fresh and cam["state"] == "online" else 0.0)
+            fps.add_metric([cid], float(cam["fps_in"] or 0.0))
+            drops.add_metric([cid], float(cam["frames_dropped"] or 0))
+            full.add_metric([cid], 1.0 if cam["disk_state"] == "full" else 0.0)
+        yield from (up, fps, drops, full)
+        yield GaugeMetricFamily("vigie_database_bytes", "Size of the database on disk", value=s["db_bytes"])
+
+
+@router.get(
+    "/metrics",
+    dependencies=[require(Role.ADMIN)],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Format texte de Prometheus"}},
+)
 async def metrics(pool: Pool) -> Response:
     """Prometheus exposition of ingest's counters."""
     async with pool.connection() as conn:
-        cur = await conn.execute("SELECT worker, counters FROM ingest_metrics")
-        workers = [{**dict(c), "_worker": w} for w, c in await cur.fetchall()]
-        cur = await conn.execute("SELECT count(*) FROM dead_letters")
-        row = await cur.fetchone()
+        workers = [{**c, "_worker": w} for w, c in await ingest_metrics.workers(conn)]
+        dead_letters_db = await dead_letters.count(conn)
+        ops = {
+            "incidents": await incidents.open_by_level(conn),
+            "deliveries": await deliveries.counts_by_state(conn),
+            "oldest_pending_s": await deliveries.oldest_pending_age_s(conn),
+            "stations": await stations_queries.activity_counts(conn),
+            "cameras": await camera_health.all_cameras(conn),
+            "db_bytes": await database.size_bytes(conn),
+        }
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(workers, int(row[0]) if row else 0))
+    registry.register(_Snapshot(workers, dead_letters_db))
+    registry.register(_Operations(ops))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")

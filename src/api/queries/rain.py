@@ -1,12 +1,13 @@
-"""Rain totals per bucket, read from the rollups that ingest maintains."""
+"""Async queries of the rain rollups (rain_5min, rain_1h) that ingest maintains: totals per bucket."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg import AsyncConnection, sql
+from psycopg import sql
 
+from vigie.db import AsyncConn
 from vigie.errors import ValidationFailed
 
 
@@ -20,7 +21,7 @@ class Step:
     seconds: int
 
 
-# 1 d buckets are local (Europe/Paris) days, summed from the hourly rollup.
+# 1 d buckets are local days (Settings.timezone), summed from the hourly rollup.
 STEPS: dict[str, Step] = {
     s.name: s
     for s in (
@@ -53,13 +54,14 @@ def check_range(start: datetime, end: datetime, step: Step) -> None:
 
 
 async def totals(
-    conn: AsyncConnection[tuple[object, ...]],
+    conn: AsyncConn,
     station_id: str,
     start: datetime,
     end: datetime,
     step: Step,
+    timezone: str,
 ) -> list[Bucket]:
-    """Per-bucket totals; a bucket without any reading is None, never 0."""
+    """Per-bucket totals; a bucket without any reading is None, never 0; days are local to timezone."""
     check_range(start, end, step)
     query: sql.Composable
     if step.name == "1d":
@@ -89,10 +91,8 @@ async def totals(
             """
         ).format(interval=sql.Literal(step.interval), table=sql.Identifier(step.table))
     async with conn.transaction():
-        # Local days follow French DST; generate_series steps '1 day' in the session zone.
-        await conn.execute("SET LOCAL TimeZone = 'Europe/Paris'")
-        cur = await conn.execute(
-            query, {"start": start, "end": end, "sid": station_id, "tz": "Europe/Paris"}
-        )
+        # Local days follow DST; generate_series steps '1 day' in the session zone.
+        await conn.execute("SELECT set_config('TimeZone', %s, true)", (timezone,))
+        cur = await conn.execute(query, {"start": start, "end": end, "sid": station_id, "tz": timezone})
         rows = await cur.fetchall()
-    return [Bucket(start=r[0], mm=None if r[1] is None else float(r[1])) for r in rows]  # type: ignore[arg-type]
+    return [Bucket(start=r[0], mm=None if r[1] is None else float(r[1])) for r in rows]

@@ -1,0 +1,65 @@
+"""Async queries of deliveries and their attempts (the incident_delivery_log view), and the test
+send, which goes through the SQL function vigie_request_test_send shared with the notifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from vigie.db import AsyncConn
+
+
+async def states_of(conn: AsyncConn, incident_id: int) -> dict[str, int]:
+    """How many deliveries of the incident are in each state."""
+    cur = await conn.execute(
+        "SELECT state, count(*) FROM deliveries WHERE incident_id = %s GROUP BY state", (incident_id,)
+    )
+    return {str(s): int(n) for s, n in await cur.fetchall()}
+
+
+async def log_page(
+    conn: AsyncConn, incident_id: int, *, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """(total rows, one page) of the incident's delivery log: one row per attempt."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM incident_delivery_log WHERE incident_id = %s", (incident_id,)
+    )
+    counted = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as dcur:
+        await dcur.execute(
+            "SELECT * FROM incident_delivery_log WHERE incident_id = %s"
+            " ORDER BY delivery_id, at NULLS LAST LIMIT %s OFFSET %s",
+            (incident_id, limit, offset),
+        )
+        rows = await dcur.fetchall()
+    return (int(counted[0]) if counted else 0), rows
+
+
+async def request_test_send(conn: AsyncConn, subscriber_id: int, by: str) -> list[tuple[int, int]]:
+    """Queue one test delivery per channel of the subscriber: (delivery id, channel index)."""
+    cur = await conn.execute(
+        "SELECT id FROM vigie_request_test_send(%s, %s) AS id", (subscriber_id, by)
+    )
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT id, channel_index FROM deliveries WHERE id = ANY (%s) ORDER BY channel_index", (ids,)
+    )
+    return [(int(i), int(idx)) for i, idx in await cur.fetchall()]
+
+
+async def counts_by_state(conn: AsyncConn) -> dict[str, int]:
+    """Deliveries per state over all time: pending and sending are the outbox's backlog,
+    refused and given_up its failures (for /metrics)."""
+    cur = await conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state")
+    return {str(state): int(n) for state, n in await cur.fetchall()}
+
+
+async def oldest_pending_age_s(conn: AsyncConn) -> float:
+    """Seconds since the oldest delivery still waiting was queued; 0 when none waits."""
+    cur = await conn.execute(
+        "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM deliveries"
+        " WHERE state IN ('pending', 'sending') AND not_before <= now()"
+    )
+    row = await cur.fetchone()
+    return float(row[0]) if row else 0.0

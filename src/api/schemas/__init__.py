@@ -1,0 +1,1 @@
+"""The API's response models: what each route answers, with OpenAPI examples."""

@@ -1,0 +1,127 @@
+"""Stations, their device status, rain series and raw readings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_STATION_EXAMPLE: dict[str, Any] = {
+    "id": "thourotte-mairie",
+    "name": "Pluviomètre de la mairie",
+    "commune_insee": "60636",
+    "commune_name": "Thourotte",
+    "lat": 49.474,
+    "lon": 2.877,
+    "altitude_m": 38.0,
+    "tip_mm": 0.2,
+    "expected_interval_s": 300,
+    "active": True,
+    "dev_eui": None,
+    "last_seen": "2026-11-20T10:05:02Z",
+    "last_ts": "2026-11-20T10:05:00Z",
+    "battery_v": 3.9,
+    "rssi": -71,
+    "fw": "1.4.0",
+    "clock_offset_s": 0.4,
+    "online": True,
+}
+
+
+class StationStatus(BaseModel):
+    """A station with its device status (null until the device has spoken)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_STATION_EXAMPLE]})
+
+    id: str
+    name: str
+    commune_insee: str
+    commune_name: str
+    lat: float
+    lon: float
+    altitude_m: float | None
+    tip_mm: float
+    expected_interval_s: int
+    active: bool
+    dev_eui: str | None
+    last_seen: datetime | None
+    last_ts: datetime | None
+    battery_v: float | None
+    rssi: int | None
+    fw: str | None
+    clock_offset_s: float | None
+    online: bool | None
+
+
+class RainBucket(BaseModel):
+    """Total for [start, start + step); null when no reading covers the bucket, never 0."""
+
+    start: datetime
+    mm: float | None
+
+
+class RainSeries(BaseModel):
+    """Rain totals of one station per bucket."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "station": "thourotte-mairie",
+                    "step": "1h",
+                    "from": "2026-11-20T08:00:00Z",
+                    "to": "2026-11-20T10:00:00Z",
+                    "unit": "mm",
+                    "total_mm": 3.4,
+                    "buckets": [
+                        {"start": "2026-11-20T08:00:00Z", "mm": 3.4},
+                        {"start": "2026-11-20T09:00:00Z", "mm": None},
+                    ],
+                }
+            ]
+        },
+    )
+
+    station: str
+    step: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    unit: str = "mm"
+    total_mm: float | None
+    buckets: list[RainBucket]
+
+
+class Reading(BaseModel):
+    """One raw reading with its quality flags by name."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ts": "2026-11-20T10:05:00Z",
+                    "seq": 1234,
+                    "interval_s": 300,
+                    "tips": 3,
+                    "counter": 8812,
+                    "mm": 0.6,
+                    "battery_v": 3.9,
+                    "rssi": -71,
+                    "flags": [],
+                    "received_at": "2026-11-20T10:05:02Z",
+                }
+            ]
+        }
+    )
+
+    ts: datetime
+    seq: int | None
+    interval_s: int
+    tips: int | None
+    counter: int | None
+    mm: float | None
+    battery_v: float | None
+    rssi: int | None
+    flags: list[str]
+    received_at: datetime
