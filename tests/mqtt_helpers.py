@@ -85,6 +85,10 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only in Client.__del__; the callbacks make the
+        # client and this publisher a cycle, and when the collector finalises the sockets first
+        # they warn (ResourceWarning, an error under filterwarnings). Close them now.
+        self.client._reset_sockets()
 
 
 @contextmanager

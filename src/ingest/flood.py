@@ -5,7 +5,7 @@ takes it can publish as fast as the broker accepts and fill `dead_letters` with 
 message, or crowd every other gauge out of ingest's batches. Each device (station id, or devEUI
 for ChirpStack) gets a token bucket: `burst` messages at once, refilled at `max_per_minute`.
 A message with no token left is not parsed; it is counted in one `too_many_messages` row per
-device and minute (`messages` = how many), which keeps the first `keep_payloads` of them whole
+device and minute (`messages` = how many), which keeps the first `keep_payloads` of them
 (4 KiB each) in `payloads` for whoever wants to replay them. Beyond that they are counted only.
 
 The buckets live in this process's memory, which is fine for a limit: with k ingest processes

@@ -28,7 +28,7 @@ class FloodLimit(Section):
 
     max_per_minute: int = Field(default=120, ge=1)
     burst: int = Field(default=20_000, ge=1)
-    # Excess payloads kept whole (first 4 KiB each) per device and minute; the rest are counted.
+    # Excess payloads kept (each up to 4 KiB) per device and minute; the rest are counted only.
     keep_payloads: int = Field(default=20, ge=0, le=1000)
 
 

@@ -1,5 +1,5 @@
 -- A device that floods is dead-lettered in aggregate (issue 13): one row per device per minute,
--- counting its excess messages and keeping the first few of them whole, instead of one row per
+-- counting its excess messages and keeping the first few of them, instead of one row per
 -- message. Ordinary dead letters keep messages = 1 and no flood_key.
 ALTER TABLE dead_letters
     ADD COLUMN messages  integer NOT NULL DEFAULT 1 CHECK (messages >= 1),
