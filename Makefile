@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock audit clean-demo fuzz
+.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -45,6 +45,10 @@ fuzz: setup
 	  PYTHONPATH=. $(BIN)/python fuzz/fuzz_parse.py -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict \
 	    -artifact_prefix=$(FUZZ_ARTIFACTS)/ -print_final_stats=1 $$corpus; \
 	  status=$$?; rm -rf $$corpus; exit $$status
+
+# Gauge firmware under MicroPython's Unix port with the simulated board: energy, RAM, replay time.
+bench-firmware: services
+	$(BIN)/python bench/firmware.py
 
 # Two locks: requirements.lock is what production runs (the Docker image), with no test tools;
 # requirements-dev.lock adds the demo's sinks and the test and lint tools (`make setup`).

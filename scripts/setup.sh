@@ -10,7 +10,9 @@ APT_PACKAGES="mosquitto mosquitto-clients debootstrap python3-venv python3-dev c
 APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base"
 APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 # The deployment files' own checkers (tests/deploy): systemd-analyze, caddy, promtool.
-APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus"
+APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus logrotate"
+# Node's built-in test runner checks the gauges' ChirpStack codec (firmware/chirpstack/).
+APT_PACKAGES="$APT_PACKAGES nodejs"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

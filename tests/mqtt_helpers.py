@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -16,13 +17,21 @@ from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 class Publisher:
     """QoS 1 publisher; publish() returns the broker's PUBACK reason code value."""
 
-    def __init__(self, url: str, client_id: str | None = None, protocol: int = mqtt.MQTTv5) -> None:
-        self.address = parse_mqtt_url(url)
+    def __init__(
+        self,
+        url: str,
+        client_id: str | None = None,
+        ca_file: Path | None = None,
+        protocol: int = mqtt.MQTTv5,
+    ) -> None:
+        self.address = parse_mqtt_url(url, ca_file)
+        self.disconnects: list[object] = []
         cid = client_id or f"test-pub-{uuid.uuid4().hex[:8]}"
         if protocol == mqtt.MQTTv5:
             self.client = make_client(self.address, cid)
         else:
-            # make_client is MQTT 5 only; gauges with older stacks speak 3.1.1.
+            # make_client is MQTT 5 only; gauges with older stacks speak 3.1.1 (plain TCP here).
+            assert not self.address.tls, "3.1.1 test publishers speak plain TCP"
             self.client = mqtt.Client(
                 callback_api_version=CallbackAPIVersion.VERSION2,
                 client_id=cid,
@@ -34,6 +43,7 @@ class Publisher:
         self.client.on_publish = self._on_publish
         self._connack: object = None
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         if protocol == mqtt.MQTTv5:
             connect_client(self.client, self.address)
         else:
@@ -49,6 +59,10 @@ class Publisher:
         with self._cond:
             self._connack = rc
             self._cond.notify_all()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        with self._cond:
+            self.disconnects.append(rc)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: object, _p: object) -> None:
         with self._cond:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 
 from alerts.service import AlertsService
-from vigie.db import wait_until_ready
-from vigie.logs import setup_logging
+from vigie.db import APP_ALERTS_ENGINE, wait_until_ready
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate
 from vigie.settings import Settings
 
@@ -14,9 +14,9 @@ from vigie.settings import Settings
 def app() -> None:
     """Run the alert engine (LISTEN + minute sweep) and the dispatcher; exit 0 on SIGTERM."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     url = settings.database_url.get_secret_value()
-    wait_until_ready(url)
+    wait_until_ready(url, application_name=APP_ALERTS_ENGINE)
     migrate(url)
     service = AlertsService(settings)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from vigie.logs import setup_logging
+from vigie.logs import setup_logging_from
 from vigie.migrate import migrate
 from vigie.settings import Settings
 
@@ -13,7 +13,7 @@ from vigie.settings import Settings
 def app() -> None:
     """Run the HTTP API (applies pending migrations first)."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     migrate(settings.database_url.get_secret_value())
     uvicorn.run(
         create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None

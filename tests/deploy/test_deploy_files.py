@@ -62,3 +62,18 @@ def test_caddyfile_is_valid() -> None:
     assert "Valid configuration" in done.stdout + done.stderr
     # Server-Sent Events must not be buffered by the proxy.
     assert "flush_interval -1" in (DEPLOY / "caddy" / "Caddyfile").read_text()
+
+
+def test_logrotate_config_parses(tmp_path: Path) -> None:
+    """logrotate reads the file; the vigie user exists on the server only, so root stands in."""
+    tool = shutil.which("logrotate")
+    assert tool, "logrotate missing: scripts/setup.sh installs it"
+    conf = tmp_path / "vigie"
+    conf.write_text((DEPLOY / "logrotate" / "vigie").read_text().replace("vigie vigie", "root root"))
+    done = subprocess.run(
+        [tool, "--debug", "--state", str(tmp_path / "state"), str(conf)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr.lower(), done.stderr
+    assert "rotating pattern: /var/log/vigie/*.log" in done.stderr

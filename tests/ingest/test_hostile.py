@@ -183,14 +183,16 @@ def test_packet_over_the_broker_limit_is_refused_and_ingest_goes_on(
     make_ingest: Callable[..., Service],
 ) -> None:
     st, url = gauge
+    # Another gauge sends it: a second connection with this gauge's account would take over the
+    # first one's client id (the devices listener binds client ids to accounts).
+    other = make_station(db).id
     too_big = json.dumps({"ts": _ts(1), "tips": 1, "pad": "x" * (MAX_PACKET_BYTES + 1)})
     with running(make_ingest(), ready=READY) as ingest, publisher(url, protocol) as device:
         assert device.publish(topic(st), reading(1, minute(1))) == 0
-        with publisher(url, protocol) as sender:
-            dropped: list[str] = []
-            sender.client.on_disconnect = lambda _c, _u, _f, rc, _p: dropped.append(str(rc))
-            sender.client.publish(topic(st), too_big, qos=1)
-            wait_for(lambda: dropped, timeout=10)  # the broker closed the sender's connection
+        with publisher(broker.add_device(other), protocol) as sender:
+            sender.client.publish(topic(other), too_big, qos=1)
+            wait_for(lambda: sender.disconnects, timeout=10)  # the broker closed the connection
+            dropped = [str(rc) for rc in sender.disconnects]
         if protocol == mqtt.MQTTv5:
             assert dropped[0] == "Packet too large"  # MQTT 5 says why (reason code 0x95)
         assert device.publish(topic(st), reading(2, minute(2))) == 0

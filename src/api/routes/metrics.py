@@ -14,7 +14,8 @@ from prometheus_client.registry import Collector
 from api.auth import Role, require
 from api.deps import Pool
 from api.queries import camera_health, database, dead_letters, deliveries, incidents, ingest_metrics
-from vigie import stations_queries
+from vigie import heartbeat_queries, stations_queries
+from vigie.heartbeat import LoopBeat
 from vigie.levels import LEVELS
 
 router = APIRouter()
@@ -43,9 +44,12 @@ COUNTERS: tuple[tuple[str, str, str], ...] = (
 class _Snapshot(Collector):
     """Turns summed per-worker counters into metric families for one scrape."""
 
-    def __init__(self, workers: list[dict[str, Any]], dead_letters_db: int) -> None:
+    def __init__(
+        self, workers: list[dict[str, Any]], dead_letters_db: int, beats: list[LoopBeat] | None = None
+    ) -> None:
         self.workers = workers
         self.dead_letters_db = dead_letters_db
+        self.beats = beats or []
 
     def _by_label(self, name: str, help_text: str, label: str, key: str) -> CounterMetricFamily:
         """A counter family from a {label value: count} map in each worker's counters, summed."""
@@ -94,6 +98,26 @@ class _Snapshot(Collector):
         stored = GaugeMetricFamily("vigie_dead_letters_rows", "Rows in the dead-letter table")
         stored.add_metric([], float(self.dead_letters_db))
         yield stored
+        yield from _loop_families(self.beats)
+
+
+def _loop_families(beats: list[LoopBeat]) -> Iterator[GaugeMetricFamily]:
+    labels = ["service", "loop", "instance"]
+    age = GaugeMetricFamily(
+        "vigie_loop_heartbeat_age_seconds", "Seconds since the work loop's last heartbeat", labels=labels
+    )
+    limit = GaugeMetricFamily(
+        "vigie_loop_max_interval_seconds", "The loop's own limit: older means stalled", labels=labels
+    )
+    stalled = GaugeMetricFamily("vigie_loop_stalled", "1 when the loop is stalled", labels=labels)
+    for b in beats:
+        values = [b.service, b.loop, f"{b.host}:{b.pid}"]
+        age.add_metric(values, b.age_s)
+        limit.add_metric(values, b.max_interval_s)
+        stalled.add_metric(values, 1.0 if b.stalled else 0.0)
+    yield age
+    yield limit
+    yield stalled
 
 
 class _Operations(Collector):
@@ -147,10 +171,11 @@ class _Operations(Collector):
     responses={200: {"content": {"text/plain": {}}, "description": "Format texte de Prometheus"}},
 )
 async def metrics(pool: Pool) -> Response:
-    """Prometheus exposition of ingest's counters."""
+    """Prometheus exposition of ingest's counters and of every work loop's heartbeat."""
     async with pool.connection() as conn:
         workers = [{**c, "_worker": w} for w, c in await ingest_metrics.workers(conn)]
         dead_letters_db = await dead_letters.count(conn)
+        beats = await heartbeat_queries.read_all(conn)
         ops = {
             "incidents": await incidents.open_by_level(conn),
             "deliveries": await deliveries.counts_by_state(conn),
@@ -160,6 +185,6 @@ async def metrics(pool: Pool) -> Response:
             "db_bytes": await database.size_bytes(conn),
         }
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(workers, dead_letters_db))
+    registry.register(_Snapshot(workers, dead_letters_db, beats))
     registry.register(_Operations(ops))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
