@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -38,6 +38,17 @@ bench-ingest: services
 # Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
 bench-alerts: services
 	$(BIN)/python bench/bench_alerts.py
+
+# Coverage-guided fuzzing of ingest's parser (atheris), FUZZ_SECONDS long; not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_ARTIFACTS ?= /tmp/vigie-fuzz
+fuzz: setup
+	$(BIN)/pip install -q atheris==3.0.0
+	@mkdir -p $(FUZZ_ARTIFACTS)
+	@corpus=$$(mktemp -d) && cp fuzz/seeds/* $$corpus/ && \
+	  PYTHONPATH=. $(BIN)/python fuzz/fuzz_parse.py -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict \
+	    -artifact_prefix=$(FUZZ_ARTIFACTS)/ -print_final_stats=1 $$corpus; \
+	  status=$$?; rm -rf $$corpus; exit $$status
 
 # Gauge firmware under MicroPython's Unix port with the simulated board: energy, RAM, replay time.
 bench-firmware: services

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 
@@ -16,17 +17,37 @@ from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 class Publisher:
     """QoS 1 publisher; publish() returns the broker's PUBACK reason code value."""
 
-    def __init__(self, url: str, client_id: str | None = None, ca_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str | None = None,
+        ca_file: Path | None = None,
+        protocol: int = mqtt.MQTTv5,
+    ) -> None:
         self.address = parse_mqtt_url(url, ca_file)
         self.disconnects: list[object] = []
-        self.client = make_client(self.address, client_id or f"test-pub-{uuid.uuid4().hex[:8]}")
+        cid = client_id or f"test-pub-{uuid.uuid4().hex[:8]}"
+        if protocol == mqtt.MQTTv5:
+            self.client = make_client(self.address, cid)
+        else:
+            # make_client is MQTT 5 only; gauges with older stacks speak 3.1.1 (plain TCP here).
+            assert not self.address.tls, "3.1.1 test publishers speak plain TCP"
+            self.client = mqtt.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id=cid,
+                protocol=MQTTProtocolVersion(protocol),
+            )
+            self.client.username_pw_set(self.address.username, self.address.password)
         self._acks: dict[int, int] = {}
         self._cond = threading.Condition()
         self.client.on_publish = self._on_publish
         self._connack: object = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        connect_client(self.client, self.address)
+        if protocol == mqtt.MQTTv5:
+            connect_client(self.client, self.address)
+        else:
+            self.client.connect(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
         with self._cond:
             assert self._cond.wait_for(lambda: self._connack is not None, timeout=10), "no CONNACK"
@@ -78,12 +99,16 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only in Client.__del__; the callbacks make the
+        # client and this publisher a cycle, and when the collector finalises the sockets first
+        # they warn (ResourceWarning, an error under filterwarnings). Close them now.
+        self.client._reset_sockets()
 
 
 @contextmanager
-def publisher(url: str) -> Iterator[Publisher]:
-    """A connected Publisher, closed afterwards."""
-    pub = Publisher(url)
+def publisher(url: str, protocol: int = mqtt.MQTTv5) -> Iterator[Publisher]:
+    """A connected Publisher (MQTT 5 unless told), closed afterwards."""
+    pub = Publisher(url, protocol=protocol)
     try:
         yield pub
     finally:

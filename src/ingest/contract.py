@@ -9,6 +9,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, mod
 
 STATION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 DEV_EUI_RE = re.compile(r"^[0-9a-fA-F]{16}$")
+# Free-text fields refuse C0/C1 control characters (NUL included): PostgreSQL's text type refuses
+# NUL outright, and the others are terminal escapes waiting for a technician's shell. A lone
+# surrogate fails pydantic's own str check first (`string_unicode`). Checked in pydantic's core
+# (a regex, no Python callback per reading). Parse maps both errors to `control_character`.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 
 # ISO 8601 with an offset, or epoch seconds; naive times are refused (ambiguous). pydantic's own
@@ -28,9 +33,9 @@ class Reading(BaseModel):
     interval_s: StrictInt | None = Field(default=None, ge=1, le=86_400)
     battery_v: float | None = Field(default=None, ge=0, le=20)
     rssi: StrictInt | None = Field(default=None, ge=-200, le=0)
-    fw: str | None = Field(default=None, max_length=32)
+    fw: str | None = Field(default=None, max_length=32, pattern=PRINTABLE)
     min_gap_ms: StrictInt | None = Field(default=None, ge=0, le=86_400_000)
-    station: str | None = Field(default=None, max_length=63)
+    station: str | None = Field(default=None, max_length=63, pattern=PRINTABLE)
 
     @model_validator(mode="after")
     def _needs_rain(self) -> Reading:

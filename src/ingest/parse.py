@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,11 @@ from vigie.quality import CLOCK_SKEW, DOUBLE_TIP
 from vigie.settings import IngestSettings
 
 DEAD_LETTER_PAYLOAD_BYTES = 4096
+# The contract's deepest message (a ChirpStack uplink) nests 4 levels. Deeper JSON is refused
+# whole before anything recursive (validation, serialisation) walks it: a 3 KB run of brackets
+# used to raise RecursionError in paho's thread and kill it (issue 13).
+MAX_JSON_DEPTH = 32
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(slots=True)  # not frozen: frozen dataclasses are slow to build, and we build one per reading
@@ -59,6 +66,31 @@ class DeadLetter:
     detail: str
     received_at: datetime
     station_id: str | None = None
+    exception: str | None = None  # the exception's class, for internal_error only
+
+
+@dataclass(frozen=True)
+class Flooded:
+    """A message over its device's limit; the writer folds it into the device's minute row."""
+
+    key: str  # the device: station id, devEUI, or the topic when it is none of ours
+    topic: str
+    station_id: str | None
+    payload: bytes  # at most the first 4 KiB
+    size: int
+    minute: datetime  # received_at, truncated to the minute: the aggregate row's time
+    keep: int  # how many payloads the row keeps at most
+    detail: str
+    reason: str = "too_many_messages"
+
+
+def printable(text: str) -> str:
+    """text safe for a PostgreSQL text column and a terminal: control characters and lone
+    surrogates become escapes (dead-letter topics and details quote hostile input)."""
+    if text.isprintable():
+        return text
+    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", safe)
 
 
 @dataclass
@@ -68,6 +100,7 @@ class Parsed:
     readings: list[Staged] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    flooded: list[Flooded] = field(default_factory=list)  # over the device's limit (ingest.flood)
 
 
 @dataclass(frozen=True)
@@ -93,27 +126,55 @@ def route(topic: str, root: str) -> Route | None:
         and parts[0] == "application"
         and parts[2] == "device"
         and parts[4:] == ["event", "up"]
+        and topic.isprintable()
     ):
         return Route("chirpstack", dev_eui=parts[3].lower())
     return None
 
 
-def _has_non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_non_finite(v) for v in value)
+def _walk(value: Any) -> Iterator[Any]:
+    """Every value inside a parsed JSON document, without recursion."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        yield v
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the document nests more than limit lists/objects; iterative, so it is safe on
+    whatever json.loads managed to build."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = v.values() if isinstance(v, dict) else v
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
+
+
+def _has_non_finite(value: Any) -> bool:
+    return any(isinstance(v, float) and not math.isfinite(v) for v in _walk(value))
+
+
+_TEXT_FIELDS = ("fw", "station")
 
 
 def _reason(exc: ValidationError, fields: Any) -> str:
     if _has_non_finite(fields):
         return "non_finite"
     for err in exc.errors():
-        if err["type"] == "greater_than_equal" and err["loc"] and err["loc"][0] in ("tips", "counter"):
+        field_name = err["loc"][0] if err["loc"] else None
+        if err["type"] == "greater_than_equal" and field_name in ("tips", "counter"):
             return "negative_tips"
+        if err["type"] == "string_unicode" or (
+            err["type"] == "string_pattern_mismatch" and field_name in _TEXT_FIELDS
+        ):
+            return "control_character"
     return "invalid_reading"
 
 
@@ -137,11 +198,11 @@ def parse_message(
     def dead(reason: str, detail: str, body: bytes = payload, station: str | None = None) -> None:
         out.dead.append(
             DeadLetter(
-                topic,
+                printable(topic),
                 body[:DEAD_LETTER_PAYLOAD_BYTES],
                 len(body),
                 reason,
-                detail[:500],
+                printable(detail[:500]),
                 received_at,
                 station,
             )
@@ -176,8 +237,14 @@ def parse_message(
 
     try:
         document = json.loads(payload.decode("utf-8"))
+    except RecursionError:
+        dead("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels", station=where.station_id)
+        return out
     except (UnicodeDecodeError, ValueError) as exc:
         dead("malformed_json", str(exc)[:200], station=where.station_id)
+        return out
+    if too_deep(document):
+        dead("too_deep", f"JSON nested deeper than {MAX_JSON_DEPTH} levels", station=where.station_id)
         return out
 
     if where.kind == "chirpstack":
@@ -318,7 +385,28 @@ def _status_state(payload: bytes) -> bool | None:
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        text = str(doc.get("state", "")) if isinstance(doc, dict) else ""
+        state = doc.get("state") if isinstance(doc, dict) else None
+        # Only a string: str() of a deep list would recurse, and no firmware sends anything else.
+        text = state if isinstance(state, str) else ""
     return {"online": True, "offline": False}.get(text.lower())
+
+
+def internal_error(topic: str, payload: bytes, exc: BaseException, received_at: datetime) -> Parsed:
+    """What a message becomes when handling it raised: a dead letter naming the exception's
+    class, so that one message never stops the loop and nothing it carried is lost."""
+    detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return Parsed(
+        dead=[
+            DeadLetter(
+                printable(topic),
+                payload[:DEAD_LETTER_PAYLOAD_BYTES],
+                len(payload),
+                "internal_error",
+                printable(detail),
+                received_at,
+                exception=type(exc).__name__,
+            )
+        ]
+    )

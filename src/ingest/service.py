@@ -15,8 +15,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.parse import Parsed, parse_message
-from ingest.writer import prepare, write_batch
+from ingest.flood import FloodGate
+from ingest.parse import Parsed, internal_error, parse_message
+from ingest.refusals import write_splitting
+from ingest.writer import prepare
 from vigie.db import APP_INGEST, close_quietly, connect
 from vigie.heartbeat import HeartbeatReporter
 from vigie.mqtt import BrokerAddress, NetworkProbe, connect_client, make_client
@@ -94,6 +96,7 @@ class IngestService:
         self.stop_event = threading.Event()
         self.parsed: queue.Queue[Pending] = queue.Queue(maxsize=self.cfg.queue_size)
         self.budget = ReadingBudget(2 * self.cfg.batch_size)
+        self.flood = FloodGate(self.cfg.flood, settings.topic_root)
         self.client = make_client(address, self.cfg.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -146,9 +149,7 @@ class IngestService:
         self.network_beat.beat()
         if self.stop_event.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
-        parsed = parse_message(
-            msg.topic, bytes(msg.payload), datetime.now(UTC), self.cfg, self.settings.topic_root, msg.retain
-        )
+        parsed = self._parse(msg)
         self._hand_over(Pending(msg.mid, msg.qos, parsed))
 
     def _hand_over(self, pending: Pending) -> None:
@@ -160,6 +161,27 @@ class IngestService:
                 return
             except queue.Full:
                 self.network_beat.beat()
+
+    def _parse(self, msg: mqtt.MQTTMessage) -> Parsed:
+        """parse_message, or an `internal_error` dead letter if handling the message raised.
+
+        An exception that left this callback used to kill paho's network thread, silently: the
+        process stayed up and the broker redelivered the same message to every restart."""
+        received_at = datetime.now(UTC)
+        payload = bytes(msg.payload)
+        try:
+            # Over its device's limit: counted in the device's minute row, not parsed.
+            over = self.flood.check(msg.topic, payload, received_at)
+            if over is not None:
+                return over
+            return parse_message(
+                msg.topic, payload, received_at, self.cfg, self.settings.topic_root, msg.retain
+            )
+        except Exception as exc:  # noqa: BLE001  # any bug meeting any input: dead-letter, go on
+            # msg.topic itself may be what raised (it decodes UTF-8): take the raw bytes.
+            topic = bytes(getattr(msg, "_topic", b"")).decode("utf-8", "replace")
+            log.error("internal error handling a message on %r: %s", topic[:200], type(exc).__name__)
+            return internal_error(topic, payload, exc, received_at)
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -243,7 +265,8 @@ class IngestService:
         while True:
             try:
                 conn = self._connection()
-                write_batch(conn, parsed, self.cfg.client_id, self.cfg.max_rate_mm_h)
+                # Rows the database refuses are split out and dead-lettered (ingest.refusals).
+                write_splitting(conn, parsed, self.cfg.client_id, self.cfg.max_rate_mm_h)
                 break
             except psycopg.Error as exc:
                 # Database down or a transient conflict: keep the batch, do not acknowledge, retry.

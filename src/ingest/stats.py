@@ -20,6 +20,8 @@ class BatchStats:
     duplicates: int = 0
     ignored_retained: int = 0  # retained status of an unknown station, replayed on subscribe
     dead_letters: Counter[str] = field(default_factory=Counter)
+    # internal_error dead letters by exception class: a bug met an input; each one is worth a look.
+    internal_errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     lag_s: float = 0.0
 
@@ -33,6 +35,10 @@ class BatchStats:
         for reason, n in self.dead_letters.items():
             dead[reason] = int(dead.get(reason, 0)) + n
         result["dead_letters"] = dead
+        errors = dict(result.get("internal_errors", {}))
+        for name, n in self.internal_errors.items():
+            errors[name] = int(errors.get(name, 0)) + n
+        result["internal_errors"] = errors
         buckets = dict(result.get("batch_seconds_buckets", {}))
         for le in (*LATENCY_BUCKETS, float("inf")):
             key = "+Inf" if le == float("inf") else str(le)

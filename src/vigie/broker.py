@@ -121,6 +121,12 @@ def _tls_lines(tls: TlsFiles | None) -> str:
     return f"certfile {tls.server_cert}\nkeyfile {tls.server_key}\ntls_version tlsv1.2\n"
 
 
+# The contract's payload limit (docs/mqtt.md) and the broker's bounds derived from it.
+CONTRACT_PAYLOAD_BYTES = 64 * 1024
+MAX_PACKET_BYTES = CONTRACT_PAYLOAD_BYTES + 1024
+MAX_QUEUED_BYTES = 512 * 1024 * 1024
+
+
 def mosquitto_conf(
     port: int,
     directory: Path,
@@ -153,14 +159,17 @@ autosave_on_changes false
 persistent_client_expiration 14d
 # The default of 1000 queued messages silently drops readings once a consumer is stopped for
 # a few minutes. 2,000,000 covers one hour of a 500-gauge fleet reporting every second, or
-# 200,000-reading benchmarks, at roughly 300 bytes each (about 0.6 GB in the worst case).
+# 200,000-reading benchmarks. The byte cap binds only for large messages, so that a stopped
+# consumer cannot exhaust the broker's memory (2,000,000 x 64 KiB would be 131 GB): the
+# arithmetic is in docs/ingest.md, "Broker limits".
 max_queued_messages 2000000
-max_queued_bytes 0
+max_queued_bytes {MAX_QUEUED_BYTES}
 # Let MQTT 5 clients choose their Receive Maximum; ingest acks only after commit, so the
 # broker must allow many unacknowledged messages in flight.
 max_inflight_messages 0
-# Ingest dead-letters payloads over 64 KiB with a reason; the broker only refuses the absurd.
-max_packet_size 1048576
+# Just above the 64 KiB payload of the contract (1 KiB for topic and headers): ingest
+# dead-letters what lies between; the broker refuses, and disconnects, what is bigger.
+max_packet_size {MAX_PACKET_BYTES}
 set_tcp_nodelay true
 log_dest stderr
 log_type error

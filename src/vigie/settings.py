@@ -19,6 +19,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FloodLimit(Section):
+    """Per-device message limit: one device cannot fill dead_letters or starve the others.
+
+    A token bucket per device (station id or devEUI) and per ingest process: `burst` messages
+    at once, refilled at `max_per_minute`. The burst lets a backlog the broker queued while
+    ingest was stopped (a day of one-minute readings is 1,440 messages) through untouched.
+    """
+
+    max_per_minute: int = Field(default=120, ge=1)
+    burst: int = Field(default=20_000, ge=1)
+    # Excess payloads kept (each up to 4 KiB) per device and minute; the rest are counted only.
+    keep_payloads: int = Field(default=20, ge=0, le=1000)
+
+
 class IngestSettings(Section):
     """The MQTT → TimescaleDB ingest service."""
 
@@ -45,6 +59,7 @@ class IngestSettings(Section):
     dead_letter_retention_days: int = Field(default=90, ge=1)
     retention_check_s: int = Field(default=3600, ge=10)
     metrics_interval_s: float = Field(default=2.0, gt=0)
+    flood: FloodLimit = FloodLimit()
 
 
 class ApiSettings(Section):

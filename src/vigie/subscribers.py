@@ -85,7 +85,9 @@ def _has_control(text: str) -> bool:
 class Channel(BaseModel):
     """One way to reach a subscriber: its kind and its Apprise URL (a secret)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: pydantic's error text quotes the input (here the URL with its
+    # credentials) and error text ends up in logs (found by tests/fuzz/test_fuzz_validators.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     kind: ChannelKind
     url: str = Field(min_length=8, max_length=MAX_URL, repr=False)
@@ -113,7 +115,7 @@ class Channel(BaseModel):
 class SubscriberIn(BaseModel):
     """A subscriber as written by an administrator (API)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # its channels
 
     name: str = Field(min_length=1, max_length=200)
     communes: list[INSEE] = Field(default_factory=list, max_length=64)

@@ -87,6 +87,7 @@ def test_rules_and_dashboard_use_only_exported_metrics(client: TestClient, db: C
     make_station(db, "thourotte-mairie")
     stats = BatchStats(messages=2, readings=1, stored=1, seconds=0.01)
     stats.dead_letters["malformed_json"] += 1
+    stats.internal_errors["KeyError"] += 1
     db.execute("INSERT INTO ingest_metrics VALUES ('w1', now(), %s)", (Jsonb(stats.merge_into({})),))
     db.execute(
         "INSERT INTO cameras (id, name, source_url, source_kind)"

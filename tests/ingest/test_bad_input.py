@@ -23,7 +23,9 @@ def test_each_bad_input_class_is_dead_lettered_and_neighbours_kept(
     st = make_station(db).id
     now = datetime.now(UTC)
     good = [reading(i, minute(i)) for i in range(6)]
-    too_many = json.dumps({"readings": [json.loads(reading(i, minute(100 + i))) for i in range(10_001)]})
+    # Over a lowered MAX_BATCH_READINGS: 10,001 readings no longer fit in the broker's 65 KiB
+    # packet limit, and the check is the same. Still over 4 KiB, for the bounded-copy check.
+    too_many = json.dumps({"readings": [json.loads(reading(i, minute(100 + i))) for i in range(101)]})
     cases: list[tuple[str, str, str | bytes]] = [
         ("malformed_json", topic(st), b"\xff\xfe not utf-8"),
         ("malformed_json", topic(st), "{not json"),
@@ -48,13 +50,13 @@ def test_each_bad_input_class_is_dead_lettered_and_neighbours_kept(
         ("invalid_reading", topic(st), json.dumps({"ts": minute(7).isoformat(), "tips": 1, "rssi": 40})),
         ("invalid_reading", topic(st), json.dumps({"ts": "'; DROP TABLE rain_readings; --", "tips": 1})),
     ]
-    with running(make_ingest(VIGIE_INGEST__MAX_PAYLOAD_BYTES="2000000"), ready=READY) as ingest:
+    with running(make_ingest(VIGIE_INGEST__MAX_BATCH_READINGS="100"), ready=READY) as ingest:
         with publisher(broker.url("vigie-simulator")) as pub:
             # Interleave: a good reading before every bad one.
             for i, (_reason, t, payload) in enumerate(cases):
                 assert pub.publish(topic(st), good[i % len(good)]) == 0
                 assert pub.publish(t, payload) == 0
-            # batch_too_large needs a payload under the (raised) size limit but over 10,000 readings.
+            # batch_too_large: a payload under the size limit but over the (lowered) reading limit.
             assert pub.publish(topic(st), too_many) == 0
             wait_for(lambda: _count(db, "dead_letters") >= len(cases) + 1, timeout=20)
         assert ingest.proc is not None and ingest.proc.poll() is None, "ingest must keep running"

@@ -51,21 +51,31 @@ class _Snapshot(Collector):
         self.dead_letters_db = dead_letters_db
         self.beats = beats or []
 
+    def _by_label(self, name: str, help_text: str, label: str, key: str) -> CounterMetricFamily:
+        """A counter family from a {label value: count} map in each worker's counters, summed."""
+        fam = CounterMetricFamily(name, help_text, labels=[label])
+        totals: dict[str, float] = {}
+        for w in self.workers:
+            for value, n in w.get(key, {}).items():
+                totals[value] = totals.get(value, 0) + n
+        for value, n in sorted(totals.items()):
+            fam.add_metric([value], n)
+        return fam
+
     def collect(self) -> Iterator[Any]:
         for key, name, help_text in COUNTERS:
             fam = CounterMetricFamily(name, help_text)
             fam.add_metric([], float(sum(w.get(key, 0) for w in self.workers)))
             yield fam
-        dead = CounterMetricFamily(
-            "vigie_ingest_dead_letters", "Rejected inputs by reason", labels=["reason"]
+        yield self._by_label(
+            "vigie_ingest_dead_letters", "Rejected inputs by reason", "reason", "dead_letters"
         )
-        reasons: dict[str, float] = {}
-        for w in self.workers:
-            for reason, n in w.get("dead_letters", {}).items():
-                reasons[reason] = reasons.get(reason, 0) + n
-        for reason, n in sorted(reasons.items()):
-            dead.add_metric([reason], n)
-        yield dead
+        yield self._by_label(
+            "vigie_ingest_internal_errors",
+            "Messages whose handling raised, by exception class (each is an internal_error dead letter)",
+            "exception",
+            "internal_errors",
+        )
         hist = HistogramMetricFamily("vigie_ingest_batch_seconds", "Batch commit latency")
         buckets: dict[str, float] = {}
         total = 0.0
