@@ -656,17 +656,18 @@ def main() -> None:
         help="skip Debian's motion (reuse its figures from the last full run on this footage)",
     )
     ap.add_argument("--no-tuning", action="store_true", help="held-out families only (no 30-min clip)")
+    ap.add_argument("--tuning", default=",".join(TUNING), help="tuning families to score too ('' for none)")
+    ap.add_argument("--no-legacy", action="store_true", help="skip the 30-min clip of the first bench")
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     began = time.time()
     heldout_seeds = [int(x) for x in args.heldout_seeds.split(",") if x]
     heldout = [(f, seed, *render_family(f, seed)) for seed in heldout_seeds for f in HELDOUT]
-    tuning = (
-        [] if args.no_tuning else [(f, args.tuning_seed, *render_family(f, args.tuning_seed)) for f in TUNING]
-    )
+    names = [] if args.no_tuning else [f for f in args.tuning.split(",") if f]
+    tuning = [(f, args.tuning_seed, *render_family(f, args.tuning_seed)) for f in names]
     clip = truth = None
-    if not args.no_tuning:
+    if not args.no_tuning and not args.no_legacy:
         clip, truth = render_clip(args.minutes, args.wind, args.seed)
     runs: list[tuple[MotionRun, dict[str, Any]]] = []
     motion_cache = CACHE / ("heldout-motion-" + "-".join(map(str, heldout_seeds)) + ".json")
@@ -736,7 +737,7 @@ def main() -> None:
             f"{len(heldout)} clips x {longest / 60:g} min 960x540 5 fps "
             f"({sum(len(t['animals']) for *_, t in heldout)} animals)"
         ),
-        "tuning_families": sorted(TUNING) + ([f"bench clip seed {args.seed}"] if clip is not None else []),
+        "tuning_families": names + ([f"bench clip seed {args.seed}"] if clip is not None else []),
         "default_detector": "frigate_like",
         "heldout_recall_by_condition": default["recall_by_condition"],
         "heldout_false_events_per_hour": default["false_events_per_hour"],
