@@ -59,39 +59,42 @@ def _plant(cfg: SceneConfig, seed: int) -> SceneConfig:
     def free(t: float) -> bool:
         return t + PEEK_S + 8 < cfg.seconds and all(abs(t - u) >= APART_S for u in taken)
 
-    k = seed
+    # Three passes, so that a long-delay probe never takes the place of a short one or of an
+    # IR crossing: first an animal in view at each IR switch (it entered 1.5 s before), then
+    # one 0.5-2 s after every change, then one 3-100 s after it where there is room.
+    passes: list[list[tuple[float, float, str]]] = [[], [], []]
     for i, ch in enumerate(changes):
-        t0 = float(ch["t"])
-        name = str(ch["change"])
-        slots: list[tuple[float, float]] = []
+        t0, name = float(ch["t"]), str(ch["change"])
         if name in ("ir_on", "ir_off"):
-            # The switch happens while this one is in view: it entered 1.5 s before.
-            slots.append((t0 - 1.5, -1.5))
-        slots.append((t0 + SHORT_DELAYS[i % len(SHORT_DELAYS)], SHORT_DELAYS[i % len(SHORT_DELAYS)]))
+            passes[0].append((t0 - 1.5, -1.5, name))
+        short = SHORT_DELAYS[i % len(SHORT_DELAYS)]
+        passes[1].append((t0 + short, short, name))
         long = LONG_DELAYS[(i + seed) % len(LONG_DELAYS)]
-        slots.append((t0 + long, long))
-        for t, delay in slots:
-            if not free(t):
-                continue
-            species, depth, camo, speed = LOOKS[k % len(LOOKS)]
-            k += 1
-            if cfg.habitat not in SPECIES[species].habitats:
-                species = "roe_deer"
-            planted.append(
-                Planted(
-                    species,
-                    t,
-                    depth=depth,
-                    speed=speed,
-                    camouflage=camo,
-                    behind=False,
-                    from_left=bool(k % 2),
-                    reach=REACH,
-                    after=name,
-                    delay_s=delay,
-                )
+        passes[2].append((t0 + long, long, name))
+    k = seed
+    for t, delay, name in (slot for p in passes for slot in p):
+        if not free(t):
+            continue
+        species, depth, camo, speed = LOOKS[k % len(LOOKS)]
+        k += 1
+        if cfg.habitat not in SPECIES[species].habitats:
+            species = "roe_deer"
+        planted.append(
+            Planted(
+                species,
+                t,
+                depth=depth,
+                speed=speed,
+                camouflage=camo,
+                behind=False,
+                from_left=bool(k % 2),
+                reach=REACH,
+                after=name,
+                delay_s=delay,
             )
-            taken.append(t)
+        )
+        taken.append(t)
+    planted.sort(key=lambda p: p.visible_s)
     return replace(cfg, planted=tuple(planted))
 
 

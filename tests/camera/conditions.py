@@ -9,6 +9,7 @@ without the animal tells what the condition alone makes the detector do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -21,22 +22,24 @@ from simulators.webcam.scene import Scene, SceneConfig
 from simulators.webcam.weather import Episode
 
 FPS = 5.0
-SECONDS = 16.0
+SECONDS = 12.0
 CHANGE_S = 6.0  # after the detector's 3 s warm-up and a little settling
 PLANT_DELAY_S = 1.0  # the animal comes into view this long after the change
 
+# Ongoing episodes end long after the scene, so that their fade-out never shows in it.
+ONGOING = 1000.0
 # condition -> (episodes, night_at_s, dawn_at_s, the animal's delay after the change)
 CONDITIONS: dict[str, tuple[tuple[Episode, ...], float | None, float | None, float]] = {
-    "rain_begins": ((Episode("streaks", CHANGE_S, SECONDS, 1.4),), None, None, PLANT_DELAY_S),
+    "rain_begins": ((Episode("streaks", CHANGE_S, ONGOING, 1.4),), None, None, PLANT_DELAY_S),
     "rain_ends": ((Episode("streaks", 0.0, CHANGE_S, 1.4),), None, None, PLANT_DELAY_S),
-    "lens_drops": ((Episode("lens_drops", CHANGE_S, SECONDS, 2.0),), None, None, PLANT_DELAY_S),
-    "drizzle": ((Episode("drizzle", CHANGE_S - 8.0, SECONDS),), None, None, PLANT_DELAY_S),
-    "fog": ((Episode("fog", CHANGE_S - 25.0, SECONDS),), None, None, PLANT_DELAY_S),
-    "snow": ((Episode("snow", CHANGE_S, SECONDS),), None, None, PLANT_DELAY_S),
+    "lens_drops": ((Episode("lens_drops", CHANGE_S, ONGOING, 2.0),), None, None, PLANT_DELAY_S),
+    "drizzle": ((Episode("drizzle", CHANGE_S - 8.0, ONGOING),), None, None, PLANT_DELAY_S),
+    "fog": ((Episode("fog", CHANGE_S - 25.0, ONGOING),), None, None, PLANT_DELAY_S),
+    "snow": ((Episode("snow", CHANGE_S, ONGOING),), None, None, PLANT_DELAY_S),
     "dusk": ((Episode("dusk", CHANGE_S - 40.0, SECONDS + 10.0),), None, None, PLANT_DELAY_S),
-    "low_sun": ((Episode("low_sun", CHANGE_S - 15.0, SECONDS),), None, None, PLANT_DELAY_S),
-    "gust_begins": ((Episode("gust", CHANGE_S, SECONDS),), None, None, PLANT_DELAY_S),
-    "cloud_burst": ((Episode("clouds", CHANGE_S - 10.0, SECONDS),), None, None, PLANT_DELAY_S),
+    "low_sun": ((Episode("low_sun", CHANGE_S - 15.0, ONGOING),), None, None, PLANT_DELAY_S),
+    "gust_begins": ((Episode("gust", CHANGE_S, ONGOING),), None, None, PLANT_DELAY_S),
+    "cloud_burst": ((Episode("clouds", CHANGE_S - 10.0, ONGOING),), None, None, PLANT_DELAY_S),
     # In view 0.3 s before the switch: too soon for the persistence rule, so it must be seen
     # after the switch.
     "ir_on_while_crossing": ((), CHANGE_S, None, -0.3),
@@ -61,6 +64,7 @@ class Outcome:
         return [ev for ev in self.events if ev.start_ts <= e and ev.end_ts >= s]
 
 
+@lru_cache(maxsize=4)
 def scene(
     condition: str, animal: bool = True, change_s: float = CHANGE_S, seconds: float = SECONDS
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
