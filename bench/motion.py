@@ -118,8 +118,10 @@ class MotionRun:
                 self.lines.append(line)
 
     def stop(self) -> None:
-        """Record motion's CPU time, then stop it."""
+        """Record motion's CPU time, then stop it (once: later calls do nothing)."""
         assert self.proc is not None
+        if self.proc.poll() is not None:
+            return
         try:
             p = psutil.Process(self.proc.pid)
             cpu = 0.0
@@ -683,6 +685,12 @@ def main() -> None:
                 run.name = name
                 runs.append((run, htruth))
         started = time.time()
+        # Stop each motion when its clip has played once: motion loops over a file, and a
+        # motion left running while our detectors finish would count its second pass's CPU.
+        for run, _t in runs:
+            stopper = threading.Timer(longest + 8, run.stop)
+            stopper.daemon = True
+            stopper.start()
     systems: dict[str, Any] = {}
     tuning_rows: dict[str, Any] = {}
     heldout_rows: dict[str, Any] = {}
@@ -711,8 +719,8 @@ def main() -> None:
     motion_tallies: dict[str, FamilyTally] = {}
     for run, htruth in runs:
         # Real time: wait for the whole clip to play, plus start-up slack.
-        time.sleep(max(0.0, started + longest + 8 - time.time()))
-        run.stop()
+        time.sleep(max(0.0, started + longest + 10 - time.time()))
+        run.stop()  # already stopped by its timer: a no-op then
         seconds = float(htruth["seconds"])
         events = run.events(seconds)
         motion_tallies.setdefault(run.name, FamilyTally()).add(htruth, events, run.cpu_s, 0)
