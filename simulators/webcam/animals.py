@@ -52,12 +52,26 @@ class Crossing:
     behind: bool  # passes behind the foreground vegetation
     pause_at: float  # fraction of the path where it stops to browse (or -1)
     pause_s: float
+    # A planted animal may wear a colour closer to the ground's (camouflage), and may only
+    # come in to x1 and turn back the way it came (a short, known time in view).
+    colour: Colour | None = None
+    turn_back: bool = False
+
+    def heading(self, t: float) -> float:
+        """+1 when walking towards +x at t, -1 otherwise."""
+        forward = 1.0 if self.x1 > self.x0 else -1.0
+        if self.turn_back and t - self.start_s > self.duration_s / 2:
+            return -forward
+        return forward
 
     def position(self, t: float) -> tuple[float, float] | None:
         """(x, progress) at scene time t, or None outside the crossing."""
         local = t - self.start_s
         if local < 0 or local > self.duration_s:
             return None
+        if self.turn_back:
+            f = 1.0 - abs(1.0 - 2.0 * local / self.duration_s)
+            return self.x0 + (self.x1 - self.x0) * f, f
         walking = self.duration_s - max(0.0, self.pause_s)
         if self.pause_at >= 0:
             pause_start = walking * self.pause_at
@@ -130,10 +144,10 @@ def draw(frame: np.ndarray, c: Crossing, t: float, sx: float, sy: float, night: 
     sp = SPECIES[c.species]
     x, _ = pos
     s = c.scale
-    direction = 1.0 if c.x1 > c.x0 else -1.0
+    direction = c.heading(t)
     local = t - c.start_s
     phase = 2 * math.pi * sp.gait_hz * local
-    col = sp.colour
+    col = c.colour or sp.colour
 
     def p(px: float, py: float) -> tuple[int, int]:
         # Body coordinates: px forward, py up from the ground, reference pixels.
@@ -192,4 +206,56 @@ def draw(frame: np.ndarray, c: Crossing, t: float, sx: float, sy: float, night: 
         cv2.line(frame, p(L * 0.3, leg + H * 0.7), p(*neck_top), col, thick(5), cv2.LINE_AA)
         cv2.line(
             frame, p(*neck_top), p(neck_top[0] + 22, neck_top[1] - 4), (60, 150, 200), thick(2.5), cv2.LINE_AA
+        )
+
+
+@dataclass(frozen=True)
+class Planted:
+    """An animal placed at a set time, size and contrast (the bench's deaf-period probes)."""
+
+    species: str
+    visible_s: float  # when it is first 30 % in frame
+    depth: float = 0.5  # 0 = far (small), 1 = near the camera (large)
+    speed: float | None = None  # px/s at the 1280x720 reference scale; None: the species' middle
+    camouflage: float = 0.0  # 0 = the species' colour .. 1 = the ground's colour
+    behind: bool = False
+    from_left: bool = True
+    reach: float | None = None  # come in until this far (px, reference scale) and turn back; None: cross
+    after: str | None = None  # the condition change it probes ("rain_begin", "ir_on", ...)
+    delay_s: float | None = None  # seconds after that change
+
+    def crossing(self, ground_colour: tuple[int, int, int] | None) -> Crossing:
+        """The Crossing that makes this animal appear at visible_s."""
+        sp = SPECIES[self.species]
+        scale = 0.55 + self.depth * 0.9
+        ground_y = 430 + self.depth * 260
+        speed = (self.speed if self.speed is not None else sum(sp.speed) / 2) * scale
+        length = sp.body_len * scale * 1.45
+        lead = 0.2  # seconds before visible_s at which it starts entering
+        x0 = -0.2 * length - speed * lead if self.from_left else 1280 + 0.2 * length + speed * lead
+        if self.reach is not None:
+            # In until its middle is `reach` px inside the frame, then back out.
+            x1 = self.reach if self.from_left else 1280 - self.reach
+            duration = 2 * abs(x1 - x0) / speed
+        else:
+            x1 = 1280 + length if self.from_left else -length
+            duration = abs(x1 - x0) / speed
+        colour: Colour | None = None
+        if self.camouflage > 0 and ground_colour is not None:
+            c = self.camouflage
+            b, g, r = (round((1 - c) * a + c * b) for a, b in zip(sp.colour, ground_colour, strict=True))
+            colour = (b, g, r)
+        return Crossing(
+            sp.name,
+            self.visible_s - lead,
+            duration,
+            x0,
+            x1,
+            ground_y,
+            scale,
+            self.behind,
+            -1.0,
+            0.0,
+            colour=colour,
+            turn_back=self.reach is not None,
         )

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from simulators.webcam import animals, textures
+from simulators.webcam.weather import PRECIPITATION, Episode, Weather
 
 Wind = Literal["calm", "breeze", "strong"]
 
@@ -40,6 +41,14 @@ class SceneConfig:
     insects_per_hour: float = 40.0  # near the lens, at night only
     clouds: bool = True
     first_animal_s: float = 15.0
+    # Weather and light episodes on top of the above (simulators/webcam/weather.py).
+    episodes: tuple[Episode, ...] = ()
+    dawn_at_s: float | None = None  # IR switched off again (back to colour), None = never
+    # Animals at set times, sizes and contrasts; random crossings that would share their
+    # minutes (within planted_clear_s) are left out, so each is scored on its own.
+    planted: tuple[animals.Planted, ...] = ()
+    planted_clear_s: float = 16.0
+    random_animals: bool = True
 
     @property
     def frames(self) -> int:
@@ -118,6 +127,36 @@ class Scene:
         self.insects = self._plan_insects(rng)
         self._wind = WIND_SWAY[cfg.wind]
         self._gust = rng.uniform(0, 6.28, 3)
+        # Everything below draws from its own generators: a scenario without episodes or
+        # planted animals renders exactly as before.
+        self.weather = Weather(cfg.episodes, cfg.seed, w, h)
+        self.planted_info: dict[int, animals.Planted] = {}
+        if not cfg.random_animals:
+            self.crossings = []
+        if cfg.planted:
+            self._plant()
+
+    def _plant(self) -> None:
+        cfg = self.config
+        windows = [(p.visible_s - cfg.planted_clear_s, p.visible_s + cfg.planted_clear_s + 25.0)
+                   for p in cfg.planted]
+        kept = [
+            c for c in self.crossings
+            if not any(c.start_s < b and c.start_s + c.duration_s > a for a, b in windows)
+        ]
+        pairs: list[tuple[animals.Crossing, animals.Planted | None]] = [(c, None) for c in kept]
+        pairs += [(p.crossing(self._ground_colour(p.depth)), p) for p in cfg.planted]
+        pairs.sort(key=lambda cp: cp[0].start_s)
+        self.crossings = [c for c, _ in pairs]
+        self.planted_info = {i: p for i, (_, p) in enumerate(pairs) if p is not None}
+
+    def _ground_colour(self, depth: float) -> tuple[int, int, int]:
+        """Mean BGR of the background around the ground line at this depth (reference scale)."""
+        h = self._bg.shape[0]
+        y = int((430 + depth * 260 - 30) * self._sy)
+        band = self._bg[max(0, y - int(20 * self._sy)) : min(h, y + int(20 * self._sy)) + 1]
+        b, g, r = (int(v) for v in band.reshape(-1, 3).mean(axis=0))
+        return b, g, r
 
     def _plan_insects(self, rng: np.random.Generator) -> list[Insect]:
         cfg = self.config
@@ -156,13 +195,38 @@ class Scene:
         return max(0.3, v)
 
     def is_night(self, t: float) -> bool:
-        """True once the camera has switched to IR."""
-        return self.config.night_at_s is not None and t >= self.config.night_at_s
+        """True while the camera is on IR (from night_at_s until dawn_at_s, if any)."""
+        cfg = self.config
+        if cfg.night_at_s is None or t < cfg.night_at_s:
+            return False
+        return cfg.dawn_at_s is None or t < cfg.dawn_at_s or cfg.dawn_at_s <= cfg.night_at_s
 
     def raining(self, t: float) -> bool:
         """True during the rain episode."""
         r = self.config.rain
         return r is not None and r[0] <= t < r[1]
+
+    def wet(self, t: float) -> bool:
+        """True while any precipitation falls or sits on the lens (rain of any kind, snow)."""
+        return self.raining(t) or any(
+            ep.kind in PRECIPITATION and ep.start_s <= t < ep.end_s for ep in self.config.episodes
+        )
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Every sudden change of conditions: episode begins and ends, IR on and off."""
+        cfg = self.config
+        out: list[dict[str, Any]] = []
+        if cfg.rain:
+            out += [{"t": cfg.rain[0], "change": "rain_begin"}, {"t": cfg.rain[1], "change": "rain_end"}]
+        for ep in cfg.episodes:
+            out.append({"t": ep.start_s, "change": f"{ep.kind}_begin"})
+            if ep.end_s < cfg.seconds:
+                out.append({"t": ep.end_s, "change": f"{ep.kind}_end"})
+        if cfg.night_at_s is not None:
+            out.append({"t": cfg.night_at_s, "change": "ir_on"})
+        if cfg.dawn_at_s is not None and cfg.night_at_s is not None and cfg.dawn_at_s > cfg.night_at_s:
+            out.append({"t": cfg.dawn_at_s, "change": "ir_off"})
+        return sorted(out, key=lambda c: float(c["t"]))
 
     def render(self, index: int) -> np.ndarray:
         """The BGR frame number `index` (wraps around the scenario)."""
@@ -180,7 +244,7 @@ class Scene:
             else:
                 front.append(c)
         sway_deg, grass_amp = self._wind
-        gust = self.gust(t)
+        gust = self.gust(t) * self.weather.wind_factor(t)
         for v in self._vegetation:
             ang = sway_deg * gust * math.sin(2 * math.pi * v.freq * t + v.phase)
             # Leaves flutter on top of the slow sway in anything stronger than calm.
@@ -192,9 +256,14 @@ class Scene:
         if cfg.clouds and not night:
             # Cloud shadows need the sun: at night the IR lamp is the only light.
             frame = self._light(frame, t)
-        if self.raining(t):
+        streaks = self.weather.level("streaks", t)
+        if self.raining(t) or streaks > 0:
             layer = self._rain[index % len(self._rain)]
+            if streaks > 1.0 and not self.raining(t):
+                layer = cv2.convertScaleAbs(layer, alpha=streaks)
             frame = cv2.add(frame, cv2.merge([layer, layer, layer]))
+        if cfg.episodes:
+            frame = self.weather.apply(frame, t, index, night)
         if night:
             frame = self._infrared(frame, t)
             self._draw_insects(frame, t)
@@ -206,6 +275,10 @@ class Scene:
         h, w = frame.shape[:2]
         p = pos[oy : oy + h, ox : ox + w]
         n = neg[oy : oy + h, ox : ox + w]
+        gain = 1.0 if night else self.weather.dusk_noise(t)
+        if gain > 1.0:
+            # Dusk: the sensor turns its gain up as the light fades, and the noise with it.
+            p, n = cv2.convertScaleAbs(p, alpha=gain), cv2.convertScaleAbs(n, alpha=gain)
         frame = cv2.subtract(cv2.add(frame, cv2.merge([p, p, p])), cv2.merge([n, n, n]))
         return frame
 
@@ -247,8 +320,10 @@ class Scene:
         # Cloud shadows drift across: a smooth field sliding sideways, darkening by up to 30 %.
         h, w = frame.shape[:2]
         shift = self._cloud_phase + t * CLOUD_SPEED
+        burst = self.weather.cloud_factor(t)
         window = cv2.getRectSubPix(self._clouds, (32, 18), (16 + shift, 12))
-        shade = 1.0 - 0.3 * np.clip((window - 0.35) * 2.5, 0, 1)
+        # A cloud burst: the same clouds, denser and darker (up to half the light).
+        shade = 1.0 - (0.3 + 0.2 * burst) * np.clip((window - 0.35 + 0.2 * burst) * 2.5, 0, 1)
         light = cv2.resize(shade.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         return cv2.multiply(frame, cv2.merge([light, light, light]), dtype=cv2.CV_8U)
 
@@ -292,16 +367,24 @@ class Scene:
                     boxes.append([round(t, 3), *box])
             if not visible:
                 continue
-            items.append(
-                {
-                    "id": n + 1,
-                    "species": c.species,
-                    "start_s": round(visible[0], 3),
-                    "end_s": round(visible[-1], 3),
-                    "behind_vegetation": c.behind,
-                    "boxes": boxes,
+            item: dict[str, Any] = {
+                "id": n + 1,
+                "species": c.species,
+                "start_s": round(visible[0], 3),
+                "end_s": round(visible[-1], 3),
+                "behind_vegetation": c.behind,
+                "scale": round(c.scale, 3),
+                "boxes": boxes,
+            }
+            p = self.planted_info.get(n)
+            if p is not None:
+                item["planted"] = {
+                    "after": p.after,
+                    "delay_s": p.delay_s,
+                    "camouflage": p.camouflage,
+                    "depth": p.depth,
                 }
-            )
+            items.append(item)
         return {
             "seconds": cfg.seconds,
             "fps": cfg.fps,
@@ -313,6 +396,12 @@ class Scene:
             "rain": list(cfg.rain) if cfg.rain else None,
             "night_at_s": cfg.night_at_s,
             "insects": len(self.insects),
+            "episodes": [
+                {"kind": ep.kind, "start_s": ep.start_s, "end_s": ep.end_s, "strength": ep.strength}
+                for ep in cfg.episodes
+            ],
+            "dawn_at_s": cfg.dawn_at_s,
+            "changes": self.changes(),
             "animals": items,
         }
 

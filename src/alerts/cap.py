@@ -26,7 +26,7 @@ import psycopg
 
 from alerts.engine_errors import AlertsError
 from alerts.rules import fr_number, window_fr
-from vigie import urls
+from vigie import notify, urls
 from vigie.alert_rules import LEVEL_FR
 from vigie.db import APP_CAP, connect
 from vigie.heartbeat import Heartbeat
@@ -36,7 +36,6 @@ from vigie.settings import Settings
 log = logging.getLogger(__name__)
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-CHANNEL = "vigie_incident_change"
 # CAP's sender and identifier must hold no spaces, commas, '<' or '&' (CAP 1.2, 3.2.1): a URN is
 # globally unique without us owning a domain name, and stays valid if the site's URL changes.
 DEFAULT_SENDER = "urn:vigie:deux-vallees"
@@ -666,7 +665,7 @@ class CapWriter:
         self.loop = ListenLoop(
             "CAP writer",
             lambda: connect(self._url, application_name=APP_CAP, autocommit=True),
-            [CHANNEL],
+            [notify.INCIDENT_CHANGE],
             self,
             stop_event=self.stop_event,
             heartbeat=heartbeat,

@@ -34,6 +34,7 @@ from psycopg_pool import ConnectionPool
 
 from alerts import messages as msg
 from alerts.channels import CHANNEL_KINDS, ChannelSender, Outcome, SendResult
+from vigie import notify
 from vigie.db import APP_NOTIFIER, connect, make_pool
 from vigie.heartbeat import Heartbeat
 from vigie.listen import ListenLoop
@@ -43,7 +44,7 @@ from vigie.settings import AlertsSettings, Settings
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
-LISTEN_CHANNELS = ("vigie_incident_change", "vigie_delivery")
+LISTEN_CHANNELS = (notify.INCIDENT_CHANGE, notify.DELIVERY)
 PURPOSE_BY_KIND = {
     "opened": "alert",
     "escalated": "alert",

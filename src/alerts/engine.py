@@ -31,6 +31,7 @@ from alerts.snapshot import (
     load_window_sums,
 )
 from vigie.alert_rules import LEVEL_FR, LEVELS, SCOPE_ALL, RuleParams, group_key, parse_params
+from vigie.notify import INCIDENT_CHANGE
 from vigie.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -506,7 +507,7 @@ class Engine:
         ).fetchone()
         assert row is not None
         change_id = int(row[0])
-        conn.execute("SELECT pg_notify('vigie_incident_change', %s)", (str(change_id),))
+        conn.execute("SELECT pg_notify(%s, %s)", (INCIDENT_CHANGE, str(change_id)))
         return change_id
 
     def _open(

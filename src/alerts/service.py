@@ -7,11 +7,9 @@ de-escalation once data stops. Each loop is a small class with run() and a stop 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -19,6 +17,7 @@ import psycopg
 from alerts.cap import CapWriter
 from alerts.dispatch import Dispatcher
 from alerts.engine import Engine
+from vigie import notify
 from vigie.db import APP_ALERTS_ENGINE, APP_ALERTS_SWEEP, connect
 from vigie.heartbeat import Heartbeat, HeartbeatReporter
 from vigie.jobs import JobHealth, guarded, make_scheduler
@@ -26,44 +25,6 @@ from vigie.listen import ListenLoop
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
-
-READINGS_CHANNEL = "vigie_readings"
-
-
-@dataclass(frozen=True)
-class Notice:
-    """What one vigie_readings notification asks of the engine."""
-
-    # Evaluate these stations at once; None means "many, or unreadable: catch up on everything".
-    now: frozenset[str] | None
-    # Other stations got only dry readings: a catch-up pass may wait a few seconds for them.
-    deferred: bool = False
-
-
-def _station_list(value: object) -> frozenset[str] | None:
-    if not isinstance(value, list):
-        return None
-    return frozenset(s for s in value if isinstance(s, str) and 0 < len(s) <= 63)
-
-
-def parse_readings_payload(payload: str) -> Notice:
-    """Read a vigie_readings payload defensively; anything odd means "catch up now"."""
-    if len(payload) > 64_000:
-        return Notice(None)
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return Notice(None)
-    if not isinstance(data, dict):
-        return Notice(None)
-    stations = _station_list(data.get("stations"))
-    if "wet" not in data:  # a writer that does not say which stations got rain
-        return Notice(stations)
-    wet = _station_list(data["wet"])
-    if wet is None:
-        return Notice(None)
-    return Notice(wet, deferred=stations is None or bool(stations - wet))
-
 
 class ReadingsListener:
     """LISTEN vigie_readings; evaluate the stations that got rain as soon as a batch commits.
@@ -91,7 +52,7 @@ class ReadingsListener:
         self.loop = ListenLoop(
             "alerts listener",
             lambda: connect(self.url, application_name=APP_ALERTS_ENGINE, autocommit=True),
-            [READINGS_CHANNEL],
+            [notify.READINGS],
             self,
             stop_event=self.stop_event,
             heartbeat=heartbeat,
@@ -119,7 +80,7 @@ class ReadingsListener:
 
     def on_wake(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
         """Evaluate the stations that got rain now, and everyone once the dry delay is over."""
-        notices = [parse_readings_payload(p) for p in payloads]
+        notices = [notify.parse_readings_payload(p) for p in payloads]
         catch_up = any(n.now is None for n in notices)
         touched = set().union(*(n.now for n in notices if n.now is not None))
         if any(n.deferred for n in notices) and self._dry_since is None:

@@ -42,6 +42,10 @@ class EventEnded:
     boxes: tuple[tuple[float, Box], ...]
     part: int = 1
     previous_event_no: int | None = None
+    # 1 when some of its motion was sure; lower when only motion a weather or light guard
+    # doubted made it (see camera.detect.common.GUARDS), with that guard named.
+    confidence: float = 1.0
+    doubt_guard: str | None = None
 
 
 @dataclass
@@ -54,6 +58,8 @@ class _Open:
     peak_score: float = 0.0
     peak_ts: float = 0.0
     boxes: list[tuple[float, Box]] | None = None
+    confidence: float = 0.0
+    doubts: dict[str, int] | None = None
 
 
 class EventTracker:
@@ -108,6 +114,10 @@ class EventTracker:
                 ev = self._begin(start, ts, part=1, previous=None, last=ts)
                 out.append(self._started(ev, ts))
             ev.last_motion_ts = ts
+            ev.confidence = max(ev.confidence, result.confidence)
+            if result.guard is not None and result.confidence < 1.0:
+                assert ev.doubts is not None
+                ev.doubts[result.guard] = ev.doubts.get(result.guard, 0) + 1
             if result.score > ev.peak_score or ev.peak_score == 0.0:
                 ev.peak_score = result.score
                 ev.peak_ts = ts
@@ -126,7 +136,7 @@ class EventTracker:
         return [self._close(ev, max(end, ev.start_ts))]
 
     def _begin(self, start: float, ts: float, *, part: int, previous: int | None, last: float) -> _Open:
-        ev = _Open(self._next_no, start, part, previous, last, peak_ts=ts, boxes=[])
+        ev = _Open(self._next_no, start, part, previous, last, peak_ts=ts, boxes=[], doubts={})
         self._next_no += 1
         self._open = ev
         return ev
@@ -138,6 +148,12 @@ class EventTracker:
     def _close(self, ev: _Open, end_ts: float) -> EventEnded:
         self._open = None
         self._last_end_ts = end_ts
+        # A part with no motion of its own (a split in a long event) keeps full confidence:
+        # its doubt, if any, was reported with the part that had the motion.
+        confidence = ev.confidence if ev.doubts or ev.confidence > 0 else 1.0
+        guard = None
+        if confidence < 1.0 and ev.doubts:
+            guard = max(ev.doubts, key=lambda g: ev.doubts[g] if ev.doubts else 0)
         return EventEnded(
             event_no=ev.event_no,
             start_ts=ev.start_ts,
@@ -147,4 +163,6 @@ class EventTracker:
             boxes=tuple(ev.boxes or ()),
             part=ev.part,
             previous_event_no=ev.previous_event_no,
+            confidence=round(confidence, 3),
+            doubt_guard=guard,
         )

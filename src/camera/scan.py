@@ -60,6 +60,8 @@ def event_json(ev: EventEnded, origin: float) -> dict[str, object]:
         "start_s": round(ev.start_ts - origin, 3),
         "end_s": round(ev.end_ts - origin, 3),
         "peak_score": round(ev.peak_score, 5),
+        "confidence": ev.confidence,
+        "doubt_guard": ev.doubt_guard,
         "boxes": [b.as_list() for b in boxes],
     }
 
@@ -150,7 +152,9 @@ def _emit(ev: EventEnded, summary: Summary, out: TextIO | None, as_json: bool) -
     else:
         out.write(
             f"événement {len(summary.events)} : {obj['start_s']:.1f} s → {obj['end_s']:.1f} s, "
-            f"score max {ev.peak_score:.4f}\n"
+            f"score max {ev.peak_score:.4f}"
+            + (f", douteux ({ev.doubt_guard}, confiance {ev.confidence:.2f})" if ev.doubt_guard else "")
+            + "\n"
         )
     out.flush()
 

@@ -220,12 +220,18 @@ def finish_event(
     boxes: Sequence[dict[str, float]],
     files: EventFiles,
     clip_start_ts: float | None = None,
+    confidence: float = 1.0,
+    doubt_guard: str | None = None,
 ) -> None:
-    """Record the end of an event: times, peak, boxes and the files written."""
+    """Record the end of an event: times, peak, boxes, confidence and the files written.
+
+    `confidence` (0..1) and `doubt_guard` say how sure the detector was (migration 210).
+    """
     conn.execute(
         "UPDATE camera_events SET end_ts = greatest(%s, start_ts), peak_score = %s, peak_ts = %s,"
         " clip_start_ts = %s, boxes = %s, clip_path = %s, snapshot_path = %s,"
-        " thumbnail_path = %s, media_bytes = %s, media_error = %s WHERE id = %s",
+        " thumbnail_path = %s, media_bytes = %s, media_error = %s,"
+        " confidence = %s, doubt_guard = %s WHERE id = %s",
         (
             _utc(end_ts),
             max(0.0, peak_score),
@@ -237,6 +243,9 @@ def finish_event(
             files.thumbnail_path,
             files.media_bytes,
             files.media_error,
+            # Clamped: a rounding slip must not lose the event's row to the CHECK.
+            min(1.0, max(0.0, confidence)),
+            doubt_guard,
             event_id,
         ),
     )

@@ -510,7 +510,11 @@ class CameraWorker:
         # Frames up to the end (post-roll included) that were held back.
         self._write_buffered(rec, rec.start_ts, ended.end_ts, skip_last=False)
         self._close_recording(
-            rec, end_ts=ended.end_ts, boxes=ended.boxes, peak=(ended.peak_score, ended.peak_ts)
+            rec,
+            end_ts=ended.end_ts,
+            boxes=ended.boxes,
+            peak=(ended.peak_score, ended.peak_ts),
+            doubt=(ended.confidence, ended.doubt_guard),
         )
 
     def _close_recording(
@@ -520,6 +524,7 @@ class CameraWorker:
         end_ts: float,
         boxes: Iterable[tuple[float, Box]],
         peak: tuple[float, float] | None,
+        doubt: tuple[float, str | None] = (1.0, None),
     ) -> None:
         self._recording = None
         files = EventFiles(media_error=rec.media_error)
@@ -558,6 +563,8 @@ class CameraWorker:
                     boxes=box_rows,
                     files=files,
                     clip_start_ts=rec.clip_start_ts,
+                    confidence=doubt[0],
+                    doubt_guard=doubt[1],
                 )
             )
         self._publish_event(
@@ -572,6 +579,8 @@ class CameraWorker:
                 "thumbnail": files.thumbnail_path,
                 "boxes": len(box_rows),
                 "media_error": files.media_error,
+                "confidence": doubt[0],
+                "doubt_guard": doubt[1],
             },
         )
         log.info(

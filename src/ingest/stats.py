@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from vigie import ingest_counters as keys
+
 # Upper bounds (seconds) of the batch-latency histogram buckets.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -28,22 +30,22 @@ class BatchStats:
     def merge_into(self, counters: dict[str, Any]) -> dict[str, Any]:
         """Return counters (the stored JSON) with this batch added."""
         result = dict(counters)
-        for key in ("messages", "readings", "stored", "duplicates", "ignored_retained"):
+        for key, _name, _help in keys.COUNTS:
             result[key] = int(result.get(key, 0)) + getattr(self, key)
-        result["batches"] = int(result.get("batches", 0)) + 1
-        dead = dict(result.get("dead_letters", {}))
+        result[keys.BATCHES] = int(result.get(keys.BATCHES, 0)) + 1
+        dead = dict(result.get(keys.DEAD_LETTERS, {}))
         for reason, n in self.dead_letters.items():
             dead[reason] = int(dead.get(reason, 0)) + n
-        result["dead_letters"] = dead
-        errors = dict(result.get("internal_errors", {}))
+        result[keys.DEAD_LETTERS] = dead
+        errors = dict(result.get(keys.INTERNAL_ERRORS, {}))
         for name, n in self.internal_errors.items():
             errors[name] = int(errors.get(name, 0)) + n
-        result["internal_errors"] = errors
-        buckets = dict(result.get("batch_seconds_buckets", {}))
+        result[keys.INTERNAL_ERRORS] = errors
+        buckets = dict(result.get(keys.BATCH_SECONDS_BUCKETS, {}))
         for le in (*LATENCY_BUCKETS, float("inf")):
             key = "+Inf" if le == float("inf") else str(le)
             buckets[key] = int(buckets.get(key, 0)) + (1 if self.seconds <= le else 0)
-        result["batch_seconds_buckets"] = buckets
-        result["batch_seconds_sum"] = float(result.get("batch_seconds_sum", 0.0)) + self.seconds
-        result["lag_s"] = self.lag_s
+        result[keys.BATCH_SECONDS_BUCKETS] = buckets
+        result[keys.BATCH_SECONDS_SUM] = float(result.get(keys.BATCH_SECONDS_SUM, 0.0)) + self.seconds
+        result[keys.LAG_S] = self.lag_s
         return result

@@ -4,7 +4,6 @@ status, record dead letters and counters, and NOTIFY the alert engine at commit.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.parse import DeadLetter, Flooded, Parsed, Staged, StatusUpdate
 from ingest.stats import BatchStats
+from vigie import notify
 from vigie.quality import COUNTER_BASELINE, COUNTER_RESET, OUT_OF_ORDER
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -207,27 +207,6 @@ ON CONFLICT (station_id) DO UPDATE SET
     online = excluded.online
 """
 
-NOTIFY_CHANNEL = "vigie_readings"
-# NOTIFY payloads must stay under 8000 bytes; past this many stations we say "many" (null).
-_NOTIFY_MAX_BYTES = 7900
-
-
-def notify_payload(stations: list[str], wet: list[str], worker: str) -> str:
-    """The vigie_readings payload: the stations touched, and those that got rain.
-
-    "wet" lets the alert engine evaluate the stations that got rain at once and leave the dry
-    ones (heartbeats, most of a big fleet's traffic) to a deferred pass. A list that would not
-    fit in a NOTIFY (8000 bytes) becomes null, which means "many: catch up on everything".
-    """
-    payload: dict[str, Any] = {"stations": stations, "wet": wet, "worker": worker}
-    for key in ("stations", "wet"):
-        text = json.dumps(payload)
-        if len(text.encode()) <= _NOTIFY_MAX_BYTES:
-            return text
-        payload[key] = None
-    return json.dumps(payload)
-
-
 @dataclass(frozen=True)
 class Committed:
     """The outcome of one committed batch."""
@@ -299,9 +278,8 @@ def write_batch(
             stats.lag_s = (datetime.now(UTC) - oldest).total_seconds()
         _save_stats(conn, worker, stats)
         if station_list:
-            conn.execute(
-                "SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, notify_payload(station_list, wet_list, worker))
-            )
+            payload = notify.readings_payload(station_list, wet_list, worker)
+            conn.execute("SELECT pg_notify(%s, %s)", (notify.READINGS, payload))
     return Committed(stats, station_list, wet_list)
 
 

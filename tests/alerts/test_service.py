@@ -11,10 +11,11 @@ from typing import Any
 
 import psycopg
 
-from alerts.service import Notice, parse_readings_payload
 from tests.alerts.rain import add_rain, changes, only_rules
 from tests.factories import make_station
 from tests.support import Service, running, wait_for
+from vigie.notify import ReadingsNotice as Notice
+from vigie.notify import parse_readings_payload
 
 Conn = psycopg.Connection[Any]
 

@@ -55,7 +55,8 @@ def test_json_output_is_one_object_per_event_then_the_summary(
     assert set(last["summary"]) == {"frames", "seconds", "events", "cpu_s"}
     assert events, "the clip has an animal"
     for ev in events:
-        assert set(ev) == {"start_s", "end_s", "peak_score", "boxes"}
+        assert set(ev) == {"start_s", "end_s", "peak_score", "confidence", "doubt_guard", "boxes"}
+        assert 0.0 < ev["confidence"] <= 1.0 and ev["doubt_guard"] in (None, "light_change", "ir_switch")
         assert 0.0 <= ev["start_s"] < ev["end_s"] <= 60.0
         assert 0.0 < ev["peak_score"] <= 1.0
         assert ev["boxes"] and all(len(b) == 4 for b in ev["boxes"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ingest.writer import notify_payload
+from vigie.notify import readings_payload as notify_payload
 
 
 def test_payload_names_touched_and_wet_stations() -> None:

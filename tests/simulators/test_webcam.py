@@ -16,10 +16,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from simulators.webcam.animals import Planted
 from simulators.webcam.cli import webcam
+from simulators.webcam.families import HELDOUT, TUNING
 from simulators.webcam.scene import Scene, SceneConfig, Wind
 from simulators.webcam.server import BOUNDARY, MjpegServer
 from simulators.webcam.truth import score
+from simulators.webcam.weather import KINDS, Episode
 from simulators.webcam.writer import write_video
 
 SMALL = SceneConfig(seconds=60, width=320, height=180, seed=4, rain=(10, 20), night_at_s=40)
@@ -222,3 +225,82 @@ def test_cloud_shadows_drift_without_ever_jumping() -> None:
         prev = light
     # 0.35 noise px/s over 5 fps moves the field a fraction of a pixel per frame.
     assert worst < 1.0
+
+
+# -- weather episodes, IR off, planted animals, scene families -----------------------------
+
+BASE = {"seconds": 60, "width": 320, "height": 180, "seed": 4}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_episode_changes_the_picture_only_while_it_lasts(kind: str) -> None:
+    plain = Scene(SceneConfig(**BASE))  # type: ignore[arg-type]
+    wet = Scene(SceneConfig(**BASE, episodes=(Episode(kind, 20.0, 40.0),)))  # type: ignore[arg-type]
+    during, before = 35 * 5, 10 * 5
+    assert np.array_equal(plain.render(before), wet.render(before))
+    assert np.count_nonzero(cv2.absdiff(plain.render(during), wet.render(during))) > 300
+    assert wet.truth()["changes"] == [
+        {"t": 20.0, "change": f"{kind}_begin"},
+        {"t": 40.0, "change": f"{kind}_end"},
+    ]
+
+
+def test_a_scenario_without_episodes_renders_as_before() -> None:
+    # Episodes and planted animals draw from their own generators: the old scenarios' frames
+    # and animal schedule must not move (the bench's cached footage and figures rely on it).
+    a = Scene(SMALL)
+    b = Scene(SceneConfig(**{**SMALL.__dict__, "episodes": (Episode("fog", 50.0, 55.0),)}))
+    assert np.array_equal(a.render(120), b.render(120))
+    assert [x["start_s"] for x in a.truth()["animals"]] == [x["start_s"] for x in b.truth()["animals"]]
+
+
+def test_dawn_switches_the_ir_off_again() -> None:
+    scene = Scene(SceneConfig(**BASE, night_at_s=20.0, dawn_at_s=40.0))  # type: ignore[arg-type]
+    assert scene.is_night(30.0) and not scene.is_night(45.0) and not scene.is_night(10.0)
+    night, day = scene.render(30 * 5), scene.render(45 * 5)
+    assert float(np.std(night.astype(np.int16)[..., 2] - night[..., 0])) < 2.0
+    assert float(np.std(day.astype(np.int16)[..., 2] - day[..., 0])) > 5.0
+    assert [c["change"] for c in scene.truth()["changes"]] == ["ir_on", "ir_off"]
+
+
+def test_planted_animals_appear_when_and_as_planted() -> None:
+    planted = (
+        Planted("fox", 20.0, depth=0.1, after="rain_begin", delay_s=1.0, reach=300.0),
+        Planted("roe_deer", 45.0, depth=0.9, camouflage=0.8, from_left=False, reach=300.0),
+    )
+    scene = Scene(SceneConfig(**BASE, planted=planted, random_animals=False))  # type: ignore[arg-type]
+    animals = scene.truth()["animals"]
+    assert [a["species"] for a in animals] == ["fox", "roe_deer"]
+    assert abs(animals[0]["start_s"] - 20.0) <= 0.4 and abs(animals[1]["start_s"] - 45.0) <= 0.4
+    assert animals[0]["planted"] == {"after": "rain_begin", "delay_s": 1.0, "camouflage": 0.0, "depth": 0.1}
+    assert animals[1]["scale"] > 2 * animals[0]["scale"]  # near is larger than far
+    # It turns back: it leaves the frame on the side it came in from.
+    assert animals[1]["boxes"][0][1] > 0.5 and animals[1]["boxes"][-1][1] > 0.5
+
+
+def test_camouflage_brings_an_animal_closer_to_the_ground_colour() -> None:
+    def contrast(camo: float) -> float:
+        p = (Planted("roe_deer", 10.0, depth=0.8, camouflage=camo, reach=600.0),)
+        with_it = Scene(SceneConfig(**BASE, planted=p, random_animals=False))  # type: ignore[arg-type]
+        without = Scene(SceneConfig(**BASE, random_animals=False))  # type: ignore[arg-type]
+        i = int(with_it.truth()["animals"][0]["start_s"] * 5) + 15
+        return float(cv2.absdiff(with_it.render(i), without.render(i)).sum())
+
+    # The ground is textured and the legs stay darker, so the difference shrinks, not vanishes.
+    assert contrast(0.8) < 0.8 * contrast(0.0)
+
+
+def test_families_are_separate_and_plant_after_every_change() -> None:
+    assert not set(TUNING) & set(HELDOUT)
+    assert len(HELDOUT) >= 3
+    for family in (*TUNING.values(), *HELDOUT.values()):
+        cfg = family.build(5, 320, 180)
+        kinds = {ep.kind for ep in cfg.episodes}
+        assert cfg.night_at_s is not None, family.name
+        # An animal is in view as the camera switches to IR (planted for the switch, or for a
+        # dusk that ends at the same moment).
+        assert any(abs(p.visible_s - cfg.night_at_s) <= 2.0 for p in cfg.planted), family.name
+        assert {p.delay_s for p in cfg.planted} & {0.5, 1.0, 1.5, 2.0}, family.name
+        assert kinds & {"streaks", "lens_drops", "drizzle", "snow"}, family.name
+    held_kinds = {ep.kind for f in HELDOUT.values() for ep in f.build(5, 320, 180).episodes}
+    assert {"streaks", "lens_drops", "drizzle", "fog", "dusk", "snow", "low_sun"} <= held_kinds

@@ -15,6 +15,7 @@ from api.auth import Role, require
 from api.deps import Pool
 from api.queries import camera_health, database, dead_letters, deliveries, incidents, ingest_metrics
 from vigie import heartbeat_queries, stations_queries
+from vigie import ingest_counters as keys
 from vigie.heartbeat import LoopBeat
 from vigie.levels import LEVELS
 
@@ -26,19 +27,7 @@ DELIVERY_STATES = ("pending", "sending", "accepted", "refused", "given_up")
 # (its worker reports every camera.health_interval_s, 10 s by default).
 CAMERA_STALE_S = 60.0
 
-# (counter key in ingest_metrics.counters, metric name, help)
-COUNTERS: tuple[tuple[str, str, str], ...] = (
-    ("messages", "vigie_ingest_messages_received", "MQTT messages received by ingest"),
-    ("readings", "vigie_ingest_readings_received", "Readings parsed from messages"),
-    ("stored", "vigie_ingest_readings_stored", "Readings committed to rain_readings"),
-    ("duplicates", "vigie_ingest_duplicates", "Exact duplicates dropped (already stored)"),
-    ("batches", "vigie_ingest_batches", "Batches committed"),
-    (
-        "ignored_retained",
-        "vigie_ingest_retained_status_ignored",
-        "Retained status messages of unknown stations, replayed by the broker and ignored",
-    ),
-)
+COUNTERS = (*keys.COUNTS, (keys.BATCHES, "vigie_ingest_batches", "Batches committed"))
 
 
 class _Snapshot(Collector):
@@ -68,21 +57,21 @@ class _Snapshot(Collector):
             fam.add_metric([], float(sum(w.get(key, 0) for w in self.workers)))
             yield fam
         yield self._by_label(
-            "vigie_ingest_dead_letters", "Rejected inputs by reason", "reason", "dead_letters"
+            "vigie_ingest_dead_letters", "Rejected inputs by reason", "reason", keys.DEAD_LETTERS
         )
         yield self._by_label(
             "vigie_ingest_internal_errors",
             "Messages whose handling raised, by exception class (each is an internal_error dead letter)",
             "exception",
-            "internal_errors",
+            keys.INTERNAL_ERRORS,
         )
         hist = HistogramMetricFamily("vigie_ingest_batch_seconds", "Batch commit latency")
         buckets: dict[str, float] = {}
         total = 0.0
         for w in self.workers:
-            for le, n in w.get("batch_seconds_buckets", {}).items():
+            for le, n in w.get(keys.BATCH_SECONDS_BUCKETS, {}).items():
                 buckets[le] = buckets.get(le, 0) + n
-            total += w.get("batch_seconds_sum", 0.0)
+            total += w.get(keys.BATCH_SECONDS_SUM, 0.0)
         ordered = sorted(buckets.items(), key=lambda kv: float(kv[0]))
         if ordered:
             hist.add_metric([], [(le, n) for le, n in ordered], total)
@@ -93,7 +82,7 @@ class _Snapshot(Collector):
             labels=["worker"],
         )
         for w in self.workers:
-            lag.add_metric([str(w["_worker"])], float(w.get("lag_s", 0.0)))
+            lag.add_metric([str(w["_worker"])], float(w.get(keys.LAG_S, 0.0)))
         yield lag
         stored = GaugeMetricFamily("vigie_dead_letters_rows", "Rows in the dead-letter table")
         stored.add_metric([], float(self.dead_letters_db))

@@ -31,6 +31,10 @@ class MotionResult:
     motion: bool  # True when the persistence rule says "real motion now"
     recalibrating: bool  # light switch / IR switch / lightning guard fired this frame
     night: bool  # IR night profile active
+    # How sure the detector is that the motion is an animal: 1 when no guard doubted it, lower
+    # when only motion a weather or light guard doubted made the persistence rule fire.
+    confidence: float = 1.0
+    guard: str | None = None  # the guard that doubted it (see camera.detect.common.GUARDS)
 
 
 NO_MOTION = MotionResult(score=0.0, boxes=(), motion=False, recalibrating=False, night=False)

@@ -36,6 +36,37 @@ INSECT_AREA = 0.004
 HALO_SHARE = 0.9
 # Hysteresis on the saturation rule so dusk does not toggle day/night every frame.
 DAY_FACTOR = 1.6
+# The IR switch: the mean saturation falls at once to less than a quarter of what it was, and
+# below IR_SAT_MAX (dusk only washes colours out gradually). Back to day: four times the
+# night's own saturation.
+IR_SAT_RATIO = 4.0
+IR_SAT_MAX = 40.0
+# Weather: when flicker shows in more than WEATHER_SHARE of the frame's parts (a 16x9 grid; a
+# part flickers when more than WEATHER_CELL_SHARE of its steady pixels do), it is frame-wide
+# (rain, snow, drizzle, a light change), not vegetation in a gust or an animal, which stay in
+# a few parts. Such frames do not teach the flicker map: taught by rain, the map discounted
+# the whole frame and took minutes to forget it, and the detector stayed deaf for two minutes
+# after a shower.
+WEATHER_SHARE = 0.25
+WEATHER_GRID = (16, 9)
+WEATHER_CELL_SHARE = 0.01
+# Frames the weather mode lasts after the last frame-wide flicker (1 s at 5 fps): while on, a
+# pixel counts as changed only if it also changed in the previous frame, which rain streaks,
+# snowflakes and drizzle speckle (somewhere else every frame) never do and an animal does.
+WEATHER_HOLD = 5
+# Frames, after a change of conditions (weather begins or ends, a light change, the IR
+# switch), during which the background learns RELEARN_ALPHA per frame instead of `alpha`: the
+# new look of the scene is learnt in about a second instead of being masked for minutes.
+RELEARN_FRAMES = 5
+RELEARN_ALPHA = 0.3
+# The guards that may doubt motion. Doubted motion is kept as a low-confidence event, never
+# dropped: naturalists would rather review one more clip than lose an animal.
+GUARDS = {
+    "light_change": "a light change (lamp, lightning, cloud) re-learnt the background just before",
+    "ir_switch": "the IR switch re-learnt the background just before",
+}
+# The confidence of motion that only doubted blobs made persist.
+DOUBTED_CONFIDENCE = 0.25
 
 
 def detection_size(width: int, height: int, detection_height: int) -> tuple[int, int]:
@@ -133,12 +164,25 @@ class Pipeline:
     last_mean: float | None = None
     seen: int = 0
     guard_fired: bool = False  # the light guard fired on the last frame
+    weather_left: int = 0  # frames of weather mode left (see WEATHER_HOLD)
+    weather_share: float = 0.0  # share of the frame's parts that flickered in the last frame
+    sat_ref: float | None = None  # running mean saturation of the current light regime
+    last_raw: np.ndarray | None = None  # last frame's change map before the weather check
+    settle: int = 0  # frames left whose motion the settle guard doubts
+    settle_guard: str | None = None
+    relearn_left: int = 0  # frames left learning the background at RELEARN_ALPHA
+    sure_cells: np.ndarray | None = None  # like cells, counting only undoubted blobs
     kernel: np.ndarray = field(default_factory=lambda: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 
     @property
     def profile(self) -> Profile:
         """The thresholds of the current light regime."""
         return self.config.night if self.night else self.config.day
+
+    @property
+    def threshold(self) -> float:
+        """The grey-level threshold of the current light regime."""
+        return float(self.profile.threshold)
 
     def prepare(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, bool]:
         """Downscale and blur a frame; returns (work image, light_regime_changed).
@@ -156,23 +200,29 @@ class Pipeline:
         small = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
         sat = mean_saturation(small)
         was_night = self.night
-        if self.night and sat > self.config.night_saturation * DAY_FACTOR:
+        if self.sat_ref is None:
+            self.sat_ref = sat
+        if self.night and sat > max(self.config.night_saturation * DAY_FACTOR, IR_SAT_RATIO * self.sat_ref):
             self.night = False
-        elif not self.night and sat < self.config.night_saturation:
+        elif not self.night and (
+            sat < self.config.night_saturation or (sat < IR_SAT_MAX and sat * IR_SAT_RATIO < self.sat_ref)
+        ):
+            # Grey enough, or suddenly several times greyer: the IR cut filter switched.
+            # (An encoded IR picture is not quite grey: dark pixels keep a little chroma.)
             self.night = True
+        self.sat_ref = sat if was_night != self.night else self.sat_ref + 0.1 * (sat - self.sat_ref)
         if was_night != self.night and not resized:
             self._relearn()
         work = small if self.config.colour and not self.night else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         k = self.profile.blur
         if k > 1:
             work = cv2.GaussianBlur(work, (k, k), 0)
-        if self.profile.stretch > 1.0:
+        stretch = self.profile.stretch
+        if stretch > 1.0:
+            mean = float(np.mean(cv2.mean(work)[: work.shape[2] if work.ndim == 3 else 1]))
             # Dim, flat pictures (IR at night) get their contrast stretched around the mean, so
             # a grey animal on grey ground still crosses the threshold.
-            mean = float(np.mean(cv2.mean(work)[: work.shape[2] if work.ndim == 3 else 1]))
-            work = cv2.convertScaleAbs(
-                work, alpha=self.profile.stretch, beta=mean * (1 - self.profile.stretch)
-            )
+            work = cv2.convertScaleAbs(work, alpha=stretch, beta=mean * (1 - stretch))
         self.last_work, self.work = self.work, work
         return work, resized or was_night != self.night
 
@@ -185,16 +235,33 @@ class Pipeline:
         self.work = self.last_work = None
         self.last_changed = np.zeros((h, w), np.uint8)
         self.cells = np.zeros(((h + CELL - 1) // CELL, (w + CELL - 1) // CELL), np.uint8)
+        self.sure_cells = np.zeros_like(self.cells)
+        self.last_raw = None
+        self.weather_left = self.settle = self.relearn_left = 0
         self.last_mean = None
+        self.sat_ref = None
         self.seen = 0
         # Learn background and flicker before judging: a cold start in wind is all motion.
         self.cooldown = self.config.warmup_frames
 
     def _relearn(self) -> None:
-        # A new light regime (IR on or off) makes a new, noisier or stretched picture: stay
-        # quiet as long as at start-up while the flicker map adapts. The map itself is kept:
-        # the leaves are in the same places by night.
-        self.cooldown = max(self.cooldown, self.config.warmup_frames)
+        # A new light regime (IR on or off): the detector takes the new picture as its
+        # background at once (the detector resets it) and its motion is only doubted for a
+        # moment, never ignored: a fox crossing as the camera switches must still be seen.
+        # The flicker map is kept: the leaves are in the same places by night.
+        self._settle("ir_switch")
+
+    def _settle(self, guard: str) -> None:
+        self.settle = max(self.settle, self.config.recalibrate_frames)
+        self.settle_guard = guard
+        self.relearn_left = RELEARN_FRAMES
+
+    def learning_rate(self) -> float:
+        """The background's learning rate this frame: fast just after a change of conditions."""
+        if self.relearn_left > 0:
+            self.relearn_left -= 1
+            return max(RELEARN_ALPHA, self.config.alpha)
+        return self.config.alpha
 
     def light_jump(self, grey: np.ndarray) -> bool:
         """True when the mean brightness jumps at once (lamp, lightning, IR cut filter)."""
@@ -211,10 +278,15 @@ class Pipeline:
         changed = cv2.bitwise_and(changed, self.keep)
         fraction = cv2.countNonZero(changed) / self.keep_count
         if recalibrate or fraction > cfg.recalibrate_fraction:
-            # Most of the frame changed at once: light, not animals. Start over quietly.
-            self.cooldown = max(self.cooldown, cfg.recalibrate_frames)
+            # Most of the frame changed at once: light, not animals. The detector takes this
+            # frame as its new background; the next few frames' motion is doubted, not ignored.
             self.guard_fired = True
+            if self.settle_guard != "ir_switch" or self.settle <= 0:
+                self._settle("light_change")
             self.cells[:] = 0
+            assert self.sure_cells is not None
+            self.sure_cells[:] = 0
+            self.last_raw = None
             return MotionResult(0.0, (), False, True, self.night)
         # Learn where pixels flicker all the time (leaves, water, grass) and discount them. A
         # pixel flickers when it flips between "differs from the background" and not, or when
@@ -228,18 +300,42 @@ class Pipeline:
         down = max(cfg.flicker_alpha * cfg.flicker_release, 1.0 / self.seen)
         if self.last_work is not None and self.work is not None and self.last_work.shape == self.work.shape:
             step = sway_tolerant_diff(self.work, self.last_work, cfg.sway_px)
-            _, over = cv2.threshold(step, self.profile.threshold, 255, cv2.THRESH_BINARY)
+            _, over = cv2.threshold(step, self.threshold, 255, cv2.THRESH_BINARY)
             moved = cv2.bitwise_and(over, self.keep)
         else:
             moved = changed
         assert self.last_changed is not None
         hit = cv2.bitwise_or(moved, cv2.bitwise_xor(changed, self.last_changed)) > 0
         self.last_changed = changed
-        self.flicker = np.where(
-            hit, self.flicker + up * (1.0 - self.flicker), self.flicker * (1.0 - down)
-        ).astype(np.float32)
         flicker_limit = cfg.flicker_level
         steady: np.ndarray = (self.flicker < flicker_limit).astype(np.uint8)
+        watched = (steady > 0) & (self.keep > 0)
+        flick = (hit & watched).astype(np.float32)
+        grid = cv2.resize(flick, WEATHER_GRID, interpolation=cv2.INTER_AREA)
+        # Frame-wide: flicker in most parts of the frame (rain, snow, a light change), not a
+        # few (vegetation in a gust, an animal).
+        self.weather_share = float(np.count_nonzero(grid > WEATHER_CELL_SHARE)) / grid.size
+        weather = self.weather_share > WEATHER_SHARE
+        was_weather = self.weather_left > 0
+        if weather and self.cooldown <= 0:
+            # Frame-wide flicker: weather or light, not vegetation. Do not teach the map.
+            self.weather_left = WEATHER_HOLD
+        else:
+            if self.weather_left > 0:
+                self.weather_left -= 1
+            self.flicker = np.where(
+                hit, self.flicker + up * (1.0 - self.flicker), self.flicker * (1.0 - down)
+            ).astype(np.float32)
+            steady = (self.flicker < flicker_limit).astype(np.uint8)
+        if was_weather != (self.weather_left > 0):
+            # Rain began or stopped: learn the new look of the scene quickly.
+            self.relearn_left = RELEARN_FRAMES
+        raw = changed
+        if self.weather_left > 0 and self.last_raw is not None:
+            # Rain streaks, flakes and speckle are somewhere else every frame; an animal
+            # overlaps itself from one frame to the next.
+            changed = cv2.bitwise_and(changed, self.last_raw)
+        self.last_raw = raw
         halo = None
         if cfg.flicker_halo > 0:
             # Pixels within flicker_halo of a discounted one: where a branch lands when a gust
@@ -252,10 +348,17 @@ class Pipeline:
             spread = 2 * cfg.flicker_spread + 1
             steady = cv2.erode(steady, np.ones((spread, spread), np.uint8))
         changed = cv2.bitwise_and(changed, changed, mask=steady)
+        assert self.sure_cells is not None
         if self.cooldown > 0:
+            # Start-up only (no change of conditions): learn before judging.
             self.cooldown -= 1
             self.cells[:] = 0
+            self.sure_cells[:] = 0
             return MotionResult(0.0, (), False, True, self.night)
+        settle_guard = None
+        if self.settle > 0:
+            self.settle -= 1
+            settle_guard = self.settle_guard
         # Dilation only groups nearby changed pixels into one blob; a blob's size is the count
         # of pixels that really changed in it. Measured on the dilated shape, a single stray
         # pixel grows to ~80 px and passes for an animal (leaf speckle, rain, noise).
@@ -277,22 +380,41 @@ class Pipeline:
         boxes: list[Box] = []
         area = 0
         hot = np.zeros(self.cells.shape, np.uint8)
+        sure = np.zeros(self.cells.shape, np.uint8)
+        doubt: dict[str, int] = {}
         for i in range(1, n):
             if real[i] < min_px:
                 continue
-            if near[i] > HALO_SHARE * real[i]:
-                # Almost all of it hugs swaying vegetation: a branch beyond its usual swing.
-                continue
             if glare[i] > INSECT_SHARE * real[i] and real[i] < INSECT_AREA * w * h:
                 continue
+            if near[i] > HALO_SHARE * real[i]:
+                # Almost all of it hugs swaying vegetation: a branch beyond its usual swing.
+                # (A guard of the scene's geometry, not of weather or light: it never makes
+                # the detector deaf after a change, so it still drops the blob.)
+                continue
+            guard = settle_guard
             x, y, bw, bh = (int(v) for v in stats[i, :4])
             area += int(real[i])
             boxes.append(Box(x / w, y / h, bw / w, bh / h))
-            hot[y // CELL : (y + bh - 1) // CELL + 1, x // CELL : (x + bw - 1) // CELL + 1] = 1
+            cells = (slice(y // CELL, (y + bh - 1) // CELL + 1), slice(x // CELL, (x + bw - 1) // CELL + 1))
+            hot[cells] = 1
+            if guard is None:
+                sure[cells] = 1
+            else:
+                doubt[guard] = doubt.get(guard, 0) + int(real[i])
         # Persistence: a hot cell takes the best count of its neighbourhood plus one, so a
-        # moving animal keeps counting while random flicker keeps restarting at one.
+        # moving animal keeps counting while random flicker keeps restarting at one. Undoubted
+        # blobs keep their own count: motion they make persist is sure, the rest is doubted.
         best_near = cv2.dilate(self.cells, np.ones((3, 3), np.uint8))
         self.cells = np.where(hot > 0, np.minimum(best_near, 254) + 1, 0).astype(np.uint8)
-        motion = bool(self.cells.size) and int(self.cells.max()) >= self.profile.persistence_frames
+        sure_near = cv2.dilate(self.sure_cells, np.ones((3, 3), np.uint8))
+        self.sure_cells = np.where(sure > 0, np.minimum(sure_near, 254) + 1, 0).astype(np.uint8)
+        need = self.profile.persistence_frames
+        motion = bool(self.cells.size) and int(self.cells.max()) >= need
+        confident = bool(self.sure_cells.size) and int(self.sure_cells.max()) >= need
+        confidence, guard_name = 1.0, None
+        if motion and not confident:
+            confidence = DOUBTED_CONFIDENCE
+            guard_name = max(doubt, key=lambda g: doubt[g]) if doubt else self.settle_guard
         score = min(1.0, area / self.keep_count)
-        return MotionResult(score, tuple(boxes), motion, False, self.night)
+        return MotionResult(score, tuple(boxes), motion, False, self.night, confidence, guard_name)

@@ -17,7 +17,6 @@ class FrigateLikeDetector:
 
     def __init__(self, config: MotionConfig) -> None:
         self._pipe = Pipeline(config)
-        self._alpha = config.alpha
         self._avg: np.ndarray | None = None
 
     def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
@@ -30,11 +29,12 @@ class FrigateLikeDetector:
         cfg = self._pipe.config
         background = relight(self._avg, grey, cfg.relight_cell)
         diff = sway_tolerant_diff(grey, background, cfg.sway_px)
-        _, changed = cv2.threshold(diff, self._pipe.profile.threshold, 255, cv2.THRESH_BINARY)
+        _, changed = cv2.threshold(diff, self._pipe.threshold, 255, cv2.THRESH_BINARY)
         result = self._pipe.finish(changed, recalibrate=jump)
         if result.recalibrating and self._pipe.guard_fired:
             # The guard just fired: the new light is the new background.
             self._avg = grey.astype(np.float32)
         else:
-            cv2.accumulateWeighted(grey, self._avg, self._alpha)
+            # Fast for a moment after a change of conditions (weather, light), else `alpha`.
+            cv2.accumulateWeighted(grey, self._avg, self._pipe.learning_rate())
         return result

@@ -72,13 +72,17 @@ class Mog2Detector:
             seen = cv2.convertScaleAbs(cv2.divide(grey.astype(np.float32), gain))
         # The veto compares the same light-corrected picture with the running mean.
         near = sway_tolerant_diff(seen, cv2.convertScaleAbs(self._avg), self._pipe.config.sway_px)
-        _, veto = cv2.threshold(near, self._pipe.profile.threshold * VETO_SHARE, 255, cv2.THRESH_BINARY)
-        changed = cv2.bitwise_and(self._model.apply(seen, learningRate=-1), veto)
+        _, veto = cv2.threshold(near, self._pipe.threshold * VETO_SHARE, 255, cv2.THRESH_BINARY)
+        # Just after a change of conditions (weather, light) both models learn fast, so the
+        # new look of the scene is background within about a second.
+        rate = self._pipe.learning_rate()
+        fast = rate > self._pipe.config.alpha
+        changed = cv2.bitwise_and(self._model.apply(seen, learningRate=rate if fast else -1), veto)
         result = self._pipe.finish(changed, recalibrate=jump)
         if result.recalibrating and self._pipe.guard_fired:
             # Light changed everywhere at once: relearn from this frame.
             self._model.apply(grey, learningRate=1.0)
             self._avg = grey.astype(np.float32)
         else:
-            cv2.accumulateWeighted(grey, self._avg, self._pipe.config.alpha)
+            cv2.accumulateWeighted(grey, self._avg, rate)
         return result
