@@ -5,16 +5,20 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo fuzz
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
+
+# The web app's front-end libraries (npm, pinned by web/package-lock.json) into the static folder.
+assets:
+	@bash scripts/assets.sh
 
 services: setup
 	@bash scripts/timescaledb.sh
 	@bash scripts/mosquitto.sh
 
-demo: services
+demo: services assets
 	@bash scripts/demo.sh
 
 lint: setup
@@ -22,7 +26,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: setup
+unit: setup assets
 	@bash scripts/timescaledb.sh
 	$(BIN)/pytest -q
 

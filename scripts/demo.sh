@@ -9,13 +9,7 @@ BROKER_DIR=${VIGIE_BROKER_DIR:-$STATE/mosquitto}
 PG_ADMIN=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/postgres
 mkdir -p "$STATE"
 
-# The demo's admin token, made once and kept (mode 0600).
-if [ ! -f "$STATE/demo.env" ]; then
-  umask 077
-  echo "VIGIE_API__ADMIN_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')" > "$STATE/demo.env"
-fi
 set -a
-. "$STATE/demo.env"
 VIGIE_DATABASE_URL=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/vigie
 VIGIE_MQTT_URL=mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830}
 VIGIE_MQTT_CREDENTIALS_FILE=$BROKER_DIR/credentials.env
@@ -34,6 +28,26 @@ with psycopg.connect("$PG_ADMIN", autocommit=True) as c:
         c.execute("CREATE DATABASE vigie")
 PY
 .venv/bin/vigie migrate
+
+# The demo's admin account (every role) and an API token for curl, made once and kept in
+# demo.env (mode 0600); made again if the database was reset.
+has_admin() { .venv/bin/vigie users list | cut -f1 | grep -qx admin; }
+if [ ! -f "$STATE/demo.env" ] || ! has_admin; then
+  umask 077
+  if has_admin; then
+    # The account is there but demo.env was lost: a one-time password (changed at sign-in).
+    DEMO_PASSWORD=$(.venv/bin/vigie users reset-password admin 2>/dev/null)
+  else
+    DEMO_PASSWORD=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+    echo "$DEMO_PASSWORD" | .venv/bin/vigie users create admin --name "Administrateur (démo)" \
+      --role admin --role technician --role duty --role naturalist --role viewer --password-stdin
+  fi
+  DEMO_TOKEN=$(.venv/bin/vigie tokens create --user admin --name "démo (curl)" \
+    --role admin --role technician --role duty --days 30 2>/dev/null)
+  printf 'VIGIE_DEMO_ADMIN_PASSWORD=%s\nVIGIE_DEMO_TOKEN=%s\n' "$DEMO_PASSWORD" "$DEMO_TOKEN" > "$STATE/demo.env"
+  umask 022
+fi
+. "$STATE/demo.env"
 
 # Local SMTP and SMS sinks stand in for the mail server and the SMS provider; two demo
 # subscribers (the crisis cell: whole territory, e-mail + SMS; a resident of Thourotte: SMS from
@@ -71,11 +85,12 @@ cat <<MSG
 
   Vigie demo — the whole system on simulated gauges and a simulated webcam.
 
-  API (token below):   $API/docs
-  Stations:            curl -H "Authorization: Bearer \$VIGIE_API__ADMIN_TOKEN" $API/api/v1/stations
-  Rain of a station:   curl -H "Authorization: Bearer \$VIGIE_API__ADMIN_TOKEN" "$API/api/v1/stations/<id>/rain?step=5min"
+  Web app:             $API/   sign in as admin / $VIGIE_DEMO_ADMIN_PASSWORD
+  API (OpenAPI):       $API/openapi.json   API token: $VIGIE_DEMO_TOKEN
+  Stations:            curl -H "Authorization: Bearer \$VIGIE_DEMO_TOKEN" $API/api/v1/stations
+  Rain of a station:   curl -H "Authorization: Bearer \$VIGIE_DEMO_TOKEN" "$API/api/v1/stations/<id>/rain?step=5min"
   Health / metrics:    $API/healthz   $API/metrics (token)
-  Admin token:         $VIGIE_API__ADMIN_TOKEN   (also in $STATE/demo.env)
+  Password and token:  in $STATE/demo.env
   Webcam (live):       http://127.0.0.1:$WEBCAM_PORT/stream
   Wildlife clips:      $VIGIE_CAMERA__MEDIA_DIR/demo-foret/   (first clip within a minute)
   Alerts (incidents):  $API/api/v1/incidents        CAP feed: $API/api/v1/alerts/cap.atom

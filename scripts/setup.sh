@@ -13,6 +13,8 @@ APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus logrotate"
 # Node's built-in test runner checks the gauges' ChirpStack codec (firmware/chirpstack/).
 APT_PACKAGES="$APT_PACKAGES nodejs"
+# Chromium from Debian drives the browser tests (tests/web, Playwright); fonts for stable screenshots.
+APT_PACKAGES="$APT_PACKAGES chromium fonts-dejavu-core"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -42,3 +42,32 @@ def make_station(
             dev_eui=dev_eui,
         ),
     )
+
+
+def make_user(
+    conn: psycopg.Connection[tuple[object, ...]],
+    login: str,
+    roles: list[str],
+    *,
+    password: str | None = None,
+    display_name: str | None = None,
+    token: str | None = None,
+) -> int:
+    """Insert an account (argon2id hash when a password is given; an API token with the user's
+    roles when `token` is given) and return its id."""
+    from api.accounts.opaque import digest
+    from api.accounts.passwords import hash_password
+
+    row = conn.execute(
+        "INSERT INTO users (login, display_name, roles, password_hash) VALUES (%s, %s, %s, %s) RETURNING id",
+        (login, display_name or login, roles, hash_password(password) if password else None),
+    ).fetchone()
+    assert row is not None
+    user_id = int(str(row[0]))
+    if token is not None:
+        conn.execute(
+            "INSERT INTO api_tokens (user_id, name, prefix, token_hash, roles, expires_at)"
+            " VALUES (%s, 'tests', %s, %s, %s, now() + interval '1 day')",
+            (user_id, token[:12], digest(token), roles or ["viewer"]),
+        )
+    return user_id

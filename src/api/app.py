@@ -6,10 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, openapi
+from api.hardening import SecurityHeadersMiddleware
 from api.limits import BodyLimit
-from api.routes import alerts_cap, catchments, health, incidents, metrics, rules, stations, subscribers
+from api.routes import (
+    alerts_cap,
+    audit,
+    catchments,
+    health,
+    incidents,
+    metrics,
+    rules,
+    stations,
+    subscribers,
+    tokens,
+    users,
+)
+from api.web import errors as web_errors
+from api.web.routes import account, admin
+from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
+from api.web.templates import Pages
 from vigie.db import APP_API, make_async_pool
 from vigie.settings import Settings
 
@@ -23,6 +41,11 @@ ROUTERS = (
     rules.router,
     catchments.router,
     subscribers.router,
+    users.router,
+    tokens.router,
+    audit.router,
+    account.router,
+    admin.router,
 )
 
 
@@ -39,17 +62,29 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await pool.close()
 
+    # No /docs nor /redoc: FastAPI's pages load Swagger UI from a CDN, and Vigie fetches nothing
+    # from outside (the CSP forbids it). The OpenAPI document stays at /openapi.json.
     app = FastAPI(
         title="Vigie",
         version="0.1.0",
         description="API de Vigie (Communauté de communes des Deux Vallées). Toute erreur répond"
         ' {"detail": "<raison en français>"}.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    pages = Pages(settings)
+    app.state.pages = pages
     errors.install(app)
+    web_errors.install(app, pages)
     app.add_middleware(BodyLimit, fastapi_app=app)
     for router in ROUTERS:
         app.include_router(router)
     openapi.install(app)
+    app.mount(URL_PREFIX, CachedStatic(directory=STATIC_DIR), name="static")
+    # Last added runs first: proxy headers fix the client address and scheme before anything.
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.api.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.api.trusted_proxies))
     return app

@@ -16,5 +16,7 @@ def app() -> None:
     setup_logging_from(settings)
     migrate(settings.database_url.get_secret_value())
     uvicorn.run(
-        create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None
+        create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None,
+        # Only api.trusted_proxies are believed, through the app's own middleware.
+        proxy_headers=False,
     )

@@ -28,9 +28,7 @@ def route_roles(dependant: Dependant) -> set[Role]:
     """Roles named by require() anywhere in the route's dependency tree."""
     found: set[Role] = set()
     for dep in dependant.dependencies:
-        role = getattr(dep.call, "vigie_role", None)
-        if role is not None:
-            found.add(role)
+        found |= getattr(dep.call, "vigie_roles", frozenset())
         found |= route_roles(dep)
     return found
 

@@ -67,7 +67,24 @@ class ApiSettings(Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    admin_token: SecretStr = SecretStr("")
+    # Shown in every page's header.
+    territory_name: str = "Communauté de communes des Deux Vallées"
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (docs/api.md).
+    trusted_proxies: tuple[str, ...] = ()
+
+
+class AuthSettings(Section):
+    """Accounts, sessions, API tokens and the sign-in limiter (owned by src/api/accounts)."""
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # "auto": Secure cookies when the request came over TLS (directly or from a trusted proxy).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    token_days_default: int = Field(default=90, ge=1, le=3650)
+    token_days_max: int = Field(default=730, ge=1, le=3650)
+    signin_window_s: int = Field(default=15 * 60, ge=1, le=24 * 3600)
+    signin_max_per_account: int = Field(default=5, ge=1, le=1000)
+    signin_max_per_ip: int = Field(default=30, ge=1, le=100_000)
+    password_min_length: int = Field(default=12, ge=8, le=128)
 
 
 class AlertsSettings(Section):
@@ -198,6 +215,7 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8080"
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
     broker: BrokerSettings = BrokerSettings()

@@ -151,8 +151,8 @@ def test_both_routes_are_public_and_declare_it(cap_client: TestClient, db: Conn)
     assert cap_client.get("/api/v1/alerts/cap.atom", headers=bad).status_code == 401
     for route in alerts_cap.router.routes:
         assert isinstance(route, APIRoute)
-        roles = [getattr(d.dependency, "vigie_role", None) for d in route.dependencies]
-        assert roles == [Role.PUBLIC], route.path
+        roles = [getattr(d.dependency, "vigie_roles", None) for d in route.dependencies]
+        assert roles == [frozenset({Role.PUBLIC})], route.path
 
 
 def test_technician_incidents_never_reach_the_feed(cap_client: TestClient, db: Conn) -> None:

@@ -1,29 +1,107 @@
-"""Every route of the app declares its role through require(); none is left open by omission."""
+"""The permission matrix: every route declares its roles through require(), the declaration
+matches the table below, and every role (and anonymous) really gets in or gets 401/403.
+
+A new route fails test_every_route_is_in_the_table until it is added here, with the roles a
+reviewer can read and agree with."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+import psycopg
+import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
 from api.auth import Role
-from vigie.settings import ApiSettings, Settings
+from tests.api.conftest import ROLES, bearer, role_token
+from vigie.settings import Settings
 
-# FastAPI's own documentation routes stay mounted and public on purpose: they describe the API
-# (no data), and every route they list still checks its role when called.
-DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-ALERTS_PREFIXES = ("/api/v1/incidents", "/api/v1/rules", "/api/v1/catchments", "/api/v1/subscribers")
-PUBLIC_ALERTS_READS = frozenset(
-    {
-        ("GET", "/api/v1/incidents"),
-        ("GET", "/api/v1/incidents/{incident_id}"),
-        ("GET", "/api/v1/catchments"),
-        ("GET", "/api/v1/catchments/{catchment_id}"),
-    }
-)
+# FastAPI's OpenAPI document and the static files stay outside the role check on purpose: they
+# hold no data, and every route the document lists still checks its role when called.
+UNCHECKED_PATHS = frozenset({"/openapi.json", "/static"})
+
+P = frozenset({Role.PUBLIC})
+ADMIN = frozenset({Role.ADMIN})
+TECH = frozenset({Role.TECHNICIAN, Role.ADMIN})
+DUTY = frozenset({Role.DUTY, Role.ADMIN})
+STAFF = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})
+SIGNED_IN = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.NATURALIST, Role.VIEWER})
+
+MATRIX: dict[tuple[str, str], frozenset[Role]] = {
+    ("GET", "/healthz"): P,
+    ("GET", "/metrics"): TECH,
+    # Gauges: read by the staff (officials read-only); device management comes with its issue.
+    ("GET", "/api/v1/stations"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/rain"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/readings"): STAFF,
+    # Incidents: the public sees public ones; the person on duty acknowledges and reads the log.
+    ("GET", "/api/v1/incidents"): P,
+    ("GET", "/api/v1/incidents/{incident_id}"): P,
+    ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): DUTY,
+    ("GET", "/api/v1/incidents/{incident_id}/deliveries"): DUTY,
+    ("GET", "/incidents/{incident_id}"): P,
+    ("GET", "/api/v1/alerts/cap.atom"): P,
+    ("GET", "/api/v1/alerts/{message_id}/cap.xml"): P,
+    # Rules: configuration, read by the staff, written by technicians.
+    ("GET", "/api/v1/rules"): STAFF,
+    ("GET", "/api/v1/rules/{rule_id}"): STAFF,
+    ("POST", "/api/v1/rules"): TECH,
+    ("PUT", "/api/v1/rules/{rule_id}"): TECH,
+    ("PATCH", "/api/v1/rules/{rule_id}"): TECH,
+    ("DELETE", "/api/v1/rules/{rule_id}"): TECH,
+    ("GET", "/api/v1/catchments"): P,
+    ("GET", "/api/v1/catchments/{catchment_id}"): P,
+    ("POST", "/api/v1/catchments"): TECH,
+    ("PUT", "/api/v1/catchments/{catchment_id}"): TECH,
+    ("PATCH", "/api/v1/catchments/{catchment_id}"): TECH,
+    ("DELETE", "/api/v1/catchments/{catchment_id}"): TECH,
+    # Subscribers are personal data: admin only.
+    ("GET", "/api/v1/subscribers"): ADMIN,
+    ("GET", "/api/v1/subscribers/{subscriber_id}"): ADMIN,
+    ("POST", "/api/v1/subscribers"): ADMIN,
+    ("PUT", "/api/v1/subscribers/{subscriber_id}"): ADMIN,
+    ("PATCH", "/api/v1/subscribers/{subscriber_id}"): ADMIN,
+    ("DELETE", "/api/v1/subscribers/{subscriber_id}"): ADMIN,
+    ("POST", "/api/v1/subscribers/{subscriber_id}/test"): ADMIN,
+    # Accounts.
+    ("GET", "/api/v1/me"): SIGNED_IN,
+    ("GET", "/api/v1/users"): ADMIN,
+    ("POST", "/api/v1/users"): ADMIN,
+    ("GET", "/api/v1/users/{user_id}"): ADMIN,
+    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    ("POST", "/api/v1/users/{user_id}/reset-password"): ADMIN,
+    ("GET", "/api/v1/tokens"): ADMIN,
+    ("POST", "/api/v1/tokens"): ADMIN,
+    ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
+    ("GET", "/api/v1/audit"): ADMIN,
+    # Pages.
+    ("GET", "/"): P,
+    ("GET", "/connexion"): P,
+    ("POST", "/connexion"): P,
+    ("POST", "/deconnexion"): SIGNED_IN,
+    ("GET", "/compte"): SIGNED_IN,
+    ("POST", "/compte/mot-de-passe"): SIGNED_IN,
+    ("GET", "/admin/utilisateurs"): ADMIN,
+    ("POST", "/admin/utilisateurs"): ADMIN,
+    ("GET", "/admin/utilisateurs/{user_id}"): ADMIN,
+    ("POST", "/admin/utilisateurs/{user_id}/roles"): ADMIN,
+    ("POST", "/admin/utilisateurs/{user_id}/mot-de-passe"): ADMIN,
+    ("POST", "/admin/utilisateurs/{user_id}/desactiver"): ADMIN,
+    ("POST", "/admin/utilisateurs/{user_id}/reactiver"): ADMIN,
+    ("GET", "/admin/jetons"): ADMIN,
+    ("POST", "/admin/jetons"): ADMIN,
+    ("POST", "/admin/jetons/{token_id}/revoquer"): ADMIN,
+    ("GET", "/admin/journal"): ADMIN,
+}
+
+# Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
+SAMPLE_PARAMS = {"station_id": "inconnue", "catchment_id": "inconnu", "message_id": "999999"}
 
 
 @dataclass(frozen=True)
@@ -32,26 +110,21 @@ class Seen:
 
     path: str
     methods: frozenset[str]
-    roles: frozenset[Role] | None  # None: not an API route (docs, static files)
+    roles: frozenset[Role] | None  # None: not an API route (OpenAPI document, static files)
 
 
 def _roles(dependant: Dependant) -> set[Role]:
     """Roles named by require() anywhere in the route's dependency tree."""
-    found = set()
+    found: set[Role] = set()
     for dep in dependant.dependencies:
-        role = getattr(dep.call, "vigie_role", None)
-        if role is not None:
-            found.add(role)
+        found |= getattr(dep.call, "vigie_roles", frozenset())
         found |= _roles(dep)
     return found
 
 
 def _mounted() -> list[Seen]:
     # Building the app opens nothing (the pool is created in the lifespan): no database needed.
-    settings = Settings(
-        database_url=SecretStr("postgresql://nobody@127.0.0.1:1/none"),
-        api=ApiSettings(admin_token=SecretStr("x" * 32)),
-    )
+    settings = Settings(database_url=SecretStr("postgresql://nobody@127.0.0.1:1/none"))
     seen = []
     # Included routers are resolved lazily; iter_route_contexts yields the effective routes.
     for ctx in iter_route_contexts(create_app(settings).routes):
@@ -66,22 +139,59 @@ def _mounted() -> list[Seen]:
     return seen
 
 
+def _declared() -> dict[tuple[str, str], frozenset[Role]]:
+    return {(m, s.path): s.roles for s in _mounted() if s.roles is not None for m in s.methods}
+
+
 def test_every_api_route_declares_a_role() -> None:
-    api_routes = [s for s in _mounted() if s.roles is not None]
-    missing = [f"{sorted(s.methods)} {s.path}" for s in api_routes if not s.roles]
-    assert len(api_routes) > 20
+    declared = _declared()
+    missing = [f"{m} {p}" for (m, p), roles in declared.items() if not roles]
+    assert len(declared) > 50
     assert missing == [], f"routes sans require(Role.X) : {missing}"
 
 
-def test_only_the_docs_are_outside_the_role_check() -> None:
+def test_only_the_openapi_document_and_static_files_are_outside_the_role_check() -> None:
     others = {s.path for s in _mounted() if s.roles is None}
-    assert others <= DOCS_PATHS, others - DOCS_PATHS
+    assert others <= UNCHECKED_PATHS, others - UNCHECKED_PATHS
 
 
-def test_alerts_writes_and_secrets_are_admin_only() -> None:
-    for s in _mounted():
-        if s.roles is None or not s.path.startswith(ALERTS_PREFIXES):
-            continue
-        for method in s.methods:
-            expected = Role.PUBLIC if (method, s.path) in PUBLIC_ALERTS_READS else Role.ADMIN
-            assert s.roles == {expected}, (method, s.path, s.roles)
+def test_every_route_is_in_the_table_with_the_roles_it_declares() -> None:
+    declared = _declared()
+    new = sorted(set(declared) - set(MATRIX))
+    assert new == [], f"routes absentes de MATRIX (ajoutez-les avec leurs rôles) : {new}"
+    gone = sorted(set(MATRIX) - set(declared))
+    assert gone == [], f"routes de MATRIX qui n'existent plus : {gone}"
+    differ = {k: (sorted(declared[k]), sorted(MATRIX[k])) for k in MATRIX if declared[k] != MATRIX[k]}
+    assert differ == {}, differ
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PARAMS.get(m.group(1), "999999"), path)
+
+
+@pytest.mark.parametrize("who", ["anonymous", *ROLES])
+def test_each_role_is_let_in_or_refused_on_every_route(client: TestClient, who: str) -> None:
+    """Called for real: an allowed caller never gets 401/403; a refused one gets exactly
+    401 (anonymous) or 403 (signed in, wrong role)."""
+    headers = {} if who == "anonymous" else bearer(role_token(who))
+    wrong = []
+    for (method, path), allowed in sorted(MATRIX.items()):
+        body: dict[str, object] | None = {} if method in {"POST", "PUT", "PATCH"} else None
+        r = client.request(method, _url(path), headers=headers, json=body, follow_redirects=False)
+        if Role.PUBLIC in allowed or (who != "anonymous" and Role(who) in allowed):
+            ok = r.status_code not in (401, 403)
+        else:
+            ok = r.status_code == (401 if who == "anonymous" else 403)
+        if not ok:
+            wrong.append(f"{method} {path}: {r.status_code}")
+    assert wrong == [], f"{who} : {wrong}"
+
+
+def test_a_role_removed_from_its_user_leaves_the_token_too(client: TestClient, database_url: str) -> None:
+    """A token's roles are narrowed to those its user still holds, at every request."""
+    tech = bearer(role_token("technician"))
+    assert client.get("/metrics", headers=tech).status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE users SET roles = '{viewer}' WHERE login = 'technician'")
+    assert client.get("/metrics", headers=tech).status_code == 403
+    assert client.get("/api/v1/stations", headers=tech).status_code == 403

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
-from api.auth import Role, require
+from api.auth import Role, audited, require
 from api.deps import Pool
 from api.openapi import json_body
 from api.routes._common import VigieRoute, merge_patch, parse
@@ -52,7 +52,7 @@ async def get_catchment(pool: Pool, catchment_id: CatchmentId) -> CatchmentOut:
 @router.post(
     "",
     status_code=201,
-    dependencies=[require(Role.ADMIN)],
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN)],
     responses=error_responses(409),
     openapi_extra=json_body(CatchmentIn),
 )
@@ -64,7 +64,11 @@ async def create_catchment(pool: Pool, body: JsonBody) -> CatchmentOut:
     return CatchmentOut.model_validate(row)
 
 
-@router.put("/{catchment_id}", dependencies=[require(Role.ADMIN)], openapi_extra=json_body(CatchmentBody))
+@router.put(
+    "/{catchment_id}",
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN)],
+    openapi_extra=json_body(CatchmentBody),
+)
 async def replace_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody) -> CatchmentOut:
     """Replace a catchment entirely (the id stays; omitted optional fields take their defaults)."""
     catchment = parse(CatchmentBody, body, "bassin refusé")
@@ -74,7 +78,7 @@ async def replace_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBod
     return CatchmentOut.model_validate(row)
 
 
-@router.patch("/{catchment_id}", dependencies=[require(Role.ADMIN)])
+@router.patch("/{catchment_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)])
 async def patch_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody) -> CatchmentOut:
     """Change some fields (JSON Merge Patch); the whole catchment is re-checked."""
     async with pool.connection() as conn, conn.transaction():
@@ -86,7 +90,10 @@ async def patch_catchment(pool: Pool, catchment_id: CatchmentId, body: JsonBody)
 
 
 @router.delete(
-    "/{catchment_id}", status_code=204, dependencies=[require(Role.ADMIN)], responses=error_responses(409)
+    "/{catchment_id}",
+    status_code=204,
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN), audited("deleted")],
+    responses=error_responses(409),
 )
 async def delete_catchment(pool: Pool, catchment_id: CatchmentId) -> None:
     """Delete a catchment nothing refers to any more (409 with the list otherwise)."""

@@ -2,7 +2,7 @@
 
 The public (no token) sees incidents meant for the public and their timeline, stripped of who
 acknowledged and why; technician incidents are 404 to it, as if they did not exist. The
-delivery log names subscribers: ADMIN only. Acknowledgement goes through the SQL function
+delivery log names subscribers: duty or admin only. Acknowledgement goes through the SQL function
 vigie_acknowledge_incident, shared with the engine, so the API never imports the alerts package.
 """
 
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import Principal, Role, require
+from api.auth import STAFF, Principal, Role, audited, require
 from api.deps import Pool, SettingsDep
 from api.queries import deliveries
 from api.queries import incidents as incident_queries
@@ -38,7 +38,7 @@ from api.validation import IsoAwareDatetime
 from vigie import communes_queries
 from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX, INSEE
-from vigie.levels import COLOUR, LEVEL_FR, Level
+from vigie.levels import LEVEL_FR, Level
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], route_class=VigieRoute)
 # The page that every SMS, e-mail and CAP message links to: readable on a phone, no script.
@@ -49,7 +49,7 @@ Public = Annotated[Principal, require(Role.PUBLIC)]
 
 
 def _is_admin(principal: Principal) -> bool:
-    return Role.ADMIN in principal.roles
+    return principal.holds(*STAFF)
 
 
 async def _detail(pool: Pool, incident_id: int, full: bool) -> dict[str, Any]:
@@ -118,11 +118,15 @@ class AckIn(BaseModel):
 _ACK_EXAMPLES: dict[str, Any] = {"commentaire": {"value": {"comment": "équipe sur place"}}}
 
 
-@router.post("/{incident_id}/acknowledge", responses=error_responses(404, 409))
+@router.post(
+    "/{incident_id}/acknowledge",
+    responses=error_responses(404, 409),
+    dependencies=[audited("incident.acknowledged")],
+)
 async def acknowledge(
     pool: Pool,
     incident_id: IncidentId,
-    principal: Annotated[Principal, require(Role.ADMIN)],
+    principal: Annotated[Principal, require(Role.DUTY, Role.ADMIN)],
     # Declared as any JSON (parsed below) so that every refusal is one French sentence.
     body: Annotated[dict[str, Any] | None, Body(openapi_examples=_ACK_EXAMPLES)] = None,
 ) -> AcknowledgedFull | AcknowledgedPublic:
@@ -136,7 +140,11 @@ async def acknowledge(
     return shown.model_validate({**incident, "change_id": change_id})
 
 
-@router.get("/{incident_id}/deliveries", dependencies=[require(Role.ADMIN)], responses=error_responses(404))
+@router.get(
+    "/{incident_id}/deliveries",
+    dependencies=[require(Role.DUTY, Role.ADMIN)],
+    responses=error_responses(404),
+)
 async def delivery_log(
     pool: Pool,
     incident_id: IncidentId,
@@ -188,18 +196,16 @@ def render_incident_page(incident: dict[str, Any], communes: list[str], timezone
     """The incident as a small French HTML page, times in `timezone`; every value is escaped."""
     zone = ZoneInfo(timezone)
     level = str(incident["level"])
-    name, colour = LEVEL_FR.get(level, level), COLOUR.get(level, "#777")
+    name = LEVEL_FR.get(level, level)
     ended = _local(incident["resolved_at"], zone)
     state = "en cours" if incident["state"] == "open" else f"terminée le {ended}"
     rows = "".join(_timeline_row(c, zone) for c in incident["timeline"])
     return f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Vigie — {escape(str(incident["title"]))}</title>
-<style>body{{font-family:sans-serif;max-width:40em;margin:1em auto;padding:0 1em}}
-.niveau{{display:inline-block;padding:.2em .6em;color:#fff;background:{colour};border-radius:.3em}}
-td,th{{padding:.2em .5em;text-align:left;border-bottom:1px solid #ddd}}</style></head>
+<link rel="stylesheet" href="/static/incident.css"></head>
 <body><h1>{escape(str(incident["title"]))}</h1>
-<p><span class="niveau">Alerte {escape(name)}</span> — {escape(state)}</p>
+<p><span class="niveau niveau--{escape(level)}">Alerte {escape(name)}</span> — {escape(state)}</p>
 <p>Communes : {escape(", ".join(communes) or "—")}<br>
 Début : {_local(incident["opened_at"], zone)} — dernière mise à jour : {
     _local(incident["updated_at"], zone)}</p>

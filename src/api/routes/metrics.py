@@ -155,7 +155,7 @@ class _Operations(Collector):
 
 @router.get(
     "/metrics",
-    dependencies=[require(Role.ADMIN)],
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN)],
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Format texte de Prometheus"}},
 )

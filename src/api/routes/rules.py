@@ -2,8 +2,8 @@
 
 The rule itself is checked by vigie.alert_rules (shared with the engine); vigie.alert_rules_queries
 adds what needs the database (scope, Montana set, the other levels of its group). Reading rules
-is ADMIN: they hold technician-only rules and are configuration, while the public sees the
-thresholds that mattered in each incident's timeline.
+takes a staff role (they hold technician-only rules and are configuration); writing them,
+technician or admin. The public sees the thresholds that mattered in each incident's timeline.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
-from api.auth import Role, require
+from api.auth import STAFF, Role, audited, require
 from api.deps import Pool
 from api.openapi import json_body
 from api.routes._common import VigieRoute, merge_patch, parse
@@ -46,14 +46,14 @@ async def _validated(conn: AsyncConn, data: Any, rule_id: int | None) -> RuleIn:
     return rule
 
 
-@router.get("", dependencies=[require(Role.ADMIN)])
+@router.get("", dependencies=[require(*STAFF)])
 async def list_rules(pool: Pool) -> list[RuleOut]:
     """Every rule, enabled or not, by id."""
     async with pool.connection() as conn:
         return [_shape(r) for r in await alert_rules_queries.list_all(conn)]
 
 
-@router.get("/{rule_id}", dependencies=[require(Role.ADMIN)])
+@router.get("/{rule_id}", dependencies=[require(*STAFF)])
 async def get_rule(pool: Pool, rule_id: RuleId) -> RuleOut:
     """One rule."""
     async with pool.connection() as conn:
@@ -63,7 +63,7 @@ async def get_rule(pool: Pool, rule_id: RuleId) -> RuleOut:
 @router.post(
     "",
     status_code=201,
-    dependencies=[require(Role.ADMIN)],
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN)],
     responses=error_responses(409),
     openapi_extra=json_body(RuleIn),
 )
@@ -77,7 +77,7 @@ async def create_rule(pool: Pool, body: RuleBody) -> RuleOut:
 
 @router.put(
     "/{rule_id}",
-    dependencies=[require(Role.ADMIN)],
+    dependencies=[require(Role.TECHNICIAN, Role.ADMIN)],
     responses=error_responses(409),
     openapi_extra=json_body(RuleIn),
 )
@@ -90,7 +90,9 @@ async def replace_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> RuleOut:
         return _shape(await alert_rules_queries.update(conn, rule_id, rule))
 
 
-@router.patch("/{rule_id}", dependencies=[require(Role.ADMIN)], responses=error_responses(409))
+@router.patch(
+    "/{rule_id}", dependencies=[require(Role.TECHNICIAN, Role.ADMIN)], responses=error_responses(409)
+)
 async def patch_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> RuleOut:
     """Change some fields (JSON Merge Patch, params merged key by key); the whole rule is re-checked."""
     async with pool.connection() as conn, conn.transaction():
@@ -101,7 +103,9 @@ async def patch_rule(pool: Pool, rule_id: RuleId, body: RuleBody) -> RuleOut:
         return _shape(await alert_rules_queries.update(conn, rule_id, rule))
 
 
-@router.delete("/{rule_id}", status_code=204, dependencies=[require(Role.ADMIN)])
+@router.delete(
+    "/{rule_id}", status_code=204, dependencies=[require(Role.TECHNICIAN, Role.ADMIN), audited("deleted")]
+)
 async def delete_rule(pool: Pool, rule_id: RuleId) -> None:
     """Delete a rule; its incidents stay (their rule becomes null) and the engine resolves them."""
     async with pool.connection() as conn:

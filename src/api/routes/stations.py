@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.auth import Role, require
+from api.auth import STAFF, require
 from api.deps import Pool, SettingsDep
 from api.queries import rain, readings
 from api.routes._common import VigieRoute
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/stations", tags=["stations"], route_class=Vig
 StationId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-@router.get("", dependencies=[require(Role.ADMIN)])
+@router.get("", dependencies=[require(*STAFF)])
 async def list_stations(pool: Pool) -> list[StationStatus]:
     """Every station with its device status."""
     async with pool.connection() as conn:
@@ -32,7 +32,7 @@ async def list_stations(pool: Pool) -> list[StationStatus]:
     return [StationStatus.model_validate(r) for r in rows]
 
 
-@router.get("/{station_id}", dependencies=[require(Role.ADMIN)], responses=error_responses(404))
+@router.get("/{station_id}", dependencies=[require(*STAFF)], responses=error_responses(404))
 async def get_station(pool: Pool, station_id: StationId) -> StationStatus:
     """One station with its device status."""
     async with pool.connection() as conn:
@@ -42,7 +42,7 @@ async def get_station(pool: Pool, station_id: StationId) -> StationStatus:
     return StationStatus.model_validate(row)
 
 
-@router.get("/{station_id}/rain", dependencies=[require(Role.ADMIN)], responses=error_responses(404))
+@router.get("/{station_id}/rain", dependencies=[require(*STAFF)], responses=error_responses(404))
 async def station_rain(
     pool: Pool,
     settings: SettingsDep,
@@ -73,7 +73,7 @@ async def station_rain(
     )
 
 
-@router.get("/{station_id}/readings", dependencies=[require(Role.ADMIN)])
+@router.get("/{station_id}/readings", dependencies=[require(*STAFF)])
 async def station_readings(
     pool: Pool,
     station_id: StationId,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
-from api.auth import Principal, Role, require
+from api.auth import Principal, Role, audited, require
 from api.deps import Pool
 from api.openapi import json_body
 from api.queries import deliveries
@@ -85,7 +85,7 @@ async def patch_subscriber(pool: Pool, subscriber_id: SubscriberId, body: JsonBo
         return _shape(await subscribers_queries.update(conn, subscriber_id, sub))
 
 
-@router.delete("/{subscriber_id}", status_code=204, dependencies=[require(Role.ADMIN)])
+@router.delete("/{subscriber_id}", status_code=204, dependencies=[require(Role.ADMIN), audited("deleted")])
 async def delete_subscriber(pool: Pool, subscriber_id: SubscriberId) -> None:
     """Delete a subscriber and, with it, its deliveries (set active=false to keep the log)."""
     async with pool.connection() as conn:
