@@ -22,12 +22,14 @@ import ingest.service
 from api.app import create_app
 from ingest.parse import Parsed, parse_message
 from ingest.service import IngestService
-from tests.factories import make_station
+from tests.factories import make_station, make_user
 from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import publisher
 from tests.support import Broker, wait_for
 from vigie.mqtt import parse_mqtt_url
-from vigie.settings import ApiSettings, IngestSettings, Settings
+from vigie.settings import IngestSettings, Settings
+
+METRICS_TOKEN = "vigie_test-metrics-token-0123456789"
 
 MARK = b"raise-here"
 
@@ -48,8 +50,10 @@ def service(
         database_url=SecretStr(database_url),
         mqtt_url=SecretStr(broker.url("vigie-api")),
         ingest=IngestSettings(client_id=f"ingest-{tag}", share_group=f"g-{tag}", raw_retention_days=3650),
-        api=ApiSettings(admin_token=SecretStr("t" * 32)),
     )
+    # /metrics wants an API token of a technician or an admin, as Prometheus would hold.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        make_user(conn, "prometheus", ["technician"], token=METRICS_TOKEN)
     svc = IngestService(settings, parse_mqtt_url(broker.url("vigie-ingest")), database_url)
     thread = threading.Thread(target=svc.run, name="ingest-under-test")
     thread.start()
@@ -83,7 +87,7 @@ def test_exception_in_handling_is_an_internal_error_dead_letter_and_a_metric(
     assert str(row[1]).startswith("KeyError: ")
     assert isinstance(row[2], bytes) and MARK in row[2]  # the message is kept
     with TestClient(create_app(settings)) as client:
-        text = client.get("/metrics", headers={"Authorization": "Bearer " + "t" * 32}).text
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     assert 'vigie_ingest_internal_errors_total{exception="KeyError"} 1.0' in text
     assert 'vigie_ingest_dead_letters_total{reason="internal_error"} 1.0' in text
 
