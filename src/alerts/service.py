@@ -19,6 +19,7 @@ import psycopg
 from alerts.cap import CapWriter
 from alerts.dispatch import Dispatcher
 from alerts.engine import Engine
+from alerts.exercise import ExerciseRunner
 from vigie.jobs import JobHealth, guarded, make_scheduler
 from vigie.settings import Settings
 
@@ -186,13 +187,14 @@ class AlertsService:
         self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
         self.cap_writer = CapWriter(settings)
         self.dispatcher = Dispatcher(settings)
+        self.exercises = ExerciseRunner(url)
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Run until stop() is called."""
         self.sweeper.start()
-        loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher]
+        loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher, self.exercises]
         for loop in loops:
             t = threading.Thread(target=loop.run, name=type(loop).__name__, daemon=True)
             t.start()
