@@ -77,9 +77,21 @@ def _play_step(conn: Conn, e: dict[str, Any], s: dict[str, Any], now: datetime) 
             " last_value, window_min, exercise_id) VALUES (%s, %s, %s, %s, %s, 'open', 'public',"
             " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
-                e["kind"], f"exercise:{e['id']}", e["scope_kind"], e["scope_id"], s["level"],
-                e["communes"], e["catchment_id"], ex.title(e["title"]), now, now, now, s["level"],
-                s["value"], s["window_min"], e["id"],
+                e["kind"],
+                f"exercise:{e['id']}",
+                e["scope_kind"],
+                e["scope_id"],
+                s["level"],
+                e["communes"],
+                e["catchment_id"],
+                ex.title(e["title"]),
+                now,
+                now,
+                now,
+                s["level"],
+                s["value"],
+                s["window_min"],
+                e["id"],
             ),
         ).fetchone()
         assert row is not None
@@ -101,14 +113,21 @@ def _play_step(conn: Conn, e: dict[str, Any], s: dict[str, Any], now: datetime) 
     row = conn.execute(
         "INSERT INTO incident_changes (incident_id, at, kind, level, previous_level, value,"
         " window_min, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (incident_id, now, s["kind"], s["level"], s["previous_level"], s["value"], s["window_min"],
-         Jsonb(detail)),
+        (
+            incident_id,
+            now,
+            s["kind"],
+            s["level"],
+            s["previous_level"],
+            s["value"],
+            s["window_min"],
+            Jsonb(detail),
+        ),
     ).fetchone()
     assert row is not None
     change_id = int(row[0])
     conn.execute(
-        "UPDATE exercise_steps SET done_at = %s, incident_change_id = %s"
-        " WHERE exercise_id = %s AND seq = %s",
+        "UPDATE exercise_steps SET done_at = %s, incident_change_id = %s WHERE exercise_id = %s AND seq = %s",
         (now, change_id, e["id"], s["seq"]),
     )
     conn.execute("SELECT pg_notify('vigie_incident_change', %s)", (str(change_id),))
@@ -158,7 +177,10 @@ class ExerciseRunner:
     """LISTEN vigie_exercise and play due steps at their time; never dies."""
 
     def __init__(
-        self, url: str, poll_s: float = 5.0, clock: Callable[[], datetime] = utcnow,
+        self,
+        url: str,
+        poll_s: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
         only: int | None = None,
     ) -> None:
         self.url = url

@@ -9,7 +9,19 @@ from fastapi import FastAPI
 
 from api import errors, openapi
 from api.limits import BodyLimit
-from api.routes import alerts_cap, catchments, health, incidents, metrics, rules, stations, subscribers
+from api.routes import (
+    alerts_cap,
+    catchments,
+    exercises,
+    health,
+    incidents,
+    instructions,
+    metrics,
+    rules,
+    signup,
+    stations,
+    subscribers,
+)
 from vigie.db import make_async_pool
 from vigie.settings import Settings
 
@@ -23,6 +35,11 @@ ROUTERS = (
     rules.router,
     catchments.router,
     subscribers.router,
+    instructions.router,
+    exercises.router,
+    signup.router,
+    signup.admin_router,
+    signup.page_router,
 )
 
 

@@ -159,12 +159,29 @@ def plan_synthetic(storm: SyntheticStorm, speed: float) -> Plan:
         else:
             kind, level = ("escalated" if RANK[s.level] > RANK[previous] else "deescalated"), s.level
         steps.append(
-            Step(s.after_s / speed, kind, level, previous, s.value, "mm", storm.window_min,
-                 f"{TITLE_PREFIX}{storm.title}")
+            Step(
+                s.after_s / speed,
+                kind,
+                level,
+                previous,
+                s.value,
+                "mm",
+                storm.window_min,
+                f"{TITLE_PREFIX}{storm.title}",
+            )
         )
         previous = s.level
-    return Plan("synthetic", None, "accumulation", storm.title, "commune", storm.communes[0],
-                list(storm.communes), None, steps)
+    return Plan(
+        "synthetic",
+        None,
+        "accumulation",
+        storm.title,
+        "commune",
+        storm.communes[0],
+        list(storm.communes),
+        None,
+        steps,
+    )
 
 
 def plan_replay(incident: dict[str, Any], changes: list[dict[str, Any]], speed: float) -> Plan:
@@ -189,11 +206,29 @@ def plan_replay(incident: dict[str, Any], changes: list[dict[str, Any]], speed: 
     ]
     if steps[-1].kind != "resolved":
         last = steps[-1]
-        steps.append(Step(last.offset_s + 60 / speed, "resolved", last.level, last.level, None,
-                          last.unit, last.window_min, f"{TITLE_PREFIX}fin de l'exercice"))
-    return Plan("incident", int(incident["id"]), str(incident["kind"]), str(incident["title"]),
-                str(incident["scope_kind"]), str(incident["scope_id"]), list(incident["communes"]),
-                incident["catchment_id"], steps)
+        steps.append(
+            Step(
+                last.offset_s + 60 / speed,
+                "resolved",
+                last.level,
+                last.level,
+                None,
+                last.unit,
+                last.window_min,
+                f"{TITLE_PREFIX}fin de l'exercice",
+            )
+        )
+    return Plan(
+        "incident",
+        int(incident["id"]),
+        str(incident["kind"]),
+        str(incident["title"]),
+        str(incident["scope_kind"]),
+        str(incident["scope_id"]),
+        list(incident["communes"]),
+        incident["catchment_id"],
+        steps,
+    )
 
 
 # ---- SQL shared by the API (async) and the CLI (sync): one text, two drivers ------------------

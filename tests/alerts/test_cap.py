@@ -539,8 +539,10 @@ def test_cap_writer_survives_an_unreachable_database(caplog: pytest.LogCaptureFi
 # ---- consignes and exercises ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "level", "key"), [("opened", "yellow", "yellow"), ("escalated", "red", "red"),
-                                                     ("resolved", "orange", "end")])
+@pytest.mark.parametrize(
+    ("kind", "level", "key"),
+    [("opened", "yellow", "yellow"), ("escalated", "red", "red"), ("resolved", "orange", "end")],
+)
 def test_instruction_is_the_default_consigne_of_the_level(kind: str, level: str, key: str) -> None:
     from vigie.instructions import DEFAULTS
 
@@ -564,7 +566,8 @@ def test_writer_puts_the_communes_own_consigne_in_instruction(db: Conn) -> None:
     )
     both = text(assert_valid_cap(xmls[1].encode()), "cap:info/cap:instruction")
     # Two communes with different consignes: one line each, named.
-    assert both.startswith("Thourotte : Thourotte : fermez") and "\nMarest-sur-Matz : Vigilance orange" in both
+    assert both.startswith("Thourotte : Thourotte : fermez")
+    assert "\nMarest-sur-Matz : Vigilance orange" in both
 
 
 def test_exercise_incidents_are_published_with_status_exercise(db: Conn) -> None:

@@ -156,7 +156,10 @@ def test_a_real_alert_during_an_exercise_is_never_merged_into_it(db: Conn, datab
     ("storm", "reason"),
     [
         ({**SYNTHETIC, "steps": [{"after_s": 0, "level": None}, {"after_s": 1, "level": None}]}, "première"),
-        ({**SYNTHETIC, "steps": [{"after_s": 0, "level": "red"}, {"after_s": 1, "level": "red"}]}, "dernière"),
+        (
+            {**SYNTHETIC, "steps": [{"after_s": 0, "level": "red"}, {"after_s": 1, "level": "red"}]},
+            "dernière",
+        ),
         ({**SYNTHETIC, "steps": [{"after_s": 5, "level": "red"}, {"after_s": 1, "level": None}]}, "croître"),
         ({**SYNTHETIC, "communes": ["75056"]}, "pattern"),
         ({**SYNTHETIC, "title": "x" * 10_000}, "200"),
