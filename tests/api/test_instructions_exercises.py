@@ -134,3 +134,30 @@ def test_bad_exercises_are_refused(
     r = client.post("/api/v1/exercises", json=body, headers=ADMIN)
     assert r.status_code == status, r.text
     assert reason in r.json()["detail"] and "<script>" not in r.text
+
+
+def test_subscribers_opt_into_exercises_and_exercise_incidents_say_so(client: TestClient, db: Conn) -> None:
+    body = {
+        "name": "Mairie",
+        "communes": ["60636"],
+        "exercises": True,
+        "channels": [{"kind": "sms", "url": "smseagle://tok@sms.example.org/+33611111111"}],
+    }
+    made = client.post("/api/v1/subscribers", json=body, headers=ADMIN)
+    assert made.status_code == 201 and made.json()["exercises"] is True
+    off = client.patch(f"/api/v1/subscribers/{made.json()['id']}", json={"exercises": False}, headers=ADMIN)
+    assert off.json()["exercises"] is False
+    assert db.execute("SELECT exercises FROM subscribers").fetchone() == (False,)
+
+    from datetime import UTC, datetime
+
+    from alerts.exercise import create, play_due
+    from vigie.exercises import ExerciseIn
+
+    create(db, ExerciseIn.model_validate({"name": "PCS", "synthetic": SYNTHETIC}), "test", datetime.now(UTC))
+    play_due(db, datetime.now(UTC))
+    public = client.get("/api/v1/incidents").json()["items"]
+    assert len(public) == 1 and public[0]["exercise_id"] is not None
+    assert public[0]["title"].startswith("EXERCICE — ")
+    page = client.get(f"/incidents/{public[0]['id']}")
+    assert page.status_code == 200 and "EXERCICE" in page.text
