@@ -163,13 +163,14 @@ def channel_url(template: str, channel: str, address: str) -> str:
     placeholder = "{number}" if channel == "sms" else "{email}"
     if placeholder not in template:
         raise ValueError(f"passerelle d'inscription sans {placeholder} configurée")
-    return template.replace(placeholder, quote(address, safe="+@"))
+    # "+" quoted too: in a query string it would read as a space (a+b@x.fr, +336…).
+    return template.replace(placeholder, quote(address, safe="@"))
 
 
-def code_sms(code: str, commune: str) -> str:
+def code_sms(code: str, commune: str, valid_min: int) -> str:
     """The opt-in SMS (GSM-7, one segment)."""
     return (
-        f"Vigie: votre code d'inscription aux alertes de {commune} est {code} (valable 15 min). "
+        f"Vigie: votre code d'inscription aux alertes de {commune} est {code} (valable {valid_min} min). "
         "Si vous n'avez rien demande, ignorez ce message."
     )
 

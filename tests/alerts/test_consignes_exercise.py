@@ -168,3 +168,63 @@ def test_a_real_alert_during_an_exercise_is_never_merged_into_it(db: Conn, datab
 def test_bad_synthetic_storms_are_refused(storm: dict[str, Any], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         ex.ExerciseIn.model_validate({"name": "PCS", "synthetic": storm})
+
+
+def test_vigie_exercise_start_plays_the_storm_and_prints_its_report(
+    db: Conn, database_url: str, tmp_path: Any
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    storm = tmp_path / "orage.json"
+    storm.write_text(json.dumps(SYNTHETIC), "utf-8")
+    env = {**os.environ, "VIGIE_DATABASE_URL": database_url, "VIGIE_LOG_LEVEL": "WARNING"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigie.cli",
+            "exercise",
+            "start",
+            "--name",
+            "PCS CLI",
+            "--synthetic",
+            str(storm),
+            "--speed",
+            "3600",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.split("\n", 1)[1])
+    assert [s["kind"] for s in report["steps"]] == ["opened", "escalated", "resolved"]
+    assert all(s["played_at"] is not None for s in report["steps"]) and report["finished_at"]
+    assert db.execute("SELECT state, title FROM incidents").fetchone() == (
+        "resolved",
+        "EXERCICE — Cumul 1 h — orage simulé",
+    )
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigie.cli",
+            "exercise",
+            "start",
+            "--name",
+            "x" * 300,
+            "--synthetic",
+            str(storm),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "exercice refusé" in bad.stderr

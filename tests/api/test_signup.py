@@ -159,7 +159,7 @@ def test_email_opt_in_by_link_and_unsubscribe_page(
         URL,
         json={
             "commune": "60378",
-            "email": "Habitant@Example.org",
+            "email": "Habitant+alertes@Example.org",
             "consent": True,
             "min_level": "orange",
             "exercises": True,
@@ -168,7 +168,7 @@ def test_email_opt_in_by_link_and_unsubscribe_page(
     assert r.status_code == 202, r.text
     wait_for(lambda: smtp.messages, timeout=10)
     mail = smtp.messages[-1]
-    assert mail["rcpt_tos"] == ["habitant@example.org"]
+    assert mail["rcpt_tos"] == ["habitant+alertes@example.org"]
     link = re.search(r"https://vigie.example.org(/inscription/confirmer/\S+)", mail["body"])
     assert link is not None
     page = api.get(link.group(1))  # a mail scanner opening the link confirms nothing

@@ -113,7 +113,7 @@ async def sign_up(pool: Pool, settings: SettingsDep, request: Request, body: Jso
         )
     url = channel_url(template, sub.channel, sub.address)
     if code is not None:
-        sent = await _send(settings, url, None, code_sms(code, commune))
+        sent = await _send(settings, url, None, code_sms(code, commune, s.code_ttl_s // 60))
     else:
         subject, text = confirm_email(urls.confirm_email_url(settings.public_url, token), commune)
         sent = await _send(settings, url, subject, text)
