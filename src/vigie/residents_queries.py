@@ -216,11 +216,6 @@ async def erase_address(conn: AsyncConn, channel: str, address: str) -> int:
     )
 
 
-async def erase_id(conn: AsyncConn, resident_id: int) -> int:
-    """Erase one resident by id (admin)."""
-    return await _erase(conn, "id = %(id)s", {"id": resident_id})
-
-
 async def reach(conn: AsyncConn) -> list[dict[str, Any]]:
     """Per commune: active residents by channel and pending requests, against the population."""
     async with conn.cursor(row_factory=dict_row) as cur:

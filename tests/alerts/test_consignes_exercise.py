@@ -132,6 +132,11 @@ def test_exercise_goes_only_to_opted_in_subscribers_marked_exercice_with_cap_sta
         assert rep["crossing_to_first_sms_s"] is not None and 0 <= rep["crossing_to_first_sms_s"] < 20
         assert rep["crossing_to_acknowledgement_s"] is not None and rep["crossing_to_acknowledgement_s"] > 0
         assert all(s["accepted"] == 2 for s in rep["steps"])  # SMS + e-mail of the volunteer
+        # The exercise's deliveries extend the proof chain like a real incident's.
+        from vigie import proof
+
+        verdict = proof.verify(db, int(rep["incident_id"]), None)
+        assert verdict.ok and verdict.rows >= 12  # 6 deliveries, queued + accepted each
 
 
 def test_a_real_alert_during_an_exercise_is_never_merged_into_it(db: Conn, database_url: str) -> None:

@@ -24,7 +24,6 @@ from api.schemas.errors import error_responses
 from api.schemas.residents import CommuneReach, InboundAnswer, SignupAccepted, SignupDone
 from vigie import outbound, residents_queries, urls
 from vigie.errors import ValidationFailed
-from vigie.ids import BIGINT_MAX
 from vigie.residents import (
     ERASE_WORDS,
     STOP_WORDS,
@@ -51,7 +50,6 @@ page_router = APIRouter(tags=["pages"], route_class=VigieRoute)
 
 JsonBody = Annotated[dict[str, Any], Body()]
 Token = Annotated[str, Path(pattern=TOKEN_PATTERN)]
-ResidentId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 EMAIL_LINK_TTL = timedelta(days=1)
 
 
@@ -136,11 +134,15 @@ async def sign_up(pool: Pool, settings: SettingsDep, request: Request, body: Jso
 async def confirm(pool: Pool, settings: SettingsDep, body: JsonBody) -> SignupDone:
     """Confirm an SMS sign-up with its code: the consent is recorded with its time."""
     item = parse(ConfirmIn, body, "confirmation refusée")
-    template = _gateway(settings, "sms")
-    async with pool.connection() as conn, conn.transaction():
-        outcome, _ = await residents_queries.confirm_code(
-            conn, item.request, item.code, settings.signup.code_attempts, template, datetime.now(UTC)
-        )
+    # The gateway is needed only once the code is right (to build the resident's channel).
+    template = settings.signup.sms_url.get_secret_value()
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            outcome, _ = await residents_queries.confirm_code(
+                conn, item.request, item.code, settings.signup.code_attempts, template, datetime.now(UTC)
+            )
+    except ValueError:  # no gateway configured any more: nothing was activated
+        raise HTTPException(503, "inscription par SMS non disponible pour le moment") from None
     if outcome == "ok":
         return SignupDone(detail="inscription confirmée : vous recevrez les alertes de votre commune")
     reasons = {
@@ -153,9 +155,12 @@ async def confirm(pool: Pool, settings: SettingsDep, body: JsonBody) -> SignupDo
 
 
 async def _confirm_email(pool: Pool, settings: Settings, token: str) -> bool:
-    template = _gateway(settings, "email")
-    async with pool.connection() as conn, conn.transaction():
-        done = await residents_queries.confirm_token(conn, token, template, datetime.now(UTC))
+    template = settings.signup.email_url.get_secret_value()
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            done = await residents_queries.confirm_token(conn, token, template, datetime.now(UTC))
+    except ValueError:  # no gateway configured any more: nothing was activated
+        raise HTTPException(503, "inscription par e-mail non disponible pour le moment") from None
     return done is not None
 
 
@@ -342,16 +347,3 @@ async def erase_by_address(pool: Pool, body: JsonBody) -> SignupDone:
     async with pool.connection() as conn, conn.transaction():
         n = await residents_queries.erase_address(conn, channel, address)
     return SignupDone(detail="données supprimées" if n else "aucune inscription à cette adresse", count=n)
-
-
-@admin_router.delete(
-    "/{resident_id}",
-    status_code=204,
-    dependencies=[require(roles.RESIDENTS_ADMIN)],
-    responses=error_responses(404),
-)
-async def erase_resident(pool: Pool, resident_id: ResidentId) -> None:
-    """Erase one resident by id."""
-    async with pool.connection() as conn, conn.transaction():
-        if not await residents_queries.erase_id(conn, resident_id):
-            raise HTTPException(404, f"habitant inconnu : {resident_id}")
