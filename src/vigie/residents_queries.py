@@ -87,6 +87,12 @@ async def _activate(conn: AsyncConn, r: dict[str, Any], template: str, now: date
     commune (the new level and exercise choice win)."""
     url = channel_url(template, r["channel"], r["address"])
     async with conn.cursor(row_factory=dict_row) as cur:
+        # Two confirmations of one address and commune at once: the second waits for the first,
+        # then finds its active row (instead of breaking the one-active-row index).
+        await cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"resident:{r['channel']}:{r['address']}:{r['commune_insee']}",),
+        )
         await cur.execute(
             "SELECT id, subscriber_id, token FROM residents WHERE state = 'active' AND channel = %s"
             " AND address = %s AND commune_insee = %s FOR UPDATE",

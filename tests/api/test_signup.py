@@ -335,3 +335,20 @@ def test_gateway_down_is_a_clear_503(api: TestClient, stand_ins: tuple[SmtpSink,
     assert r.status_code == 503 and "réessayez" in r.json()["detail"]
     time.sleep(0)  # the service answered, and keeps answering
     assert api.get("/api/v1/instructions").status_code == 200
+
+
+def test_signing_up_again_changes_the_level_of_the_one_subscription(
+    api: TestClient, db: Conn, stand_ins: tuple[SmtpSink, SmsSink]
+) -> None:
+    _smtp, sms = stand_ins
+    _sign_up_by_sms(api, sms)
+    _sign_up_by_sms(api, sms, min_level="red", exercises=True)
+    assert db.execute("SELECT state, min_level, exercises FROM residents").fetchall() == [
+        ("active", "red", True)
+    ]
+    assert db.execute("SELECT min_level, exercises, active FROM subscribers").fetchall() == [
+        ("red", True, True)
+    ]
+    # Another commune is another subscription.
+    _sign_up_by_sms(api, sms, commune="60378")
+    assert db.execute("SELECT count(*) FROM subscribers WHERE active").fetchone() == (2,)
