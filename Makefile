@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion lock audit clean-demo
+.PHONY: setup services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,10 @@ bench-ingest: services
 # Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
 bench-alerts: services
 	$(BIN)/python bench/bench_alerts.py
+
+# Gauge firmware under MicroPython's Unix port with the simulated board: energy, RAM, replay time.
+bench-firmware: services
+	$(BIN)/python bench/firmware.py
 
 # Two locks: requirements.lock is what production runs (the Docker image), with no test tools;
 # requirements-dev.lock adds the demo's sinks and the test and lint tools (`make setup`).

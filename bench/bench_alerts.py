@@ -141,7 +141,12 @@ def latency_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     "email",
                     smtp.apprise_url(f"mairie-{insee}@example.org"),
                 )
-            env = {"VIGIE_DATABASE_URL": url, "VIGIE_LOG_LEVEL": "INFO"}
+            # The SMS sink listens on loopback: allowed explicitly (vigie.outbound).
+            env = {
+                "VIGIE_DATABASE_URL": url,
+                "VIGIE_LOG_LEVEL": "INFO",
+                "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",
+            }
             ingest = Service(
                 ["ingest"],
                 {
@@ -308,7 +313,12 @@ def fanout_part(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 for i in range(args.fanout):
                     channel = [{"kind": "sms", "url": sms.apprise_url(f"+3361{i:07d}")}]
                     copy.write_row((f"Habitant {i}", ["60636"], "yellow", json.dumps(channel)))
-            env = {"VIGIE_DATABASE_URL": url, "VIGIE_LOG_LEVEL": "INFO"}
+            # The SMS sink listens on loopback: allowed explicitly (vigie.outbound).
+            env = {
+                "VIGIE_DATABASE_URL": url,
+                "VIGIE_LOG_LEVEL": "INFO",
+                "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",
+            }
             alerts = Service(["alerts"], env, work / "alerts-fanout.log")
             # Only the red incident below may produce messages: no rule fires on an empty network.
             conn.execute("UPDATE rules SET enabled = false")

@@ -317,7 +317,7 @@ def main() -> None:
     migrate(db_url)
     broker_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-broker-"))
     broker_dir.chmod(0o755)
-    broker = LocalBroker(broker_dir, 18899)
+    broker = LocalBroker(broker_dir, 18899, gateways=("vigie-simulator",))
     broker.start()
     log_dir = Path(tempfile.mkdtemp(prefix="vigie-bench-"))
     result: dict[str, Any] = {

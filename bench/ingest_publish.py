@@ -76,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vigie-bench-pub-") as tmp:
         directory = Path(tmp)
         directory.chmod(0o755)
-        broker = LocalBroker(directory, _free_port())
+        broker = LocalBroker(directory, _free_port(), gateways=("vigie-simulator",))
         broker.start()
         try:
             result = publish_rate(

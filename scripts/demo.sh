@@ -19,6 +19,11 @@ set -a
 VIGIE_DATABASE_URL=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/vigie
 VIGIE_MQTT_URL=mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830}
 VIGIE_MQTT_CREDENTIALS_FILE=$BROKER_DIR/credentials.env
+# `vigie stations add/rotate-password/retire` manage device accounts there.
+VIGIE_BROKER__DIRECTORY=$BROKER_DIR
+# The demo's SMTP/SMS sinks and simulated webcam listen on loopback, which Vigie refuses for
+# admin-written destinations unless allowed (docs/security.md). A real site leaves this unset.
+VIGIE_OUTBOUND__ALLOW_PRIVATE=true
 VIGIE_CAMERA__MEDIA_DIR=$STATE/media
 set +a
 
@@ -76,7 +81,8 @@ cat <<MSG
   Alerts (incidents):  $API/api/v1/incidents        CAP feed: $API/api/v1/alerts/cap.atom
   SMS and e-mails:     printed below as they arrive (SMS -> / E-mail ->), and kept in $SINKS_LOG
                        (a storm is replayed: alerts within a minute, ends ~10-20 min later)
-  Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} (accounts in $BROKER_DIR/credentials.env)
+  Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} services (accounts in $BROKER_DIR/credentials.env)
+                       mqtt://127.0.0.1:$(( ${VIGIE_BROKER_PORT:-18830} + 1 )) gauges (vigie stations add <id> …)
 
   Ctrl-C stops everything.
 

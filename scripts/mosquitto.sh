@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${VIGIE_BROKER_DIR:-/var/lib/vigie/mosquitto}
 PORT=${VIGIE_BROKER_PORT:-18830}
-.venv/bin/vigie broker init --directory "$DIR" --port "$PORT" >/dev/null
+# The demo publishes through the simulator gateway; a real site asks only for what it has.
+.venv/bin/vigie broker init --directory "$DIR" --port "$PORT" --gateway vigie-simulator >/dev/null
 if [ -f "$DIR/mosquitto.pid" ] && kill -0 "$(cat "$DIR/mosquitto.pid")" 2>/dev/null; then
   # Re-read the password file and ACL in case they changed.
   kill -HUP "$(cat "$DIR/mosquitto.pid")"

@@ -11,6 +11,8 @@ APT_PACKAGES="$APT_PACKAGES python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-p
 APT_PACKAGES="$APT_PACKAGES gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
 # The deployment files' own checkers (tests/deploy): systemd-analyze, caddy, promtool.
 APT_PACKAGES="$APT_PACKAGES systemd caddy prometheus"
+# Node's built-in test runner checks the gauges' ChirpStack codec (firmware/chirpstack/).
+APT_PACKAGES="$APT_PACKAGES nodejs"
 missing=""
 for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -44,6 +44,9 @@ else
   fi
 fi
 
+# MicroPython for the firmware's tests goes into the same Debian 13 root (or on a Debian 13 host).
+[ "$ACTION" = "stop" ] || VIGIE_PG_ROOT="$ROOT" bash "$(dirname "$0")/micropython.sh"
+
 in_root() { chroot "$ROOT" su postgres -s /bin/sh -c "$*"; }
 
 if [ "$ACTION" = "stop" ]; then

@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -15,14 +16,16 @@ from vigie.mqtt import connect_client, make_client, parse_mqtt_url
 class Publisher:
     """QoS 1 publisher; publish() returns the broker's PUBACK reason code value."""
 
-    def __init__(self, url: str, client_id: str | None = None) -> None:
-        self.address = parse_mqtt_url(url)
+    def __init__(self, url: str, client_id: str | None = None, ca_file: Path | None = None) -> None:
+        self.address = parse_mqtt_url(url, ca_file)
+        self.disconnects: list[object] = []
         self.client = make_client(self.address, client_id or f"test-pub-{uuid.uuid4().hex[:8]}")
         self._acks: dict[int, int] = {}
         self._cond = threading.Condition()
         self.client.on_publish = self._on_publish
         self._connack: object = None
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
         connect_client(self.client, self.address)
         self.client.loop_start()
         with self._cond:
@@ -35,6 +38,10 @@ class Publisher:
         with self._cond:
             self._connack = rc
             self._cond.notify_all()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        with self._cond:
+            self.disconnects.append(rc)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: object, _p: object) -> None:
         with self._cond:

@@ -84,8 +84,16 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
+@dataclass
 class Broker(LocalBroker):
-    """The project's broker for tests; device passwords are made up when not given."""
+    """The project's broker for tests, with the gateway accounts the tests publish through;
+    device passwords are made up when not given."""
+
+    gateways: tuple[str, ...] = ("vigie-simulator", "chirpstack")
+
+    def __post_init__(self) -> None:
+        while self.device_port in (None, self.port):
+            self.device_port = free_port()
 
     def add_device(self, station_id: str, password: str | None = None) -> str:
         return super().add_device(station_id, password or uuid.uuid4().hex)

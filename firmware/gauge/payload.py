@@ -1,8 +1,11 @@
 """Payloads of the docs/mqtt.md contract, built by the gauge.
 
 Pure Python on purpose: it imports nothing MicroPython-specific (not even json, whose
-`separators` argument older MicroPython builds lack), so CPython tests it as it runs on the
-ESP32, and the bytes are the same on both.
+`separators` argument older MicroPython builds lack), and it uses no float: the battery comes in
+as whole millivolts and is written with integer arithmetic, because MicroPython's float
+formatting rounds differently from CPython's (3.655 V: "3.66" against "3.65") and the ESP32's
+floats are single precision. So the bytes are the same on the board, under the Unix port and in
+CPython, and the same as the simulator's (tests/firmware/test_same_bytes.py runs both).
 """
 
 TOPIC_ROOT = "vigie/v1"
@@ -15,7 +18,9 @@ MAX_BATCH_READINGS = 10000
 _STATION_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
 _FW_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_+"
 # Field order of the documented examples.
-_ORDER = ("seq", "ts", "tips", "counter", "interval_s", "battery_v", "rssi", "fw", "min_gap_ms")
+_ORDER = (
+    "seq", "ts", "tips", "counter", "interval_s", "battery_v", "rssi", "fw", "min_gap_ms", "clock"
+)
 
 
 def check_station(station):
@@ -73,10 +78,11 @@ def reading(
     tips=None,
     counter=None,
     interval_s=None,
-    battery_v=None,
+    battery_mv=None,
     rssi=None,
     fw=None,
     min_gap_ms=None,
+    unsynced=False,
 ):
     """One reading as a dict, checked against the contract's ranges (ValueError otherwise)."""
     if tips is None and counter is None:
@@ -88,12 +94,8 @@ def reading(
         r["counter"] = _int("counter", counter, 0, 2**62)
     if interval_s is not None:
         r["interval_s"] = _int("interval_s", interval_s, 1, 86400)
-    if battery_v is not None:
-        if not isinstance(battery_v, (int, float)) or isinstance(battery_v, bool):
-            raise ValueError("battery_v must be a number")
-        if not 0 <= battery_v <= 20:  # also refuses NaN, which compares false
-            raise ValueError("battery_v must be between 0 and 20")
-        r["battery_v"] = round(float(battery_v), 2)
+    if battery_mv is not None:
+        r["battery_v"] = volts(_int("battery_mv", battery_mv, 0, 20000))
     if rssi is not None:
         r["rssi"] = _int("rssi", rssi, -200, 0)
     if fw is not None:
@@ -104,15 +106,39 @@ def reading(
         r["fw"] = fw
     if min_gap_ms is not None:
         r["min_gap_ms"] = _int("min_gap_ms", min_gap_ms, 0, 86400000)
+    if unsynced:
+        # ts is the gauge's own clock, never set by NTP (docs/mqtt.md, field `clock`).
+        r["clock"] = "unsynced"
     return r
 
 
+class Volts:
+    """Centivolts as the contract's number: what Python's json writes for round(mv / 1000, 2)."""
+
+    def __init__(self, centi):
+        self.centi = centi
+
+    def text(self):
+        whole, frac = divmod(self.centi, 100)
+        if frac % 10 == 0:
+            return "%d.%d" % (whole, frac // 10)  # 3.70 V is written 3.7, 4.00 V is 4.0
+        return "%d.%02d" % (whole, frac)
+
+    def __eq__(self, other):
+        return isinstance(other, Volts) and other.centi == self.centi
+
+
+def volts(mv):
+    """Whole millivolts to Volts, rounded half up to the centivolt with integers only."""
+    return Volts((mv + 5) // 10)
+
+
 def _number(value):
-    if isinstance(value, int):
+    if isinstance(value, Volts):
+        return value.text()
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    # Two decimals at most (battery), written as Python's json writes round(x, 2).
-    text = ("%.3f" % value).rstrip("0")
-    return text + "0" if text.endswith(".") else text
+    raise ValueError("only integers and volts are written: no float crosses the wire")
 
 
 def encode(r):

@@ -1,52 +1,44 @@
-"""Tip counting on the reed switch: an IRQ with debounce, and the shortest gap between tips.
+"""Counting the bucket's tips: debounce, interval count, and the shortest gap between tips.
 
-The bucket's magnet closes the reed switch for a few ms per tip and the contact bounces; edges
-closer than `debounce_ms` are one tip. The shortest gap between accepted tips goes out as
-`min_gap_ms`, so Vigie can flag double tips (under 500 ms, faster than a bucket can tip).
+Called from the reed switch's interrupt with the time in ms (board-independent, so the same code
+runs on a host with a simulated bucket). A reed switch bounces for a few ms, and at 0.2 mm a
+bucket cannot tip twice within about half a second, so every edge closer than `debounce_ms`
+(default 400 ms) to the last accepted tip is a bounce: counted apart, never as rain. The state
+lives in a dict that the gauge keeps in RTC memory, so it survives deep sleep and soft resets.
 """
-
-import time
-
-import machine
 
 
 class TipCounter:
-    """Counts falling edges of a pulled-up GPIO; take() returns and resets the interval's count."""
+    """Tips since the last reading (`n`), shortest gap (`g`), bounces, last tip time (`t`)."""
 
-    def __init__(self, pin_number, debounce_ms=50):
+    def __init__(self, state, debounce_ms=400):
+        self.s = state
         self.debounce_ms = debounce_ms
-        self.tips = 0
-        self.bounces = 0
-        self.min_gap_ms = None
-        self._last = None
-        self.pin = machine.Pin(pin_number, machine.Pin.IN, machine.Pin.PULL_UP)
-        self.pin.irq(trigger=machine.Pin.IRQ_FALLING, handler=self._irq)
+        for key, value in (("n", 0), ("g", None), ("t", None), ("b", 0)):
+            if key not in state:
+                state[key] = value
 
-    def _irq(self, _pin):
-        # Runs in interrupt context: no allocation, no I/O, just arithmetic.
-        now = time.ticks_ms()
-        if self._last is not None:
-            gap = time.ticks_diff(now, self._last)
-            if gap < self.debounce_ms:
-                self.bounces += 1
-                return
-            if self.min_gap_ms is None or gap < self.min_gap_ms:
-                self.min_gap_ms = gap
-        self._last = now
-        self.tips += 1
-
-    def add(self, tips, min_gap_ms=None):
-        """Count tips seen elsewhere (while waking from deep sleep on the reed switch)."""
-        state = machine.disable_irq()
-        self.tips += tips
-        if min_gap_ms is not None and (self.min_gap_ms is None or min_gap_ms < self.min_gap_ms):
-            self.min_gap_ms = min_gap_ms
-        machine.enable_irq(state)
+    def edge(self, now_ms):
+        """One falling edge of the reed switch at now_ms (wall-clock ms); True if it is a tip."""
+        s = self.s
+        last = s["t"]
+        if last is not None:
+            gap = now_ms - last
+            if 0 <= gap < self.debounce_ms:
+                s["b"] += 1
+                return False
+            if gap >= 0 and (s["g"] is None or gap < s["g"]):
+                s["g"] = gap
+        s["t"] = now_ms
+        s["n"] += 1
+        return True
 
     def take(self):
-        """(tips, min_gap_ms) since the last call; the counter restarts at zero."""
-        state = machine.disable_irq()
-        tips, gap = self.tips, self.min_gap_ms
-        self.tips, self.min_gap_ms = 0, None
-        machine.enable_irq(state)
+        """(tips, min_gap_ms) since the last call; the interval's count restarts at zero."""
+        s = self.s
+        tips, gap = s["n"], s["g"]
+        s["n"], s["g"] = 0, None
         return tips, gap
+
+    def pending(self):
+        return self.s["n"]

@@ -22,6 +22,7 @@ from simulators.gauges.hyetograph import montana_for
 from simulators.gauges.publisher import DevicePublisher, GatewayPublisher, Publisher
 from simulators.gauges.runner import STORM_KINDS, TIPPERS, RunOptions, Simulation, StormPlan
 from vigie.broker import read_credentials
+from vigie.db import APP_SIMULATOR, connect
 from vigie.errors import VigieError
 from vigie.logs import redact, setup_logging
 from vigie.mqtt import parse_mqtt_url, service_address
@@ -219,20 +220,24 @@ def make_publisher(a: GaugeArgs) -> Publisher:
         if a.broker_credentials is None:
             raise SimulatorError("--per-device needs --broker-credentials with each gauge's password")
         return DevicePublisher(
-            parse_mqtt_url(url), read_credentials(a.broker_credentials), root=settings.topic_root
+            parse_mqtt_url(url, settings.mqtt_ca_file),
+            read_credentials(a.broker_credentials),
+            root=settings.topic_root,
         )
     credentials = a.broker_credentials or settings.mqtt_credentials_file
     if parse_mqtt_url(url).username is None and credentials is None:
         raise SimulatorError(
             "the MQTT URL has no user: put vigie-simulator's credentials in it or pass --broker-credentials"
         )
-    return GatewayPublisher(service_address(url, GATEWAY_ACCOUNT, credentials), root=settings.topic_root)
+    address = service_address(url, GATEWAY_ACCOUNT, credentials, settings.mqtt_ca_file)
+    return GatewayPublisher(address, root=settings.topic_root)
 
 
 def _run(settings: Settings, a: GaugeArgs) -> None:
     if a.register_stations:
         fleet = make_fleet(a.stations, seed=a.seed, interval_s=a.interval_s, prefix=a.prefix)
-        with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        url = settings.database_url.get_secret_value()
+        with connect(url, application_name=APP_SIMULATOR, autocommit=True) as conn:
             created = register(conn, fleet)
         log.info("%d station(s) created, %d already there", created, len(fleet) - created)
     stop = threading.Event()

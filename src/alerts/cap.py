@@ -15,7 +15,6 @@ import logging
 import math
 import re
 import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +28,9 @@ from alerts.engine_errors import AlertsError
 from alerts.rules import fr_number, window_fr
 from vigie import exercises, instructions, urls
 from vigie.alert_rules import LEVEL_FR
+from vigie.db import APP_CAP, connect
+from vigie.heartbeat import Heartbeat
+from vigie.listen import ListenLoop
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -649,16 +651,35 @@ def write_pending(
 class CapWriter:
     """LISTEN vigie_incident_change (plus a poll and a catch-up) and fill cap_messages."""
 
-    def __init__(self, settings: Settings, *, poll_s: float = 2.0, max_backoff_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        poll_s: float = 2.0,
+        max_backoff_s: float = 30.0,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self._url = settings.database_url.get_secret_value()
         self.ctx = context_from_settings(settings)
         self.poll_s = poll_s
-        self.max_backoff_s = max_backoff_s
         self.stop_event = threading.Event()
         self.written = 0
         self.passes = 0
-        self.healthy = False
         self._bad: set[int] = set()
+        self.loop = ListenLoop(
+            "CAP writer",
+            lambda: connect(self._url, application_name=APP_CAP, autocommit=True),
+            [CHANNEL],
+            self,
+            stop_event=self.stop_event,
+            heartbeat=heartbeat,
+            max_backoff_s=max_backoff_s,
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """Connected and caught up."""
+        return self.loop.healthy
 
     def stop(self) -> None:
         """Ask run() to return (within half a second)."""
@@ -666,41 +687,21 @@ class CapWriter:
 
     def run(self) -> None:
         """Until stopped: (re)connect with backoff, catch up, then write on NOTIFY or poll."""
-        delay = 0.5
-        failing = False
-        while not self.stop_event.is_set():
-            try:
-                with psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=10, application_name="vigie-cap"
-                ) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    # Whatever was committed while no writer was listening.
-                    self._pass(conn)
-                    if failing:
-                        log.info("CAP writer recovered")
-                    failing, delay, self.healthy = False, 0.5, True
-                    while not self.stop_event.is_set():
-                        self._wait(conn)
-                        self._pass(conn)
-            except Exception as exc:  # noqa: BLE001  # the writer must outlive any failure
-                self.healthy = False
-                if not failing:
-                    # Never the URL: it may carry the database password.
-                    log.error("CAP writer failing: %s: %s", type(exc).__name__, str(exc)[:300])
-                    failing = True
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+        self.loop.run()
 
-    def _wait(self, conn: psycopg.Connection[Any]) -> None:
-        """Until a NOTIFY, poll_s (the fallback poll: a notification sent while we were
-        reconnecting is lost) or stop(); waits in short slices so that stop() is prompt."""
-        deadline = time.monotonic() + self.poll_s
-        while not self.stop_event.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            for _ in conn.notifies(timeout=min(left, 0.5), stop_after=1):
-                return
+    # --- ListenHandler: a pass on connect, on each NOTIFY and every poll_s ------------------------
+    # (the fallback poll: a notification sent while we were reconnecting is lost)
+    def on_connect(self, conn: psycopg.Connection[Any]) -> None:
+        """Whatever was committed while no writer was listening."""
+        self._pass(conn)
+
+    def timeout_s(self) -> float:
+        """The fallback poll."""
+        return self.poll_s
+
+    def on_wake(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
+        """Write whatever is pending; the payloads only wake us."""
+        self._pass(conn)
 
     def _pass(self, conn: psycopg.Connection[Any]) -> None:
         n = write_pending(conn, self.ctx, skip=self._bad)

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,9 @@ from urllib.parse import urlsplit
 import apprise
 from apprise.manager_plugins import NotificationManager
 
-from vigie.subscribers import SCHEMES
+from vigie.logs import redact
+from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_host
+from vigie.subscribers import SCHEMES, SERVER_IN_URL
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +148,17 @@ def _failure_detail(records: list[str]) -> str:
 class ChannelSender:
     """Sends through Apprise with per-send timeouts; safe to call from many threads."""
 
-    def __init__(self, timeout_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 15.0,
+        *,
+        allow_private: bool = False,
+        allowed_networks: Sequence[IPNetwork] = (),
+    ) -> None:
         self.timeout_s = timeout_s
+        # vigie.outbound: internal destinations only where the site allows them (the demo).
+        self.allow_private = allow_private
+        self.allowed_networks = tuple(allowed_networks)
         self._capture = install_log_guard()
         load_plugins()
         self._asset = apprise.AppriseAsset(secure_logging=True)
@@ -157,6 +169,9 @@ class ChannelSender:
             return None
         # Our own retries (delivery_attempts) replace Apprise's: exactly one try per attempt.
         plugin.retry = 0
+        # A webhook must not redirect the notifier to where vigie.outbound would refuse to go
+        # (a public URL answering 307 to 169.254.169.254): whatever the URL's ?redirect= says.
+        plugin.redirects = False
         plugin.socket_connect_timeout = self.timeout_s
         plugin.socket_read_timeout = self.timeout_s
         # Plain text as written: our e-mail carries a fixed-width rain table.
@@ -191,7 +206,33 @@ class ChannelSender:
                 "adresse de canal invalide : refusée par Apprise (schéma inconnu, jeton ou "
                 "destinataire manquant)",
             )
+        refused = self._check_destination(url, plugin)
+        if refused is not None:
+            return refused
         try:
             return bool(plugin.notify(body=body, title=subject or "", body_format=apprise.NotifyFormat.TEXT))
         except Exception as exc:  # noqa: BLE001  # name the type only, never the message
             return SendResult(Outcome.RETRY, f"erreur inattendue ({type(exc).__name__})")
+
+    def _check_destination(self, url: str, plugin: Any) -> SendResult | None:
+        """Refuse an internal server before connecting (vigie.outbound).
+
+        The host is read from the plugin Apprise built, not parsed again here: it is where
+        Apprise will connect (an e-mail's smtp= server included), whatever the URL's quirks.
+        """
+        scheme = scheme_of(url)
+        if scheme not in SERVER_IN_URL:
+            return None
+        host = getattr(plugin, "smtp_host", None) or getattr(plugin, "host", None)
+        port = getattr(plugin, "port", None)
+        try:
+            port_n = port if isinstance(port, int) else None
+            check_host(
+                str(host or ""), port_n, allow_private=self.allow_private, allowed=self.allowed_networks
+            )
+        except OutboundRefused as exc:
+            log.warning("envoi refusé vers %s://%s : %s", scheme, redact(str(host)), exc)
+            return SendResult(Outcome.REFUSED, str(exc))
+        except OutboundUnresolved as exc:
+            return SendResult(Outcome.RETRY, str(exc))
+        return None

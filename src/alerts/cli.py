@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 
 from alerts.service import AlertsService
-from vigie.db import wait_until_ready
+from vigie.db import APP_ALERTS_ENGINE, wait_until_ready
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
 from vigie.settings import Settings
@@ -16,7 +16,7 @@ def app() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     url = settings.database_url.get_secret_value()
-    wait_until_ready(url)
+    wait_until_ready(url, application_name=APP_ALERTS_ENGINE)
     migrate(url)
     service = AlertsService(settings)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())

@@ -35,6 +35,10 @@ from psycopg_pool import ConnectionPool
 from alerts import messages as msg
 from alerts.channels import CHANNEL_KINDS, ChannelSender, Outcome, SendResult
 from vigie import exercises, instructions, urls
+from vigie.db import APP_NOTIFIER, connect, make_pool
+from vigie.heartbeat import Heartbeat
+from vigie.listen import ListenLoop
+from vigie.logs import redact
 from vigie.settings import AlertsSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -391,6 +395,21 @@ def recover_leases(conn: Conn, now: datetime) -> int:
 
 
 # -- building the message -----------------------------------------------------------------------
+TEST_SEND_FAILED = (
+    "échec de l'envoi de test : vérifiez l'adresse du canal (cause dans le journal du notificateur)"
+)
+
+
+def _generic_test_failure(g: Group, result: SendResult) -> SendResult:
+    """A failed test send says one thing, whatever went wrong.
+
+    An admin triggers test sends at will: "unreachable" against "HTTP 404" for a URL of their
+    choosing would tell which ports answer on a host. The cause goes to the notifier's log.
+    """
+    log.warning("envoi de test %d (abonné %d) : %s", g.leader, g.subscriber_id, redact(result.detail))
+    return SendResult(result.outcome, TEST_SEND_FAILED)
+
+
 @dataclass
 class Plan:
     """What one group sends, and to where; `problem` set means refuse without sending."""
@@ -649,19 +668,32 @@ class Dispatcher:
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
         sender: ChannelSender | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.settings = settings.alerts
         self.public_url = settings.public_url
         self.url = settings.database_url.get_secret_value()
         self.clock = clock
-        self.sender = sender or ChannelSender(self.settings.send_timeout_s)
+        self.sender = sender or ChannelSender(
+            self.settings.send_timeout_s,
+            allow_private=settings.outbound.allow_private,
+            allowed_networks=settings.outbound.allowed_networks,
+        )
         self.stop_event = threading.Event()
         self.capacity = self.settings.workers * 2
         self._inflight = 0
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._pool: ConnectionPool | None = None
-        self._failing = False
+        self._full = False
+        self.loop = ListenLoop(
+            "notifier",
+            lambda: connect(self.url, application_name=APP_NOTIFIER, autocommit=True),
+            LISTEN_CHANNELS,
+            self,
+            stop_event=self.stop_event,
+            heartbeat=heartbeat,
+        )
 
     def stop(self) -> None:
         """Ask run() to return (in-flight sends are finished and recorded first)."""
@@ -669,54 +701,36 @@ class Dispatcher:
 
     def run(self) -> None:
         """Until stopped: (re)connect, listen, expand, send; a failure never ends the loop."""
-        self._pool = ConnectionPool(
+        self._pool = make_pool(
             self.url,
+            name=APP_NOTIFIER,
             min_size=1,
             max_size=self.settings.workers + 1,
-            open=False,
-            timeout=10,
-            name="vigie-notify",
-            check=ConnectionPool.check_connection,
-            kwargs={"application_name": "vigie-notify", "autocommit": True},
+            autocommit=True,
+            timeout_s=10,
+            check=True,
         )
         self._pool.open(wait=False)
         self._executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="notify")
         log.info("notifier ready (%d workers)", self.settings.workers)
         try:
-            self._supervise()
+            self.loop.run()
         finally:
             self._executor.shutdown(wait=True)
             self._pool.close()
 
-    def _supervise(self) -> None:
-        delay = 0.5
-        while not self.stop_event.is_set():
-            try:
-                with psycopg.connect(
-                    self.url, autocommit=True, application_name="vigie-notify-listen"
-                ) as conn:
-                    for channel in LISTEN_CHANNELS:
-                        conn.execute(f"LISTEN {channel}")
-                    if self._failing:
-                        log.info("notifier recovered")
-                        self._failing, delay = False, 0.5
-                    self._loop(conn)
-            except Exception as exc:  # noqa: BLE001  # the notifier must outlive any failure
-                if not self._failing:
-                    log.error("notifier failing: %s", type(exc).__name__)
-                    self._failing = True
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
+    # --- ListenHandler: a pass, then wait for a NOTIFY or poll_s -----------------------------------
+    def on_connect(self, conn: Conn) -> None:
+        """Catch up at once: what was committed while nobody listened."""
+        self._full = self.pass_once(conn)
 
-    def _loop(self, conn: Conn) -> None:
-        while not self.stop_event.is_set():
-            full = self.pass_once(conn)
-            # At capacity, come back soon: a worker finishing frees room for the backlog.
-            timeout = 0.05 if full else self.settings.poll_s
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
-                pass
-            for _ in conn.notifies(timeout=0.001):
-                pass  # coalesce a burst of wake-ups into one pass
+    def timeout_s(self) -> float:
+        """At capacity, come back soon: a worker finishing frees room for the backlog."""
+        return 0.05 if self._full else self.settings.poll_s
+
+    def on_wake(self, conn: Conn, payloads: list[str]) -> None:
+        """The payloads only wake us: each pass reads the tables."""
+        self._full = self.pass_once(conn)
 
     def pass_once(self, conn: Conn) -> bool:
         """Recover expired leases, expand new changes, claim and submit; True when at capacity."""
@@ -765,6 +779,8 @@ class Dispatcher:
             result = SendResult(Outcome.REFUSED, plan.problem)
         else:
             result = self.sender.send(plan.kind, plan.url, plan.subject, plan.body)
+        if plan.purposes == ["test"] and result.outcome is not Outcome.ACCEPTED:
+            result = _generic_test_failure(g, result)
         with self._pool.connection() as conn:
             state = record(conn, g, plan, result, self.clock(), self.settings)
         if state is None:

@@ -7,8 +7,9 @@ from incidents.exercise_id: only subscribers who opted into exercises hear of it
 starts with EXERCICE, and CAP says <status>Exercise</status>. The engine never judges these
 incidents (no rule drives them).
 
-ExerciseRunner runs in `vigie alerts`; `vigie exercise start` can also play an exercise in the
-foreground. Two players at once are safe: an exercise is played under its row lock (SKIP LOCKED).
+ExerciseRunner (a vigie.listen.ListenLoop) runs in `vigie alerts`; `vigie exercise start` can
+also play an exercise in the foreground. Two players at once are safe: an exercise is played
+under its row lock (SKIP LOCKED).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vigie import exercises as ex
+from vigie.db import APP_ALERTS_EXERCISE, connect
+from vigie.heartbeat import Heartbeat
 from vigie.levels import RANK
+from vigie.listen import ListenLoop
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +178,7 @@ def next_due(conn: Conn) -> datetime | None:
 
 
 class ExerciseRunner:
-    """LISTEN vigie_exercise and play due steps at their time; never dies."""
+    """LISTEN vigie_exercise (vigie.listen.ListenLoop) and play due steps at their time."""
 
     def __init__(
         self,
@@ -182,44 +186,51 @@ class ExerciseRunner:
         poll_s: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
         only: int | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.url = url
         self.poll_s = poll_s
         self.clock = clock
         self.only = only  # foreground play of one exercise: stop when it is finished
         self.stop_event = threading.Event()
+        self._next: datetime | None = None
+        self.loop = ListenLoop(
+            "exercise runner",
+            lambda: connect(self.url, application_name=APP_ALERTS_EXERCISE, autocommit=True),
+            [ex.NOTIFY_CHANNEL],
+            self,
+            stop_event=self.stop_event,
+            heartbeat=heartbeat,
+        )
 
     def stop(self) -> None:
         """Ask run() to return."""
         self.stop_event.set()
 
     def run(self) -> None:
-        """Until stopped: (re)connect with backoff, play what is due, sleep until the next step."""
-        delay, failing = 0.5, False
-        while not self.stop_event.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, application_name="vigie-exercise") as conn:
-                    conn.execute(f"LISTEN {ex.NOTIFY_CHANNEL}")
-                    if failing:
-                        log.info("exercise runner recovered")
-                    failing, delay = False, 0.5
-                    while not self.stop_event.is_set():
-                        play_due(conn, self.clock())
-                        if self.only is not None and self._finished(conn):
-                            self.stop_event.set()
-                            return
-                        due = next_due(conn)
-                        wait = self.poll_s
-                        if due is not None:
-                            wait = max(0.01, min(wait, (due - self.clock()).total_seconds()))
-                        for _ in conn.notifies(timeout=wait, stop_after=1):
-                            pass
-            except Exception as exc:  # noqa: BLE001  # the runner must outlive any failure
-                if not failing:
-                    log.error("exercise runner failing: %s", type(exc).__name__)
-                    failing = True
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
+        """Until stopped: play what is due, then sleep until the next step, a NOTIFY or poll_s."""
+        self.loop.run()
+
+    # --- ListenHandler ---------------------------------------------------------------------------
+    def on_connect(self, conn: Conn) -> None:
+        """Whatever fell due while nobody was playing."""
+        self._pass(conn)
+
+    def timeout_s(self) -> float:
+        """Until the next step is due (at most poll_s: a new exercise also NOTIFYs)."""
+        if self._next is None:
+            return self.poll_s
+        return max(0.01, min(self.poll_s, (self._next - self.clock()).total_seconds()))
+
+    def on_wake(self, conn: Conn, payloads: list[str]) -> None:
+        """Play what is due; the payloads only wake us."""
+        self._pass(conn)
+
+    def _pass(self, conn: Conn) -> None:
+        play_due(conn, self.clock())
+        if self.only is not None and self._finished(conn):
+            self.stop_event.set()
+        self._next = next_due(conn)
 
     def _finished(self, conn: Conn) -> bool:
         row = conn.execute(

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from alerts.exercise import ExerciseRunner, create, utcnow
 from vigie import exercises as ex
-from vigie.db import connect
+from vigie.db import APP_CLI, connect
 from vigie.logs import setup_logging
 from vigie.settings import Settings
 
@@ -45,7 +45,7 @@ def start(
         typer.echo(f"exercice refusé : {str(exc)[:500]}", err=True)
         raise typer.Exit(2) from exc
     url = settings.database_url.get_secret_value()
-    with connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_CLI, autocommit=True) as conn:
         try:
             exercise_id = create(conn, body, by, utcnow())
         except ValueError as exc:
@@ -61,7 +61,10 @@ def start(
 def report(exercise_id: Annotated[int, typer.Argument(help="Numéro de l'exercice")]) -> None:
     """Print the exercise report (JSON): each hop's duration."""
     settings = Settings()
-    with connect(settings.database_url.get_secret_value()) as conn, conn.cursor(row_factory=dict_row) as cur:
+    with (
+        connect(settings.database_url.get_secret_value(), application_name=APP_CLI) as conn,
+        conn.cursor(row_factory=dict_row) as cur,
+    ):
         exercise = cur.execute(ex.EXERCISE_SQL, (exercise_id,)).fetchone()
         if exercise is None:
             typer.echo(f"exercice inconnu : {exercise_id}", err=True)

@@ -20,7 +20,10 @@ from alerts.cap import CapWriter
 from alerts.dispatch import Dispatcher
 from alerts.engine import Engine
 from alerts.exercise import ExerciseRunner
+from vigie.db import APP_ALERTS_ENGINE, APP_ALERTS_SWEEP, connect
+from vigie.heartbeat import Heartbeat, HeartbeatReporter
 from vigie.jobs import JobHealth, guarded, make_scheduler
+from vigie.listen import ListenLoop
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,13 +74,29 @@ class ReadingsListener:
     `dry_delay_s` later, so a fleet's heartbeats never queue up ahead of a storm's first tips.
     """
 
-    def __init__(self, url: str, engine: Engine, idle_s: float, dry_delay_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        engine: Engine,
+        idle_s: float,
+        dry_delay_s: float,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.url = url
         self.engine = engine
         self.idle_s = idle_s
         self.dry_delay_s = dry_delay_s
         self.stop_event = threading.Event()
         self.passes = 0
+        self._dry_since: float | None = None  # when dry stations started waiting for a catch-up
+        self.loop = ListenLoop(
+            "alerts listener",
+            lambda: connect(self.url, application_name=APP_ALERTS_ENGINE, autocommit=True),
+            [READINGS_CHANNEL],
+            self,
+            stop_event=self.stop_event,
+            heartbeat=heartbeat,
+        )
 
     def stop(self) -> None:
         """Ask run() to return."""
@@ -85,51 +104,37 @@ class ReadingsListener:
 
     def run(self) -> None:
         """Until stopped: (re)connect, listen, evaluate; a failure never ends the loop."""
-        delay = 0.5
-        failing = False
-        while not self.stop_event.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True,
-                                     application_name="vigie-alerts") as conn:
-                    conn.execute(f"LISTEN {READINGS_CHANNEL}")
-                    # Whatever committed while we were not listening.
-                    self.engine.evaluate(conn, None)
-                    if failing:
-                        log.info("alerts listener recovered")
-                        failing, delay = False, 0.5
-                    self._loop(conn)
-            except Exception as exc:  # noqa: BLE001  # the listener must outlive any bad pass
-                if not failing:
-                    log.error("alerts listener failing: %s: %s", type(exc).__name__, exc)
-                    failing = True
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
+        self.loop.run()
 
-    def _loop(self, conn: psycopg.Connection[Any]) -> None:
-        dry_since: float | None = None  # when dry stations started waiting for a catch-up
-        while not self.stop_event.is_set():
-            timeout = self.idle_s
-            if dry_since is not None:
-                timeout = max(0.001, min(timeout, dry_since + self.dry_delay_s - time.monotonic()))
-            notices = [parse_readings_payload(n.payload)
-                       for n in conn.notifies(timeout=timeout, stop_after=1)]
-            if notices:
-                # Coalesce whatever else is already queued, without waiting.
-                notices += [parse_readings_payload(n.payload) for n in conn.notifies(timeout=0.001)]
-            catch_up = any(n.now is None for n in notices)
-            touched = set().union(*(n.now for n in notices if n.now is not None))
-            if any(n.deferred for n in notices) and dry_since is None:
-                dry_since = time.monotonic()
-            if dry_since is not None and time.monotonic() - dry_since >= self.dry_delay_s:
-                catch_up = True
-            if catch_up:
-                # The watermark catch-up covers every station that reported, wet or dry.
-                self.engine.evaluate(conn, None)
-                dry_since = None
-            elif touched:
-                self.engine.evaluate(conn, touched)
-            if notices or catch_up:
-                self.passes += 1
+    # --- ListenHandler ---------------------------------------------------------------------------
+    def on_connect(self, conn: psycopg.Connection[Any]) -> None:
+        """Whatever committed while we were not listening."""
+        self._dry_since = None
+        self.engine.evaluate(conn, None)
+
+    def timeout_s(self) -> float:
+        """idle_s, or less when dry stations are due for their catch-up."""
+        if self._dry_since is None:
+            return self.idle_s
+        return max(0.001, min(self.idle_s, self._dry_since + self.dry_delay_s - time.monotonic()))
+
+    def on_wake(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
+        """Evaluate the stations that got rain now, and everyone once the dry delay is over."""
+        notices = [parse_readings_payload(p) for p in payloads]
+        catch_up = any(n.now is None for n in notices)
+        touched = set().union(*(n.now for n in notices if n.now is not None))
+        if any(n.deferred for n in notices) and self._dry_since is None:
+            self._dry_since = time.monotonic()
+        if self._dry_since is not None and time.monotonic() - self._dry_since >= self.dry_delay_s:
+            catch_up = True
+        if catch_up:
+            # The watermark catch-up covers every station that reported, wet or dry.
+            self.engine.evaluate(conn, None)
+            self._dry_since = None
+        elif touched:
+            self.engine.evaluate(conn, touched)
+        if notices or catch_up:
+            self.passes += 1
 
 
 class Sweeper:
@@ -147,8 +152,7 @@ class Sweeper:
         """One sweep on a kept connection, reopened after a failure."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.url, autocommit=True,
-                                             application_name="vigie-alerts-sweep")
+                self._conn = connect(self.url, application_name=APP_ALERTS_SWEEP, autocommit=True)
             self.engine.evaluate(self._conn, now=None, sweep=True)
         except psycopg.Error:
             if self._conn is not None:
@@ -180,19 +184,32 @@ class AlertsService:
 
     def __init__(self, settings: Settings) -> None:
         url = settings.database_url.get_secret_value()
-        self.engine = Engine(settings.alerts)
+        live = settings.liveness
+        self.heartbeats = HeartbeatReporter(url, "alerts", report_s=live.report_s)
+        cfg = settings.alerts
+        self.engine = Engine(cfg)
+        # Each loop turns at least every idle_s / poll_s, plus the length of one pass.
         self.listener = ReadingsListener(
-            url, self.engine, settings.alerts.listen_idle_s, settings.alerts.dry_delay_s
+            url,
+            self.engine,
+            cfg.listen_idle_s,
+            cfg.dry_delay_s,
+            heartbeat=self.heartbeats.register("engine", max(live.stall_s, 3 * cfg.listen_idle_s)),
         )
-        self.sweeper = Sweeper(url, self.engine, settings.alerts.sweep_interval_s)
-        self.cap_writer = CapWriter(settings)
-        self.dispatcher = Dispatcher(settings)
-        self.exercises = ExerciseRunner(url)
+        self.sweeper = Sweeper(url, self.engine, cfg.sweep_interval_s)
+        self.cap_writer = CapWriter(settings, heartbeat=self.heartbeats.register("cap", live.stall_s))
+        self.dispatcher = Dispatcher(
+            settings, heartbeat=self.heartbeats.register("notifier", max(live.stall_s, 3 * cfg.poll_s))
+        )
+        self.exercises = ExerciseRunner(
+            url, heartbeat=self.heartbeats.register("exercises", max(live.stall_s, 15.0))
+        )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Run until stop() is called."""
+        self.heartbeats.start()
         self.sweeper.start()
         loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher, self.exercises]
         for loop in loops:
@@ -205,6 +222,7 @@ class AlertsService:
         self.sweeper.stop()
         for t in self._threads:
             t.join(timeout=30)
+        self.heartbeats.stop()
 
     def stop(self) -> None:
         """Ask run() to return."""

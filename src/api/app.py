@@ -22,7 +22,7 @@ from api.routes import (
     stations,
     subscribers,
 )
-from vigie.db import make_async_pool
+from vigie.db import APP_API, make_async_pool
 from vigie.settings import Settings
 
 ROUTERS = (
@@ -48,7 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = make_async_pool(settings.database_url.get_secret_value(), name="vigie-api")
+        pool = make_async_pool(settings.database_url.get_secret_value(), name=APP_API)
         await pool.open(wait=False)
         app.state.pool = pool
         try:

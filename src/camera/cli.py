@@ -25,8 +25,9 @@ from camera.retention import RetentionJob, apply_retention, schedule_retention
 from camera.scan import scan_command
 from camera.store import Camera
 from camera.worker import CameraWorker, WorkerDeps
-from vigie.db import connect, make_pool, wait_until_ready
+from vigie.db import APP_CAMERA, connect, make_pool, wait_until_ready
 from vigie.errors import VigieError
+from vigie.heartbeat import HeartbeatReporter
 from vigie.jobs import make_scheduler
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
@@ -202,9 +203,9 @@ def run_cmd(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     cfg = settings.camera
     url = settings.database_url.get_secret_value()
-    wait_until_ready(url)
+    wait_until_ready(url, application_name=APP_CAMERA)
     migrate(url)
-    pool = make_pool(url, max_size=4, name="vigie-camera")
+    pool = make_pool(url, max_size=4, name=APP_CAMERA)
     pool.open()
     pool.wait()
     config_path = config or cfg.config_file
@@ -218,7 +219,10 @@ def run_cmd(
         log.info("%d caméra(s) chargée(s) depuis %s", len(cameras), config_path)
     # A URL without a user logs in as `vigie-camera` with the password from the credentials file.
     address = service_address(
-        settings.mqtt_url.get_secret_value(), "vigie-camera", settings.mqtt_credentials_file
+        settings.mqtt_url.get_secret_value(),
+        "vigie-camera",
+        settings.mqtt_credentials_file,
+        settings.mqtt_ca_file,
     )
     publisher = CameraPublisher(address, cfg.client_id, settings.topic_root)
     if not publisher.start():
@@ -226,19 +230,40 @@ def run_cmd(
     media_dir = cfg.media_dir.resolve()
     media_dir.mkdir(parents=True, exist_ok=True)
     absolute = replace_media_dir(cfg, media_dir)
-    supervisor = Supervisor(pool, lambda: WorkerDeps(absolute, pool, publisher))
+    out = settings.outbound
+    heartbeats = HeartbeatReporter(url, "camera", report_s=settings.liveness.report_s)
+    stall_s = settings.liveness.stall_s
+    supervisor = Supervisor(
+        pool,
+        lambda: WorkerDeps(
+            absolute,
+            pool,
+            publisher,
+            allow_private=out.allow_private,
+            allowed_networks=out.allowed_networks,
+            heartbeats=heartbeats,
+            stall_s=stall_s,
+        ),
+    )
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())
     scheduler = make_scheduler()
     schedule_retention(scheduler, RetentionJob(pool, media_dir, cfg.disk_quota_bytes), cfg.retention_check_s)
     scheduler.start()
+    heartbeats.start()
     try:
         supervisor.run()
     finally:
+        heartbeats.stop()
         scheduler.shutdown(wait=False)
         time.sleep(0.2)  # let paho send the last "stopped" statuses
         publisher.stop()
         pool.close()
+
+
+def _connect(settings: Settings) -> psycopg.Connection[Any]:
+    """One autocommit connection for a one-shot command."""
+    return connect(settings.database_url.get_secret_value(), application_name=APP_CAMERA, autocommit=True)
 
 
 def replace_media_dir(cfg: CameraSettings, media_dir: Path) -> CameraSettings:
@@ -282,7 +307,7 @@ def add_cmd(
     except (CameraInputError, CameraConfigError) as exc:
         typer.echo(f"refusé : {exc}", err=True)
         raise typer.Exit(2) from exc
-    with connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+    with _connect(settings) as conn:
         store.upsert_camera(conn, cam)
     typer.echo(f"caméra {cam.id} enregistrée ({cam.source_kind}, {cam.safe_url})")
 
@@ -291,7 +316,7 @@ def add_cmd(
 def list_cmd() -> None:
     """List cameras (URLs with their passwords hidden)."""
     settings = Settings()
-    with connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+    with _connect(settings) as conn:
         for cam in store.list_cameras(conn):
             state = "active" if cam.enabled else "désactivée"
             typer.echo(f"{cam.id}\t{cam.source_kind}\t{state}\t{cam.safe_url}")
@@ -304,7 +329,7 @@ def retention_cmd(
     """Apply clip retention once (days per camera, then the disk quota)."""
     settings = Settings()
     setup_logging(settings.log_level)
-    with connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+    with _connect(settings) as conn:
         result = apply_retention(
             conn,
             settings.camera.media_dir.resolve(),

@@ -22,7 +22,9 @@ import numpy as np
 
 from camera.clips import decode_jpeg
 from camera.errors import SourceError
+from camera.store import scheme_problem
 from vigie.logs import redact
+from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_url
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,24 @@ class SourceOptions:
     snapshot_interval_s: float = 2.0
     # Files are read at their own frame rate (like a live camera) unless this is False.
     realtime_files: bool = True
+    # Internal (loopback, private, link-local) stream hosts: VIGIE_OUTBOUND__ALLOW_PRIVATE.
+    allow_private: bool = False
+    # Or only these internal networks: VIGIE_OUTBOUND__ALLOWED_NETWORKS (the cameras' LAN).
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+
+# What FFmpeg may open for each kind (protocol_whitelist): an RTSP stream may not pull in
+# file:, http: or concat:, whatever its SDP or redirects say; a file may not open the network.
+_RTSP_PROTOCOLS = "rtsp,rtsps,rtp,srtp,tcp,udp,tls"
+_FILE_PROTOCOLS = "file"
+
+
+def _guard(url: str, options: SourceOptions) -> None:
+    """vigie.outbound's check of a stream's host, as a SourceError the worker retries."""
+    try:
+        check_url(url, allow_private=options.allow_private, allowed=options.allowed_networks)
+    except (OutboundRefused, OutboundUnresolved) as exc:
+        raise SourceError(f"{redact(url)} : {exc}") from None
 
 
 class AvSource:
@@ -88,7 +108,11 @@ class AvSource:
         self._close_requested = False
 
     def _open(self) -> Any:
-        opts = {"rtsp_transport": "tcp"} if self.url.lower().startswith("rtsp") else {}
+        if self.live:
+            _guard(self.url, self.options)
+            opts = {"rtsp_transport": "tcp", "protocol_whitelist": _RTSP_PROTOCOLS}
+        else:
+            opts = {"protocol_whitelist": _FILE_PROTOCOLS}
         try:
             return av.open(self.url, options=opts, timeout=(self.options.timeout_s, self.options.timeout_s))
         except (av.FFmpegError, OSError) as exc:
@@ -271,6 +295,7 @@ class MjpegSource:
     def frames(self) -> Iterator[Frame]:
         """Frames as the camera sends them."""
         timeout = httpx.Timeout(self.options.timeout_s)
+        _guard(self.url, self.options)
         self._client = client = httpx.Client(timeout=timeout, follow_redirects=False)
         try:
             with client.stream("GET", self.url) as resp:
@@ -341,6 +366,7 @@ class SnapshotSource:
 
     def frames(self) -> Iterator[Frame]:
         """One frame per poll interval, timestamped at the request."""
+        _guard(self.url, self.options)
         self._client = client = httpx.Client(
             timeout=httpx.Timeout(self.options.timeout_s), follow_redirects=False
         )
@@ -403,4 +429,8 @@ def open_source(
         spec = SOURCE_KINDS[kind]
     except KeyError as exc:
         raise SourceError(f"type de source inconnu {kind!r}") from exc
+    # Also here, not only when a camera is saved: rows written before the check existed.
+    problem = scheme_problem(kind, url)
+    if problem is not None:
+        raise SourceError(problem)
     return spec.build(url, options, clock, stop or threading.Event())

@@ -20,6 +20,16 @@ Conn = psycopg.Connection[Any]
 
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 SOURCE_KINDS = ("rtsp", "mjpeg", "snapshot", "file")
+# The URL schemes each kind may use: a stream URL opens what its scheme says (FFmpeg reads
+# file:, concat:, http: alike), so an 'rtsp' camera must not be pointed at file:/etc/shadow.
+# A 'file' source is a local path, with or without file:.
+SOURCE_SCHEMES: dict[str, frozenset[str]] = {
+    "rtsp": frozenset({"rtsp", "rtsps"}),
+    "mjpeg": frozenset({"http", "https"}),
+    "snapshot": frozenset({"http", "https"}),
+    "file": frozenset({"file", ""}),
+}
+_URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 EVENT_STATUSES = ("new", "reviewed", "false_positive")
 
 _CAMERA_COLUMNS = (
@@ -88,6 +98,20 @@ def guess_kind(url: str) -> str:
     return "file"
 
 
+def scheme_problem(kind: str, url: str) -> str | None:
+    """Why this URL does not fit this kind of source (French, URL not quoted), or None."""
+    match = _URL_SCHEME.match(url)
+    scheme = match.group(1).lower() if match else ""
+    allowed = SOURCE_SCHEMES.get(kind)
+    if allowed is None:
+        return f"type de source inconnu {kind!r}"
+    if scheme not in allowed:
+        shown = ", ".join(f"{s}://" if s != "file" else "file:" for s in sorted(allowed) if s)
+        extra = " ou un chemin de fichier" if "" in allowed else ""
+        return f"schéma '{scheme or '(aucun)'}' refusé pour une source {kind} : {shown}{extra}"
+    return None
+
+
 def validate_camera(cam: Camera) -> None:
     """Raise CameraInputError with a French message when a camera row would be refused."""
     if not CAMERA_ID.match(cam.id) or cam.id.startswith("vigie-"):
@@ -98,6 +122,9 @@ def validate_camera(cam: Camera) -> None:
         raise CameraInputError(f"type de source inconnu {cam.source_kind!r}")
     if not cam.source_url or len(cam.source_url) > 2000:
         raise CameraInputError("l'URL de la source est vide ou trop longue")
+    problem = scheme_problem(cam.source_kind, cam.source_url)
+    if problem is not None:
+        raise CameraInputError(problem)
     if cam.lat is not None and not -90 <= cam.lat <= 90:
         raise CameraInputError(f"latitude hors limites : {cam.lat}")
     if cam.lon is not None and not -180 <= cam.lon <= 180:

@@ -40,7 +40,9 @@ from camera.events import EventEnded, EventStarted, EventTracker
 from camera.mqtt_events import CameraPublisher
 from camera.sources import SOURCE_KINDS, Frame, FrameSource, SourceOptions, open_source
 from camera.store import Camera, EventFiles, Health
+from vigie.heartbeat import Heartbeat, HeartbeatReporter
 from vigie.logs import redact
+from vigie.outbound import IPNetwork
 from vigie.settings import CameraSettings
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,12 @@ class WorkerDeps:
     monotonic: Clock = time.monotonic
     wall: Clock = time.time
     source_options: SourceOptions | None = None
+    # VIGIE_OUTBOUND__ALLOW_PRIVATE: cameras on the local network (and the demo's webcam).
+    allow_private: bool = False
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    # Where the detect loop's heartbeat goes (None: not reported), and its max interval.
+    heartbeats: HeartbeatReporter | None = None
+    stall_s: float = 60.0
 
 
 class CameraWorker:
@@ -118,6 +126,7 @@ class CameraWorker:
         self._source: FrameSource | None = None
         self._source_ended = threading.Event()
         self._fatal = False
+        self._heartbeat: Heartbeat | None = None
         self._ring: deque[_Buffered] = deque()
         self._ring_bytes = 0
         self._recording: _Recording | None = None
@@ -165,6 +174,12 @@ class CameraWorker:
             self.finished.set()
             return
         log.info("caméra %s : démarrage (%s)", self.camera.id, self.camera.safe_url)
+        reporter = self.deps.heartbeats
+        # The detect loop turns every 0.2 s even without frames. The capture thread is not
+        # judged here: a camera that sends nothing is the watchdog's "lost", not our stall.
+        self._heartbeat = (
+            reporter.register(f"camera:{self.camera.id}", self.deps.stall_s) if reporter else None
+        )
         capture = threading.Thread(target=self._capture_loop, name=f"capture-{self.camera.id}", daemon=True)
         capture.start()
         self._report_health(force=True)
@@ -178,6 +193,8 @@ class CameraWorker:
             capture.join(timeout=self.settings.watchdog_s + 5)
             self.finish()
             self._set_state("error" if self._fatal else "stopped")
+            if reporter is not None and self._heartbeat is not None:
+                reporter.unregister(self._heartbeat)
             self.finished.set()
             log.info("caméra %s : arrêtée", self.camera.id)
 
@@ -190,6 +207,8 @@ class CameraWorker:
             timeout_s=self.settings.watchdog_s,
             max_part_bytes=self.settings.max_part_bytes,
             snapshot_interval_s=self.camera.snapshot_interval_s,
+            allow_private=self.deps.allow_private,
+            allowed_networks=self.deps.allowed_networks,
         )
 
     def _capture_loop(self) -> None:
@@ -281,6 +300,8 @@ class CameraWorker:
 
     def _process_loop(self) -> None:
         while True:
+            if self._heartbeat is not None:
+                self._heartbeat.beat()
             try:
                 frame = self._queue.get(timeout=0.2)
             except queue.Empty:

@@ -8,7 +8,7 @@ import typer
 
 from ingest.retention import apply_retention
 from ingest.service import IngestService
-from vigie.db import wait_until_ready
+from vigie.db import APP_INGEST, wait_until_ready
 from vigie.jobs import guarded, make_scheduler
 from vigie.logs import setup_logging
 from vigie.migrate import migrate
@@ -30,7 +30,7 @@ def app() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     url = settings.database_url.get_secret_value()
-    wait_until_ready(url)
+    wait_until_ready(url, application_name=APP_INGEST)
     migrate(url)
     cfg = settings.ingest
     if cfg.processes > 1:
@@ -47,11 +47,16 @@ def app() -> None:
                     label=worker_client_id(cfg, k),
                 )
                 for k in range(1, cfg.processes + 1)
-            ]
+            ],
+            settings.liveness,
+            url,
         )
         raise typer.Exit(code)
     address = service_address(
-        settings.mqtt_url.get_secret_value(), "vigie-ingest", settings.mqtt_credentials_file
+        settings.mqtt_url.get_secret_value(),
+        "vigie-ingest",
+        settings.mqtt_credentials_file,
+        settings.mqtt_ca_file,
     )
     service = IngestService(settings, address, url)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())

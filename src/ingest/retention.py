@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
+from vigie.db import APP_INGEST, connect
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ _LOCK = 0x76696769_65000002
 
 def apply_retention(database_url: str, raw_days: int, dead_letter_days: int) -> int:
     """Drop raw-reading chunks older than raw_days; return how many chunks were dropped."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with connect(database_url, application_name=APP_INGEST, autocommit=True) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)).fetchone()
         if not row or not row[0]:
             return 0

@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,7 +17,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.parse import Parsed, parse_message
 from ingest.writer import prepare, write_batch
-from vigie.mqtt import BrokerAddress, connect_client, make_client
+from vigie.db import APP_INGEST, close_quietly, connect
+from vigie.heartbeat import HeartbeatReporter
+from vigie.mqtt import BrokerAddress, NetworkProbe, connect_client, make_client
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,11 +59,15 @@ class ReadingBudget:
         self._cond = threading.Condition()
         self.closed = False
 
-    def acquire(self, n: int) -> None:
-        """Wait until n more readings fit (or the budget is closed at shutdown)."""
+    def acquire(self, n: int, on_wait: Callable[[], None] | None = None) -> None:
+        """Wait until n more readings fit (or the budget is closed at shutdown).
+
+        on_wait is called every half second of waiting: waiting for room is back-pressure by
+        design, not a stall (the writer's own heartbeat tells whether it still works)."""
         with self._cond:
             while self.used > 0 and self.used + n > self.limit and not self.closed:
-                self._cond.wait()
+                if not self._cond.wait(timeout=0.5) and on_wait is not None:
+                    on_wait()
             self.used += n
 
     def release(self, n: int) -> None:
@@ -94,15 +101,26 @@ class IngestService:
         self.client.on_subscribe = self._on_subscribe
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self.connected = threading.Event()
+        live = settings.liveness
+        self.heartbeats = HeartbeatReporter(database_url, "ingest", report_s=live.report_s)
+        # The writer turns every 0.1 s when idle; paho's thread answers a probe every report_s.
+        self.writer_beat = self.heartbeats.register("writer", live.stall_s)
+        self.network_beat = self.heartbeats.register("mqtt", max(live.stall_s, 3 * live.report_s))
+        self.probe = NetworkProbe(
+            self.client, f"{settings.topic_root}/liveness/{self.cfg.client_id}", self.network_beat.beat
+        )
+        self.heartbeats.add_probe(self.probe.probe)
 
     # --- paho callbacks: parse and hand over; never touch the database here -------------------
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: ReasonCode, props: object) -> None:
         if rc.is_failure:
             log.error("broker refused the connection: %s", rc)
+            self.probe.seen()
             return
         # Re-subscribing is harmless with a persistent session and needed after expiry.
         client.subscribe([(t, 1) for t in subscriptions(self.settings)])
         self.connected.set()
+        self.probe.seen()
         log.info("connected to the broker as %s", self.address.username)
 
     def _on_subscribe(
@@ -116,6 +134,7 @@ class IngestService:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         self.connected.clear()
+        self.probe.seen()
         if not self.stop_event.is_set():
             log.warning("disconnected from the broker (%s); paho reconnects", rc)
 
@@ -124,13 +143,23 @@ class IngestService:
         # queue hop per message) than it saved, since the GIL serialises the two anyway.
         # Blocking here when the budget or the queue is full is the back-pressure we want: paho
         # stops reading, the broker stops sending past Receive Maximum, and nothing is lost.
+        self.network_beat.beat()
         if self.stop_event.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
         parsed = parse_message(
             msg.topic, bytes(msg.payload), datetime.now(UTC), self.cfg, self.settings.topic_root, msg.retain
         )
-        self.budget.acquire(len(parsed.readings))
-        self.parsed.put(Pending(msg.mid, msg.qos, parsed))
+        self._hand_over(Pending(msg.mid, msg.qos, parsed))
+
+    def _hand_over(self, pending: Pending) -> None:
+        """Queue a parsed message for the writer, waiting (and beating) while there is no room."""
+        self.budget.acquire(len(pending.parsed.readings), on_wait=self.network_beat.beat)
+        while not self.stop_event.is_set():
+            try:
+                self.parsed.put(pending, timeout=0.5)
+                return
+            except queue.Full:
+                self.network_beat.beat()
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -141,6 +170,7 @@ class IngestService:
             session_expiry_s=self.cfg.session_expiry_s,
             receive_maximum=self.cfg.receive_maximum,
         )
+        self.heartbeats.start()
         self.client.loop_start()
         try:
             self._write_loop()
@@ -154,6 +184,7 @@ class IngestService:
             self.client.loop_stop()
             if self._conn is not None:
                 self._conn.close()
+            self.heartbeats.stop()
             log.info("ingest stopped")
 
     def stop(self) -> None:
@@ -174,6 +205,7 @@ class IngestService:
             deadline: float | None = None
             linger_until = 0.0
             while readings < self.cfg.batch_size:
+                self.writer_beat.beat()
                 now = time.monotonic()
                 if deadline is None:
                     timeout = 0.1
@@ -223,6 +255,7 @@ class IngestService:
                         type(exc).__name__,
                     )
                 self._drop_connection()
+                self.writer_beat.beat()  # retrying is the writer's work while the database is away
                 if self.stop_event.wait(delay) and time.monotonic() - failing_since > 10:
                     log.error(
                         "stopping with %d unacknowledged messages; the broker will redeliver them",
@@ -238,16 +271,10 @@ class IngestService:
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self.database_url, application_name=self.cfg.client_id, connect_timeout=5
-            )
+            self._conn = connect(self.database_url, application_name=APP_INGEST, connect_timeout=5)
             prepare(self._conn)
         return self._conn
 
     def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+        close_quietly(self._conn)
+        self._conn = None

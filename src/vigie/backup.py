@@ -32,6 +32,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from vigie.db import APP_BACKUP, connect
 from vigie.errors import ConfigError, VigieError
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,12 @@ def _extract(archive: Path, root: Path) -> None:
 
 
 # -- tables --------------------------------------------------------------------------------------
+# Runtime state, not data: the heartbeats of the processes running at backup time. Restored,
+# they would show loops of processes that no longer exist as stalled (docs/liveness.md). The
+# table itself is saved (the schema), its rows are not.
+_NOT_SAVED = ("service_heartbeats",)
+
+
 def _tables(conn: psycopg.Connection[Any]) -> list[str]:
     rows = conn.execute(
         "SELECT table_name FROM information_schema.tables"
@@ -174,15 +181,16 @@ def backup(
     if target.exists():
         raise BackupError(f"{target} existe déjà : choisissez un nouveau dossier")
     target.mkdir(parents=True, mode=0o700)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_BACKUP, autocommit=True) as conn:
         major = _server_major(conn)
         version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
         # Counted inside the dump's own snapshot would be exact; counted just before, rows may
         # only grow while pg_dump runs, so the restore check is "at least this many".
-        counts = {t: _count(conn, t) for t in _tables(conn)}
+        counts = {t: _count(conn, t) for t in _tables(conn) if t not in _NOT_SAVED}
     progress(f"base : {sum(counts.values())} lignes dans {len(counts)} tables, pg_dump en cours")
     with (target / DUMP).open("wb") as out:
-        done = _run([*pg_tool("pg_dump", major, pg_root), "--format=custom", "--no-password"],
+        skip = [f"--exclude-table-data={t}" for t in _NOT_SAVED]
+        done = _run([*pg_tool("pg_dump", major, pg_root), "--format=custom", "--no-password", *skip],
                     _pg_env(url), stdout=out, stderr=subprocess.PIPE)
     if done.returncode != 0:
         raise BackupError(f"pg_dump a échoué : {done.stderr.decode(errors='replace').strip()}")
@@ -245,7 +253,7 @@ def restore(
     problems: list[str] = []
     if _sha256(source / DUMP) != manifest["database"]["sha256"]:
         raise BackupError(f"{DUMP} ne correspond pas au manifeste (fichier abîmé ?)")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_BACKUP, autocommit=True) as conn:
         if _tables(conn):
             raise BackupError("la base cible n'est pas vide : restaurez dans une base neuve")
         major = _server_major(conn)

@@ -1,26 +1,41 @@
 """Mosquitto configuration: one generator for the demo broker, the tests and docker-compose.
 
-Security by default: no anonymous access, a password file, and an ACL in which each gauge may
-publish only under its own topic (its username is its station id) and each service account has
-exactly the access it needs.
+Security by default: no anonymous access, and two listeners with their own password file and
+ACL (per_listener_settings), so that a gauge's credentials, which sit in plain text on a device
+in a field, are worth nothing on the services' listener:
+
+- the services listener (`port`): service accounts, and gateway accounts where asked for; client
+  ids are free, so that N ingest processes of one account share a subscription;
+- the devices listener (`device_port`): one account per gauge (username = station id), which may
+  publish only under its own topic; `use_username_as_clientid` binds each connection's client
+  id to its account, so no gauge can take over ingest's session or another gauge's.
+
+With TLS (`vigie broker init --tls`, or the user's own certificate) both listeners speak only TLS.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigie.broker_accounts import (
+    hand_to_broker_user,
+    new_password,
+    read_accounts,
+    reload_broker,
+    set_password,
+    write_accounts,
+)
+from vigie.broker_tls import TlsFiles, ensure_generated
 from vigie.errors import ConfigError
 
-# Service accounts and their ACL lines. A gauge account is any other username.
+# Service accounts and their ACL lines (services listener).
 SERVICE_ACLS: dict[str, tuple[str, ...]] = {
     "vigie-ingest": (
         "topic read vigie/v1/gauges/+/up",
@@ -31,10 +46,16 @@ SERVICE_ACLS: dict[str, tuple[str, ...]] = {
     "vigie-camera": ("topic readwrite vigie/v1/cameras/#",),
     "vigie-api": (
         "topic read vigie/v1/#",
+        # The gauges' retained settings (docs/mqtt.md, the config topic).
+        "topic write vigie/v1/gauges/+/config",
         "topic read $SYS/broker/#",
     ),
-    # The simulator and ChirpStack are gateways: they publish for many devices, as a LoRaWAN
-    # network server does, so they get write access to the whole device tree and nothing else.
+}
+
+# Gateways publish for many devices, as a LoRaWAN network server does: write access to the
+# whole device tree. That is a lot, so each exists only where asked for (`--gateway`): the
+# simulator in the demo and the tests, ChirpStack on a site with LoRaWAN gauges.
+GATEWAY_ACLS: dict[str, tuple[str, ...]] = {
     "vigie-simulator": (
         "topic write vigie/v1/gauges/+/up",
         "topic write vigie/v1/gauges/+/status",
@@ -42,11 +63,18 @@ SERVICE_ACLS: dict[str, tuple[str, ...]] = {
     "chirpstack": ("topic write application/+/device/+/event/up",),
 }
 
-# Every other authenticated user is a device whose username is its station id.
+# Every account of the devices listener is a gauge whose username is its station id.
 DEVICE_PATTERNS = (
     "pattern write vigie/v1/gauges/%u/up",
     "pattern write vigie/v1/gauges/%u/status",
+    # Its retained settings, read at connect (docs/mqtt.md, the config topic).
+    "pattern read vigie/v1/gauges/%u/config",
 )
+
+
+def is_reserved_account(name: str) -> bool:
+    """True for a name a device may not take: a service's, a gateway's, or any vigie-*."""
+    return name in SERVICE_ACLS or name in GATEWAY_ACLS or name.startswith("vigie-")
 
 
 @dataclass(frozen=True)
@@ -59,15 +87,64 @@ class BrokerFiles:
     acl: Path
     credentials: Path
 
+    @property
+    def device_passwd(self) -> Path:
+        """The devices listener's password file: kept across reruns of `vigie broker init`."""
+        return self.directory / "passwd-devices"
 
-def mosquitto_conf(port: int, directory: Path, bind: str = "127.0.0.1") -> str:
+    @property
+    def device_acl(self) -> Path:
+        """The devices listener's ACL (patterns only)."""
+        return self.directory / "acl-devices"
+
+    @property
+    def pid_file(self) -> Path:
+        """Where whoever starts Mosquitto writes its pid (scripts/mosquitto.sh, LocalBroker)."""
+        return self.directory / "mosquitto.pid"
+
+
+def broker_files(directory: Path) -> BrokerFiles:
+    """The file layout of a broker directory."""
+    directory = directory.resolve()
+    return BrokerFiles(
+        directory,
+        directory / "mosquitto.conf",
+        directory / "passwd",
+        directory / "acl",
+        directory / "credentials.env",
+    )
+
+
+def _tls_lines(tls: TlsFiles | None) -> str:
+    if tls is None:
+        return ""
+    return f"certfile {tls.server_cert}\nkeyfile {tls.server_key}\ntls_version tlsv1.2\n"
+
+
+def mosquitto_conf(
+    port: int,
+    directory: Path,
+    bind: str = "127.0.0.1",
+    *,
+    device_port: int | None = None,
+    device_bind: str | None = None,
+    tls: TlsFiles | None = None,
+) -> str:
     """The broker configuration text; paths are absolute so the file works from any cwd."""
     return f"""# Generated by `vigie broker init`; edit src/vigie/broker.py instead.
-per_listener_settings false
-allow_anonymous false
+per_listener_settings true
+# Services listener: service and gateway accounts.
+listener {port} {bind}
+{_tls_lines(tls)}allow_anonymous false
 password_file {directory / "passwd"}
 acl_file {directory / "acl"}
-listener {port} {bind}
+# Devices listener: gauges; a connection's client id is its username, so none can take over
+# another's session (ingest's included).
+listener {device_port or port + 1} {device_bind or bind}
+{_tls_lines(tls)}use_username_as_clientid true
+allow_anonymous false
+password_file {directory / "passwd-devices"}
+acl_file {directory / "acl-devices"}
 # Durable sessions: readings queued for a stopped ingest survive a broker restart.
 persistence true
 persistence_location {directory / "data"}/
@@ -93,57 +170,62 @@ connection_messages false
 """
 
 
-def acl_text(extra_users: dict[str, tuple[str, ...]] | None = None) -> str:
-    """The ACL file: service accounts by name, then the device pattern for everyone else."""
+def acl_text(gateways: Iterable[str] = ()) -> str:
+    """The services listener's ACL: service accounts, then the gateways asked for."""
     lines = ["# Generated by `vigie broker init`."]
-    for user, rules in {**SERVICE_ACLS, **(extra_users or {})}.items():
+    rules = {**SERVICE_ACLS, **{g: GATEWAY_ACLS[g] for g in gateways}}
+    for user, topics in rules.items():
         lines.append(f"user {user}")
-        lines.extend(rules)
+        lines.extend(topics)
         lines.append("")
-    lines.append("# Devices: username = station id, own topics only.")
-    lines.extend(DEVICE_PATTERNS)
     return "\n".join(lines) + "\n"
 
 
-def set_password(passwd: Path, user: str, password: str) -> None:
-    """Add or replace one account in a Mosquitto password file (hashed by mosquitto_passwd)."""
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        raise ConfigError("mosquitto_passwd not found: install the Debian package 'mosquitto'")
-    if not passwd.exists():
-        passwd.touch(mode=0o600)
-    subprocess.run([tool, "-b", str(passwd), user, password], check=True, capture_output=True)  # noqa: S603
+def device_acl_text() -> str:
+    """The devices listener's ACL: each gauge its own topics, nothing else."""
+    lines = ["# Generated by `vigie broker init`.", "# Devices: username = station id, own topics only."]
+    return "\n".join([*lines, *DEVICE_PATTERNS]) + "\n"
 
 
 def init_broker(
-    directory: Path, port: int, *, devices: dict[str, str] | None = None, bind: str = "127.0.0.1"
+    directory: Path,
+    port: int,
+    *,
+    devices: dict[str, str] | None = None,
+    bind: str = "127.0.0.1",
+    device_port: int | None = None,
+    device_bind: str | None = None,
+    gateways: Iterable[str] = (),
+    tls: TlsFiles | None = None,
 ) -> BrokerFiles:
-    """Write conf, ACL and password file; keep existing service passwords if already there.
+    """Write conf, ACLs and the services' password file; keep existing passwords.
 
-    Returns the paths. The service passwords are written to `credentials.env` (mode 0600) as
-    VIGIE_MQTT_PASSWORD_<ACCOUNT> lines for `vigie up` and the tests to read.
+    Service and gateway passwords go to `credentials.env` (mode 0600) as `account=password`
+    lines, which the services read. A gateway not asked for this time loses its account. Device
+    accounts live only as hashes in passwd-devices, which a rerun keeps as it is; `devices`
+    adds or replaces some (tests, benchmarks).
     """
-    directory = directory.resolve()
-    (directory / "data").mkdir(parents=True, exist_ok=True)
-    files = BrokerFiles(
-        directory,
-        directory / "mosquitto.conf",
-        directory / "passwd",
-        directory / "acl",
-        directory / "credentials.env",
-    )
-    known = read_credentials(files.credentials)
-    for user in SERVICE_ACLS:
-        if user not in known:
-            known[user] = secrets.token_urlsafe(18)
+    gateways = list(dict.fromkeys(gateways))
+    unknown = [g for g in gateways if g not in GATEWAY_ACLS]
+    if unknown:
+        raise ConfigError(f"unknown gateway account(s) {unknown}; known: {sorted(GATEWAY_ACLS)}")
+    files = broker_files(directory)
+    (files.directory / "data").mkdir(parents=True, exist_ok=True)
+    previous = read_credentials(files.credentials)
+    known = {user: previous.get(user) or new_password() for user in [*SERVICE_ACLS, *gateways]}
+    write_accounts(files.passwd, known)
+    if not files.device_passwd.exists():
+        write_accounts(files.device_passwd, {})
     for user, password in (devices or {}).items():
-        known[user] = password
-    files.passwd.unlink(missing_ok=True)
-    for user, password in known.items():
-        set_password(files.passwd, user, password)
-    files.conf.write_text(mosquitto_conf(port, directory, bind))
-    files.acl.write_text(acl_text())
-    _hand_to_broker_user(files)
+        if is_reserved_account(user):
+            raise ConfigError(f"{user!r} is a service account name, not a device's")
+        set_password(files.device_passwd, user, password)
+    files.conf.write_text(
+        mosquitto_conf(port, files.directory, bind, device_port=device_port, device_bind=device_bind, tls=tls)
+    )
+    files.acl.write_text(acl_text(gateways))
+    files.device_acl.write_text(device_acl_text())
+    _hand_to_broker_user(files, tls)
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         for user, password in known.items():
@@ -151,19 +233,18 @@ def init_broker(
     return files
 
 
-def _hand_to_broker_user(files: BrokerFiles) -> None:
+def _hand_to_broker_user(files: BrokerFiles, tls: TlsFiles | None) -> None:
     """Started as root, Mosquitto drops to the 'mosquitto' user, which must read the password
-    file and ACL and write its persistence data. credentials.env (plain passwords) stays root's."""
+    files, ACLs and TLS key and write its persistence data. credentials.env stays root's."""
     if os.geteuid() != 0:
         return
-    try:
-        entry = pwd.getpwnam("mosquitto")
-    except KeyError:
-        return
-    for path in (files.directory, files.passwd, files.acl, files.conf, files.directory / "data"):
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    for child in (files.directory / "data").iterdir():
-        os.chown(child, entry.pw_uid, entry.pw_gid)
+    paths = [files.directory, files.passwd, files.device_passwd, files.acl, files.device_acl, files.conf]
+    data = files.directory / "data"
+    paths += [data, *data.iterdir()]
+    if tls is not None and tls.server_key.is_relative_to(files.directory):
+        paths.append(tls.server_key)
+    for path in paths:
+        hand_to_broker_user(path)
     files.directory.chmod(0o755)
 
 
@@ -187,24 +268,47 @@ class LocalBroker:
     port: int
     devices: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    gateways: tuple[str, ...] = ()
+    device_port: int | None = None
+    # Hosts the generated server certificate names, besides localhost; None: no TLS.
+    tls_hosts: list[str] | None = None
+
+    @property
+    def files(self) -> BrokerFiles:
+        """The broker's file layout."""
+        return broker_files(self.directory)
+
+    @property
+    def devices_port(self) -> int:
+        """The devices listener's port."""
+        return self.device_port or self.port + 1
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Write the configuration and start the broker; return once it accepts connections."""
-        files = init_broker(self.directory, self.port, devices=self.devices)
+        tls = None if self.tls_hosts is None else ensure_generated(self.directory, self.tls_hosts)
+        files = init_broker(
+            self.directory,
+            self.port,
+            devices=self.devices,
+            device_port=self.devices_port,
+            gateways=self.gateways,
+            tls=tls,
+        )
         with open(self.directory / "mosquitto.log", "ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603
                 ["mosquitto", "-c", str(files.conf)], stdout=log, stderr=log  # noqa: S607
             )
+        files.pid_file.write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + timeout_s
-        while not self.accepting():
+        while not (self.accepting(self.port) and self.accepting(self.devices_port)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise ConfigError(f"mosquitto did not start; see {self.directory / 'mosquitto.log'}")
             time.sleep(0.05)
 
-    def accepting(self) -> bool:
+    def accepting(self, port: int | None = None) -> bool:
         """True when the listener accepts TCP connections."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with socket.create_connection(("127.0.0.1", port or self.port), timeout=0.2):
                 return True
         except OSError:
             return False
@@ -215,22 +319,29 @@ class LocalBroker:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=10)
         self.proc = None
+        self.files.pid_file.unlink(missing_ok=True)
 
     def password(self, user: str) -> str:
         """The password of a service account or device created here."""
+        if user in self.devices:
+            return self.devices[user]
         return read_credentials(self.directory / "credentials.env")[user]
 
     def url(self, user: str) -> str:
-        """mqtt://user:password@127.0.0.1:port."""
-        return f"mqtt://{user}:{self.password(user)}@127.0.0.1:{self.port}"
+        """mqtt(s)://user:password@127.0.0.1:port, on the listener this account belongs to."""
+        scheme = "mqtt" if self.tls_hosts is None else "mqtts"
+        port = self.port if user in read_credentials(self.files.credentials) else self.devices_port
+        return f"{scheme}://{user}:{self.password(user)}@127.0.0.1:{port}"
 
     def add_device(self, station_id: str, password: str) -> str:
         """Create a device account (username = station id), reload the broker, return its URL."""
         self.devices[station_id] = password
-        set_password(self.directory / "passwd", station_id, password)
-        with (self.directory / "credentials.env").open("a") as out:
-            out.write(f"{station_id}={password}\n")
+        set_password(self.files.device_passwd, station_id, password)
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGHUP)
+            reload_broker(self.files.pid_file)
             time.sleep(0.3)  # mosquitto reloads the password file asynchronously
         return self.url(station_id)
+
+    def device_accounts(self) -> set[str]:
+        """The device accounts in the password file now."""
+        return set(read_accounts(self.files.device_passwd))

@@ -12,7 +12,9 @@ import typer
 
 from vigie import backup, proof, stations_cli
 from vigie.broker import init_broker
-from vigie.db import connect
+from vigie.broker_tls import ensure_generated, supplied
+from vigie.db import APP_CLI, connect
+from vigie.errors import ConfigError
 from vigie.logs import setup_logging
 from vigie.migrate import migrate, pending
 from vigie.settings import Settings
@@ -48,13 +50,52 @@ def migrate_cmd(
 
 @broker_app.command("init")
 def broker_init(
-    directory: Annotated[Path, typer.Option(help="Where to write conf, passwd, acl")],
-    port: Annotated[int, typer.Option(help="Listener port")] = 18830,
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to write conf, passwd, acl (default: VIGIE_BROKER__DIRECTORY)")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Services listener port")] = 18830,
     bind: Annotated[str, typer.Option(help="Listener address (0.0.0.0 inside a container)")] = "127.0.0.1",
+    device_port: Annotated[int | None, typer.Option(help="Devices listener port (default: port + 1)")] = None,
+    device_bind: Annotated[str | None, typer.Option(help="Devices listener address (default: bind)")] = None,
+    gateway: Annotated[
+        list[str] | None, typer.Option(help="Gateway account to create: vigie-simulator, chirpstack")
+    ] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="TLS on both listeners (own CA or supplied)")] = False,
+    tls_host: Annotated[
+        list[str] | None, typer.Option(help="Name or address the server certificate must carry")
+    ] = None,
 ) -> None:
-    """Write mosquitto.conf, the password file, the ACL and credentials.env."""
-    files = init_broker(directory, port, bind=bind)
+    """Write mosquitto.conf, the password files, the ACLs and credentials.env.
+
+    Device accounts (passwd-devices) survive a rerun; service passwords are kept.
+    """
+    settings = Settings()
+    where = directory or settings.broker.directory
+    if where is None:
+        typer.echo("error: give --directory or set VIGIE_BROKER__DIRECTORY", err=True)
+        raise typer.Exit(2)
+    try:
+        tls_files = None
+        if tls:
+            b = settings.broker
+            tls_files = supplied(b.tls_ca_file, b.tls_cert_file, b.tls_key_file) or ensure_generated(
+                where.resolve(), tls_host or []
+            )
+        files = init_broker(
+            where,
+            port,
+            bind=bind,
+            device_port=device_port,
+            device_bind=device_bind,
+            gateways=gateway or [],
+            tls=tls_files,
+        )
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(str(files.conf))
+    if tls_files is not None:
+        typer.echo(f"CA for services and devices: {tls_files.ca_cert}")
 
 
 @incidents_app.command("verify")
@@ -66,7 +107,7 @@ def incidents_verify(
 ) -> None:
     """Check the hash chain of an incident's delivery log; exit 1 if any link is broken."""
     settings = Settings()
-    with connect(settings.database_url.get_secret_value()) as conn:
+    with connect(settings.database_url.get_secret_value(), application_name=APP_CLI) as conn:
         verdict = proof.verify(conn, incident_id, head)
     if verdict.ok:
         typer.echo(
@@ -80,7 +121,7 @@ def incidents_verify(
 
 
 _MEDIA_HELP = "Clips and snapshots (default: camera.media_dir)"
-_BROKER_HELP = "The broker's config directory (default: backup.broker_dir)"
+_BROKER_HELP = "The broker's config directory (default: broker.directory)"
 
 
 @app.command("backup")
@@ -95,7 +136,7 @@ def backup_cmd(
     manifest = backup.backup(
         settings.database_url.get_secret_value(), target,
         media_dir=media_dir or settings.camera.media_dir,
-        broker_dir=broker_dir or settings.backup.broker_dir,
+        broker_dir=broker_dir or settings.broker.directory,
         pg_root=settings.backup.pg_root, progress=typer.echo,
     )
     rows = sum(manifest["tables"].values())
@@ -115,7 +156,7 @@ def restore_cmd(
     report = backup.restore(
         source, settings.database_url.get_secret_value(),
         media_dir=media_dir or settings.camera.media_dir,
-        broker_dir=broker_dir or settings.backup.broker_dir,
+        broker_dir=broker_dir or settings.broker.directory,
         pg_root=settings.backup.pg_root, progress=typer.echo,
     )
     rows = sum(got for _, got in report.tables.values())
@@ -137,7 +178,9 @@ def up(
         list[str] | None, typer.Option(help="Extra commands to supervise, e.g. 'simulate gauges'")
     ] = None,
 ) -> None:
-    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM."""
+    """Run every service of a small site (one process each) until Ctrl-C or SIGTERM.
+
+    A service that exits, or whose work loop stalls, is restarted with a bounded backoff."""
     settings = Settings()
     setup_logging(settings.log_level)
     migrate(settings.database_url.get_secret_value())
@@ -145,7 +188,8 @@ def up(
     commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]
     commands += [tuple(e.split()) for e in extra or []]
     # Exit 0 whatever the children said: each one that stopped badly is logged by name.
-    supervise([Child(c) for c in commands])
+    # With the database URL, a child whose work loop stalls is restarted too (vigie.heartbeat).
+    supervise([Child(c) for c in commands], settings.liveness, settings.database_url.get_secret_value())
 
 
 def _load_plugins(args: list[str]) -> None:

@@ -1,4 +1,8 @@
-"""Database connections: one place that turns settings into psycopg connections and pools."""
+"""Database connections: one place that turns settings into psycopg connections and pools.
+
+Every connection names its service in application_name, so that pg_stat_activity says who is
+who (and which service holds a lock or a long transaction).
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,61 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 log = logging.getLogger(__name__)
 
+# application_name of each service's connections (and of the commands that are not services).
+APP_INGEST = "vigie-ingest"
+APP_ALERTS_ENGINE = "vigie-alerts-engine"  # its LISTEN loop
+APP_ALERTS_SWEEP = "vigie-alerts-sweep"  # its minute sweep
+APP_NOTIFIER = "vigie-notifier"
+APP_CAP = "vigie-cap"
+APP_ALERTS_EXERCISE = "vigie-alerts-exercise"  # the PCS exercise player (alerts.exercise)
+APP_CAMERA = "vigie-camera"
+APP_API = "vigie-api"
+APP_SUPERVISOR = "vigie-up"
+APP_MIGRATE = "vigie-migrate"
+APP_CLI = "vigie-cli"
+APP_BACKUP = "vigie-backup"  # vigie backup / vigie restore
+APP_SIMULATOR = "vigie-simulator"  # the demo's gauge fleet, when it registers its stations
+
 # What async query functions take: the caller opens the connection (and the transaction).
 AsyncConn: TypeAlias = psycopg.AsyncConnection[Any]
 
+# A database that does not answer a connection in this long is treated as down; the callers
+# retry with their own backoff rather than hang (a hung connect would stall their loop).
+CONNECT_TIMEOUT_S = 10
 
-def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+
+def connect(
+    url: str,
+    *,
+    application_name: str,
+    autocommit: bool = False,
+    connect_timeout: int = CONNECT_TIMEOUT_S,
+) -> psycopg.Connection[tuple[Any, ...]]:
     """Open one connection; application_name makes each service visible in pg_stat_activity."""
-    return psycopg.connect(url, autocommit=autocommit)
+    return psycopg.connect(
+        url,
+        autocommit=autocommit,
+        application_name=application_name,
+        connect_timeout=connect_timeout,
+    )
 
 
-def wait_until_ready(url: str, timeout_s: float = 60.0) -> None:
+def close_quietly(conn: psycopg.Connection[Any] | None) -> None:
+    """Close a connection that may already be broken: the caller is dropping it anyway."""
+    if conn is not None:
+        try:
+            conn.close()
+        except psycopg.Error:
+            pass
+
+
+def wait_until_ready(url: str, timeout_s: float = 60.0, *, application_name: str = APP_CLI) -> None:
     """Block until the database accepts connections, or raise after timeout_s."""
     deadline = time.monotonic() + timeout_s
     delay = 0.2
     while True:
         try:
-            with psycopg.connect(url, connect_timeout=5) as conn:
+            with connect(url, application_name=application_name, connect_timeout=5) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.OperationalError:
@@ -37,30 +80,46 @@ def wait_until_ready(url: str, timeout_s: float = 60.0) -> None:
 
 
 def make_pool(
-    url: str, *, min_size: int = 1, max_size: int = 4, name: str = "vigie"
+    url: str,
+    *,
+    name: str,
+    min_size: int = 1,
+    max_size: int = 4,
+    autocommit: bool = False,
+    timeout_s: float = 30.0,
+    check: bool = False,
 ) -> ConnectionPool:
-    """A closed sync pool; the owner calls open() and wait() in its start-up."""
+    """A closed sync pool named for its service; the owner calls open() (and wait()).
+
+    check: test each connection as it is handed out (a pool that outlives database restarts).
+    """
     return ConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"application_name": name},
+        timeout=timeout_s,
+        check=ConnectionPool.check_connection if check else None,
+        kwargs={
+            "application_name": name,
+            "autocommit": autocommit,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+        },
     )
 
 
 def make_async_pool(
-    url: str, *, min_size: int = 1, max_size: int = 8, name: str = "vigie"
+    url: str, *, name: str, min_size: int = 1, max_size: int = 8
 ) -> AsyncConnectionPool:
-    """A closed async pool; the FastAPI lifespan opens and closes it."""
+    """A closed async pool named for its service; the FastAPI lifespan opens and closes it."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"application_name": name},
+        kwargs={"application_name": name, "connect_timeout": CONNECT_TIMEOUT_S},
     )
 
 

@@ -16,6 +16,7 @@ from importlib import resources
 
 import psycopg
 
+from vigie.db import APP_MIGRATE, connect
 from vigie.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _pending(
 
 def pending(url: str, *, source: Sequence[Migration] | None = None) -> list[str]:
     """The names `migrate` would apply now, without applying anything (`vigie migrate --check`)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_MIGRATE, autocommit=True) as conn:
         return [f"{m.version:03d}_{m.name}" for m in _pending(conn, source or available(), None)]
 
 
@@ -93,7 +94,7 @@ def migrate(url: str, *, up_to: int | None = None, source: Sequence[Migration] |
     All pending migrations run in ONE transaction: an upgrade that fails anywhere leaves the
     database exactly as it was, never half-upgraded (PostgreSQL's DDL is transactional, and so
     are TimescaleDB's create_hypertable and policies)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_MIGRATE, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             with conn.transaction():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -125,14 +125,53 @@ class CameraSettings(Section):
     client_id: str = "vigie-camera-1"
 
 
+class BrokerSettings(Section):
+    """The project's own Mosquitto: where `vigie broker init` wrote it, and its certificate."""
+
+    # The broker directory (mosquitto.conf, passwd-devices, mosquitto.pid): where
+    # `vigie stations add/rotate-password/retire` manage device accounts.
+    directory: Path | None = None
+    # A certificate of the site's own for the TLS listeners (`vigie broker init --tls` uses it
+    # instead of making one): the CA that signed it, the certificate (chain) and its key.
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class OutboundSettings(Section):
+    """Connections to addresses an administrator wrote (webhooks, SMTP/SMS servers, cameras)."""
+
+    # Loopback, link-local, private and unique-local destinations are refused unless this is
+    # true (vigie.outbound): the demo sets it for its local sinks and simulated webcam.
+    allow_private: bool = False
+    # Or only these internal networks (CIDR), e.g. the cameras' LAN: ["10.0.20.0/24"].
+    allowed_networks: tuple[IPvAnyNetwork, ...] = ()
+
+
+class LivenessSettings(Section):
+    """Heartbeats of the work loops, and how `vigie up` acts on them (docs/liveness.md)."""
+
+    # Each process writes its loops' heartbeats this often: one small upsert per process.
+    report_s: float = Field(default=5.0, gt=0, le=300)
+    # A loop with no beat for this long is stalled; a loop that turns more slowly declares more.
+    stall_s: float = Field(default=60.0, gt=0, le=3600)
+    # How often `vigie up` reads its children's heartbeats.
+    check_s: float = Field(default=5.0, gt=0, le=300)
+    restart_stalled: bool = True
+    # A child asked to stop (SIGTERM) is killed after this long: a stalled one may never stop.
+    stop_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Restart delay: base_s doubling to max_s; a run of healthy_run_s resets it to base_s.
+    backoff_base_s: float = Field(default=1.0, gt=0, le=600)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    healthy_run_s: float = Field(default=60.0, gt=0, le=86400)
+
+
 class BackupSettings(Section):
     """`vigie backup` and `vigie restore` (src/vigie/backup.py)."""
 
     # A Debian root with PostgreSQL client tools of the server's version, run with chroot, for
     # hosts whose own are older (the project's TimescaleDB root on Debian 12).
     pg_root: Path | None = None
-    # The broker's config directory (`vigie broker init --directory`), saved with the database.
-    broker_dir: Path | None = None
 
 
 class Settings(BaseSettings):
@@ -147,6 +186,8 @@ class Settings(BaseSettings):
     # When mqtt_url carries no user, each service logs in with its own account, whose password
     # it reads from this file (`user=password` lines, written by `vigie broker init`).
     mqtt_credentials_file: Path | None = None
+    # For mqtts:// URLs: the CA the broker's certificate must chain to (None: the system's CAs).
+    mqtt_ca_file: Path | None = None
     topic_root: str = "vigie/v1"
     log_level: str = "INFO"
     timezone: str = "Europe/Paris"
@@ -157,5 +198,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
+    broker: BrokerSettings = BrokerSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    liveness: LivenessSettings = LivenessSettings()
     signup: SignupSettings = SignupSettings()
     backup: BackupSettings = BackupSettings()

@@ -8,6 +8,7 @@ import psycopg
 from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigie.broker import is_reserved_account
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed
 
 STATION_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -46,8 +47,11 @@ FROM stations s JOIN communes c ON c.insee = s.commune_insee
 
 def add(conn: psycopg.Connection[tuple[object, ...]], station: StationIn) -> Station:
     """Insert a station; ConflictError if the id or devEUI exists, ValidationFailed on commune."""
-    if station.id.startswith("vigie-"):
-        raise ValidationFailed("station ids starting with 'vigie-' are reserved for services")
+    # The id is the device's broker account: it may not be a service's or a gateway's.
+    if is_reserved_account(station.id):
+        raise ValidationFailed(
+            f"station id {station.id!r} is reserved: vigie-* and the service and gateway accounts"
+        )
     try:
         with conn.transaction():
             conn.execute(

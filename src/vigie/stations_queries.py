@@ -47,3 +47,19 @@ async def missing(conn: AsyncConn, ids: list[str]) -> list[str]:
         (ids,),
     )
     return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def activity_counts(conn: AsyncConn) -> dict[str, int]:
+    """Active stations: how many, how many the broker says are online, and how many went quiet
+    (nothing received for three expected intervals: the late-or-offline test of the maintenance
+    list). Many quiet at once means the broker or the backhaul is down, not the rain."""
+    cur = await conn.execute(
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE d.online),"
+        " count(*) FILTER (WHERE d.last_seen IS NULL"
+        "   OR d.last_seen < now() - make_interval(secs => 3 * s.expected_interval_s))"
+        " FROM stations s LEFT JOIN device_status d ON d.station_id = s.id WHERE s.active"
+    )
+    row = await cur.fetchone()
+    active, online, quiet = (int(x) for x in row) if row else (0, 0, 0)
+    return {"active": active, "online": online, "quiet": quiet}

@@ -58,6 +58,12 @@ SCHEMES: dict[str, frozenset[str]] = {
     ),
     "webhook": frozenset({"json", "jsons", "form", "forms", "xml", "xmls"}),
 }
+# Schemes whose URL names the server the notifier connects to (the SMTP server, an SMSEagle
+# box, a webhook): vigie.outbound checks it before each send. The other SMS schemes reach their
+# provider's fixed public API; what sits in their URL's host is an account id or a number.
+SERVER_IN_URL: frozenset[str] = frozenset(
+    {"mailto", "mailtos", "smseagle", "smseagles", "json", "jsons", "form", "forms", "xml", "xmls"}
+)
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]{0,31})://", re.IGNORECASE)
 # A host worth showing: a DNS name or an IPv4 address. Several services put a token where the
 # host would be (slack://TokenA/…, tgram://bot-token/…); those are never shown.

@@ -19,7 +19,7 @@ from alerts.dispatch import Dispatcher
 from simulators.sinks import SmsSink, SmtpSink
 from tests.alerts.rain import add_rain, engine
 from tests.support import Service, wait_for
-from vigie.settings import AlertsSettings, Settings
+from vigie.settings import AlertsSettings, OutboundSettings, Settings
 
 Conn = psycopg.Connection[Any]
 
@@ -109,10 +109,18 @@ def sinks() -> Iterator[tuple[SmtpSink, SmsSink]]:
 
 
 @contextmanager
-def dispatching(database_url: str, **overrides: Any) -> Iterator[Dispatcher]:
-    """A Dispatcher running in a thread against this test's database."""
+def dispatching(database_url: str, *, allow_private: bool = True, **overrides: Any) -> Iterator[Dispatcher]:
+    """A Dispatcher running in a thread against this test's database.
+
+    The sinks listen on loopback, so internal destinations are allowed explicitly unless a test
+    says otherwise (vigie.outbound refuses them by default)."""
     alerts = AlertsSettings(**{**FAST, **overrides})
-    d = Dispatcher(Settings(database_url=SecretStr(database_url), alerts=alerts, public_url=PUBLIC_URL))
+    outbound = OutboundSettings(allow_private=allow_private)
+    d = Dispatcher(
+        Settings(
+            database_url=SecretStr(database_url), alerts=alerts, public_url=PUBLIC_URL, outbound=outbound
+        )
+    )
     t = threading.Thread(target=d.run, name="dispatcher", daemon=True)
     t.start()
     try:
@@ -186,6 +194,7 @@ def alerts_service(database_url: str, log_path: Path, **alerts: Any) -> Service:
         "PYTHONUNBUFFERED": "1",
         "VIGIE_ALERTS__SWEEP_INTERVAL_S": "3600",
         "VIGIE_PUBLIC_URL": PUBLIC_URL,
+        "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",  # the sinks listen on loopback
     }
     for key, value in {**FAST, **alerts}.items():
         env[f"VIGIE_ALERTS__{key.upper()}"] = str(value)

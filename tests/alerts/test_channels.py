@@ -40,7 +40,8 @@ def root_log() -> RootLog:
 
 @pytest.fixture
 def sender() -> ChannelSender:
-    return ChannelSender(timeout_s=5)
+    # The sinks listen on loopback: allowed explicitly (vigie.outbound refuses it by default).
+    return ChannelSender(timeout_s=5, allow_private=True)
 
 
 class _Hook(BaseHTTPRequestHandler):

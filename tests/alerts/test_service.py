@@ -59,7 +59,7 @@ def test_killed_mid_storm_and_restarted(db: Conn, database_url: str, tmp_path: P
     now = datetime.now(UTC)
     with running(svc):
         wait_for(lambda: db.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts'"
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts-engine'"
             " AND datname = current_database()").fetchone() == (1,), timeout=30)
         add_rain(db, "thourotte-mairie", now - timedelta(minutes=2), 20.0)
 
@@ -79,7 +79,7 @@ def test_killed_mid_storm_and_restarted(db: Conn, database_url: str, tmp_path: P
             _notify(db, ["thourotte-mairie"])
         _notify(db, None)
         wait_for(lambda: db.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts'"
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts-engine'"
             " AND datname = current_database() AND state = 'idle'").fetchone() == (1,),
             timeout=10)
         assert again.stop() == 0
@@ -95,7 +95,7 @@ def test_hostile_notifications_never_stop_the_engine(
     env = {"VIGIE_DATABASE_URL": database_url, "PATH": os.environ.get("PATH", "")}
     with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
         wait_for(lambda: db.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts'"
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts-engine'"
             " AND datname = current_database()").fetchone() == (1,), timeout=30)
         for payload in ("garbage", '{"stations": 5}', "[]", '{"stations": ["' + "z" * 7000 + '"]}',
                         '{"stations": ["\\u0000", "../../etc"]}', "null"):
@@ -122,7 +122,7 @@ def test_dry_only_batches_are_evaluated_by_the_deferred_catch_up(
            "VIGIE_ALERTS__DRY_DELAY_S": "2", "VIGIE_ALERTS__SWEEP_INTERVAL_S": "3600"}
     with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
         wait_for(lambda: db.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts'"
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts-engine'"
             " AND datname = current_database()").fetchone() == (1,), timeout=30)
         add_rain(db, "thourotte-mairie", datetime.now(UTC) - timedelta(minutes=1), 20.0)
         db.execute(

@@ -78,7 +78,12 @@ def test_simulated_storm_opens_escalates_resolves_and_each_message_arrives_once(
         "VIGIE_INGEST__CLIENT_ID": f"ingest-{tag}",
         "VIGIE_INGEST__SHARE_GROUP": f"g-{tag}",
     }
-    alerts_env = {**service_env, "VIGIE_ALERTS__SWEEP_INTERVAL_S": "10", "VIGIE_ALERTS__GROUP_HOLD_S": "1"}
+    alerts_env = {
+        **service_env,
+        "VIGIE_ALERTS__SWEEP_INTERVAL_S": "10",
+        "VIGIE_ALERTS__GROUP_HOLD_S": "1",
+        "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",  # the SMS sink is on loopback
+    }
     del alerts_env["VIGIE_MQTT_URL"]
     stop = threading.Event()
     pub = GatewayPublisher(parse_mqtt_url(broker.url("vigie-simulator")))

@@ -28,7 +28,7 @@ from tests.api.conftest import ADMIN, ADMIN_TOKEN
 from tests.api.test_incidents import add_delivery, make_incident
 from tests.factories import make_station
 from tests.support import Broker, create_database, db_url, drop_database, free_port
-from vigie.settings import ApiSettings, Settings, SignupSettings
+from vigie.settings import ApiSettings, OutboundSettings, Settings, SignupSettings
 
 # Examples per operation: ~35 operations x this, plus schemathesis' own coverage cases.
 MAX_EXAMPLES = 25
@@ -67,6 +67,7 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
         database_url=SecretStr(url),
         mqtt_url=SecretStr(broker.url("vigie-api")),
         api=ApiSettings(admin_token=SecretStr(ADMIN_TOKEN)),
+        outbound=OutboundSettings(allow_private=True),  # the stand-ins are on loopback
         signup=SignupSettings(
             sms_url=SecretStr(sms.apprise_template()),
             email_url=SecretStr(

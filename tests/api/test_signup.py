@@ -25,7 +25,7 @@ from tests.api.conftest import ADMIN, ADMIN_TOKEN
 from tests.factories import make_station
 from tests.support import Broker, free_port, wait_for
 from vigie import proof
-from vigie.settings import ApiSettings, Settings, SignupSettings
+from vigie.settings import ApiSettings, OutboundSettings, Settings, SignupSettings
 
 Conn = psycopg.Connection[Any]
 URL = "/api/v1/signup"
@@ -49,6 +49,7 @@ def settings(database_url: str, broker: Broker, stand_ins: tuple[SmtpSink, SmsSi
         mqtt_url=SecretStr(broker.url("vigie-api")),
         public_url="https://vigie.example.org",
         api=ApiSettings(admin_token=SecretStr(ADMIN_TOKEN)),
+        outbound=OutboundSettings(allow_private=True),  # the stand-ins are on loopback
         signup=SignupSettings(
             sms_url=SecretStr(sms.apprise_template()),
             email_url=SecretStr(

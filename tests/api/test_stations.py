@@ -91,7 +91,7 @@ def test_rain_bad_input_is_a_clear_error(
 def test_healthz_is_public_and_reports_both_services(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": True, "broker": True}
+    assert r.json() == {"status": "ok", "database": True, "broker": True, "stalled": 0, "loops": []}
 
 
 def test_metrics_render_ingest_counters(

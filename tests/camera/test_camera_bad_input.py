@@ -70,7 +70,7 @@ def test_broken_cameras_fail_alone_while_a_good_one_records(
         backoff_max_s=1.0,
         health_interval_s=0.5,
     )
-    supervisor = Supervisor(pool, lambda: WorkerDeps(cfg, pool, publisher), reload_s=60)
+    supervisor = Supervisor(pool, lambda: WorkerDeps(cfg, pool, publisher, allow_private=True), reload_s=60)
     thread = threading.Thread(target=supervisor.run, daemon=True)
     thread.start()
     try:
@@ -219,6 +219,7 @@ masks = [{{points = [[0.0, 0.0], [0.1, 0.1]]}}]
         "VIGIE_CAMERA__MEDIA_DIR": str(tmp_path / "media"),
         "VIGIE_CAMERA__MIN_FREE_BYTES": "0",
         "VIGIE_CAMERA__CLIENT_ID": unique("vigie-camera"),
+        "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",  # the simulated webcam listens on loopback
         "PYTHONUNBUFFERED": "1",
     }
     collector = MqttCollector(broker.url("vigie-api"))

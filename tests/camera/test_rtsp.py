@@ -48,7 +48,8 @@ CROSSING = (3.0, 5.0)  # stream seconds in which the square crosses the crossing
 # FFmpeg reads ~20 frames (2 s at 10 fps) to probe an RTSP stream before av.open() returns, so
 # the first frame comes 2-3 s after connecting: the watchdog must wait longer than that.
 RTSP_WATCHDOG_S = 5.0
-OPTIONS = SourceOptions(timeout_s=5.0)
+# The RTSP server listens on loopback: allowed explicitly (vigie.outbound).
+OPTIONS = SourceOptions(timeout_s=5.0, allow_private=True)
 
 
 def render_clip(path: Path, scene: Scene, seconds: float, fps: int = FPS) -> Path:
@@ -160,7 +161,7 @@ def test_rtsp_camera_records_an_event_to_database_disk_and_mqtt(
             db, camera(unique("rtsp-mare"), url=server.url, source_kind="rtsp", event_config=SHORT_EVENTS)
         )
         started = time.time()
-        with running(CameraWorker(cam, WorkerDeps(cfg, pool, publisher))):
+        with running(CameraWorker(cam, WorkerDeps(cfg, pool, publisher, allow_private=True))):
             events = wait_for(lambda: finished_events(db, cam.id), timeout=25)
     assert len(store.list_events(db, cam.id)) == 1, "one crossing, one event"
     event = events[0]
@@ -211,7 +212,7 @@ def test_rtsp_reconnect_publishes_lost_then_found_and_resumes(
     with RtspServer(quiet_clip) as server:
         cam = add(db, camera(unique("rtsp-haie"), url=server.url, source_kind="rtsp"))
         cfg = settings(tmp_path, watchdog_s=RTSP_WATCHDOG_S)
-        worker = CameraWorker(cam, WorkerDeps(cfg, pool, publisher))
+        worker = CameraWorker(cam, WorkerDeps(cfg, pool, publisher, allow_private=True))
         with running(worker):
             wait_for(lambda: collector.states(cam.id)[-1:] == ["online"], timeout=15)
             port = server.port
@@ -258,8 +259,8 @@ def test_rtsp_basic_auth_works_and_the_password_never_shows(
             assert wrong not in "".join(traceback.format_exception(refused.value))
         good = add(db, camera(unique("rtsp-auth"), url=server.url_with(user, password), source_kind="rtsp"))
         bad = add(db, camera(unique("rtsp-refus"), url=server.url_with(user, wrong), source_kind="rtsp"))
-        ok_worker = CameraWorker(good, WorkerDeps(cfg, pool, publisher))
-        bad_worker = CameraWorker(bad, WorkerDeps(cfg, pool, publisher))
+        ok_worker = CameraWorker(good, WorkerDeps(cfg, pool, publisher, allow_private=True))
+        bad_worker = CameraWorker(bad, WorkerDeps(cfg, pool, publisher, allow_private=True))
         with running(ok_worker), running(bad_worker):
             wait_for(lambda: ok_worker.state == "online" and ok_worker.counters.frames_in >= 10, timeout=15)
             bad_lost = wait_for(

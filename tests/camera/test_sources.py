@@ -25,7 +25,10 @@ from camera.sources import (
 from tests.camera.live_server import LiveServer, Scene, SilentServer
 from tests.support import free_port
 
-FAST = SourceOptions(timeout_s=1.0, max_part_bytes=1_000_000, snapshot_interval_s=0.2, realtime_files=False)
+# The test servers listen on loopback: allowed explicitly (vigie.outbound refuses it by default).
+FAST = SourceOptions(
+    timeout_s=1.0, max_part_bytes=1_000_000, snapshot_interval_s=0.2, realtime_files=False, allow_private=True
+)
 
 
 @pytest.fixture

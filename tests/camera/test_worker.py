@@ -77,7 +77,7 @@ def test_live_event_reaches_database_disk_and_mqtt(
     cam = add(db, camera(unique("mare"), url=live.url, event_config=SHORT_EVENTS))
     cfg = settings(tmp_path)
     try:
-        with running(CameraWorker(cam, WorkerDeps(cfg, pool, publisher))):
+        with running(CameraWorker(cam, WorkerDeps(cfg, pool, publisher, allow_private=True))):
             events = wait_for(lambda: finished_events(db, cam.id), timeout=20)
     finally:
         live.stop()
@@ -117,7 +117,7 @@ def test_reconnect_publishes_lost_then_found_and_resumes(
 ) -> None:
     live = LiveServer(Scene(), fps=10).start()
     cam = add(db, camera(unique("haie"), url=live.url))
-    worker = CameraWorker(cam, WorkerDeps(settings(tmp_path), pool, publisher))
+    worker = CameraWorker(cam, WorkerDeps(settings(tmp_path), pool, publisher, allow_private=True))
     with running(worker):
         wait_for(lambda: collector.states(cam.id)[-1:] == ["online"], timeout=10)
         live.stop()  # the camera loses power mid-stream
@@ -143,7 +143,7 @@ def test_graceful_stop_finishes_the_clip_in_progress(db: Conn, pool: ConnectionP
     cam = add(db, camera(unique("bois"), url=live.url, event_config=SHORT_EVENTS))
     cfg = settings(tmp_path)
     try:
-        with running(CameraWorker(cam, WorkerDeps(cfg, pool))):
+        with running(CameraWorker(cam, WorkerDeps(cfg, pool, allow_private=True))):
             wait_for(lambda: store.list_events(db, cam.id), timeout=15)
             wait_for(lambda: live.frames_sent > 40, timeout=10)
     finally:
@@ -170,7 +170,7 @@ def test_long_activity_is_split_into_linked_parts_with_injected_time(
 ) -> None:
     cam = add(db, camera(unique("gue"), event_config=SHORT_EVENTS))
     cfg = settings(tmp_path)
-    worker = CameraWorker(cam, WorkerDeps(cfg, pool))
+    worker = CameraWorker(cam, WorkerDeps(cfg, pool, allow_private=True))
     assert worker.prepare()
     t0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
     still = np.full((240, 320, 3), 90, np.uint8)
@@ -208,7 +208,7 @@ def test_disk_nearly_full_keeps_the_event_without_clip(
 ) -> None:
     cam = add(db, camera(unique("plein"), event_config=SHORT_EVENTS))
     cfg = settings(tmp_path, min_free_bytes=1 << 62)
-    worker = CameraWorker(cam, WorkerDeps(cfg, pool, publisher))
+    worker = CameraWorker(cam, WorkerDeps(cfg, pool, publisher, allow_private=True))
     assert worker.prepare()
     t0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
     for i in range(80):
@@ -228,7 +228,7 @@ def test_snapshot_camera_is_polled(db: Conn, pool: ConnectionPool, tmp_path: Pat
         db,
         camera(unique("piege"), url=live.snapshot_url, source_kind="snapshot", snapshot_interval_s=0.2),
     )
-    worker = CameraWorker(cam, WorkerDeps(settings(tmp_path), pool))
+    worker = CameraWorker(cam, WorkerDeps(settings(tmp_path), pool, allow_private=True))
     try:
         with running(worker):
             wait_for(lambda: worker.counters.frames_in >= 4 and worker.state == "online", timeout=10)
@@ -256,7 +256,7 @@ def test_supervisor_follows_the_cameras_table(db: Conn, pool: ConnectionPool, tm
 
     live = LiveServer(Scene(), fps=10).start()
     cfg = settings(tmp_path)
-    supervisor = Supervisor(pool, lambda: WorkerDeps(cfg, pool))
+    supervisor = Supervisor(pool, lambda: WorkerDeps(cfg, pool, allow_private=True))
     first = add(db, camera(unique("s1"), url=live.url))
     try:
         supervisor.sync()
@@ -282,7 +282,7 @@ def test_supervisor_follows_the_cameras_table(db: Conn, pool: ConnectionPool, tm
 
 
 def test_tiny_or_odd_frames_are_skipped_and_counted(tmp_path: Path) -> None:
-    worker = CameraWorker(camera(unique("mini")), WorkerDeps(settings(tmp_path)))
+    worker = CameraWorker(camera(unique("mini")), WorkerDeps(settings(tmp_path), allow_private=True))
     assert worker.prepare()
     for i, shape in enumerate([(1, 1, 3), (4000, 2, 3), (240, 320, 3)]):
         worker.process_frame(Frame(np.zeros(shape, np.uint8), 1000.0 + i))

@@ -1,4 +1,6 @@
-"""The firmware's payload.py and storeforward.py, run under CPython against docs/mqtt.md."""
+"""The firmware's payload.py and storeforward.py under CPython against docs/mqtt.md.
+
+The same modules run under the real MicroPython in test_micropython.py (same bytes, power cuts)."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def epoch(iso: str) -> int:
 def test_single_reading_is_the_documented_example() -> None:
     doc = doc_example("single")
     r = payload.reading(
-        seq=1842, ts=epoch(doc["ts"]), tips=3, interval_s=300, battery_v=3.71, rssi=-87, fw="1.4.2"
+        seq=1842, ts=epoch(doc["ts"]), tips=3, interval_s=300, battery_mv=3710, rssi=-87, fw="1.4.2"
     )
     assert json.loads(payload.encode(r)) == doc
     assert payload.encode(r) == json.dumps(doc, separators=(",", ":"))
@@ -62,7 +64,7 @@ def test_batch_is_the_documented_example() -> None:
                 ts=epoch(r["ts"]),
                 tips=r["tips"],
                 interval_s=r["interval_s"],
-                battery_v=r.get("battery_v"),
+                battery_mv=None if "battery_v" not in r else round(r["battery_v"] * 1000),
             )
         )
         for r in doc["readings"]
@@ -92,7 +94,7 @@ def test_every_field_is_documented_and_in_range() -> None:
             tips=rng.randint(0, 500),
             counter=rng.randint(0, 10**9),
             interval_s=rng.randint(1, 86400),
-            battery_v=rng.uniform(0, 20),
+            battery_mv=rng.randint(0, 20000),
             rssi=rng.randint(-200, 0),
             fw="2.0.1-rc1",
             min_gap_ms=rng.randint(0, 100000),
@@ -112,17 +114,17 @@ def test_simulator_and_firmware_send_the_same_bytes() -> None:
     rng = random.Random(9)
     for i in range(300):
         sent = SentReading(rng.randint(1_700_000_000, 1_900_000_000), rng.randint(0, 40), i, 300)
-        battery = round(rng.uniform(3.3, 4.2), 2)
+        centi = rng.randint(330, 420)
         rssi = rng.randint(-125, -30)
         gap = rng.choice([None, rng.randint(0, 5000)])
-        sim = encode(reading_fields(sent, battery_v=battery, rssi=rssi, fw="sim-1.0", min_gap=gap))
+        sim = encode(reading_fields(sent, battery_v=centi / 100, rssi=rssi, fw="sim-1.0", min_gap=gap))
         fw = payload.encode(
             payload.reading(
                 seq=i,
                 ts=sent.ts,
                 tips=sent.tips,
                 interval_s=300,
-                battery_v=battery,
+                battery_mv=centi * 10,
                 rssi=rssi,
                 fw="sim-1.0",
                 min_gap_ms=gap,
@@ -139,9 +141,9 @@ def test_simulator_and_firmware_send_the_same_bytes() -> None:
         {"tips": 1.5},
         {"tips": True},
         {"tips": "3"},
-        {"tips": 1, "battery_v": float("nan")},
-        {"tips": 1, "battery_v": float("inf")},
-        {"tips": 1, "battery_v": 25},
+        {"tips": 1, "battery_mv": float("nan")},
+        {"tips": 1, "battery_mv": 3.7},  # volts where millivolts are due: no float accepted
+        {"tips": 1, "battery_mv": 25000},
         {"tips": 1, "rssi": 5},
         {"tips": 1, "rssi": -201},
         {"tips": 1, "interval_s": 0},
@@ -182,7 +184,7 @@ def test_batches_stay_under_the_contract_limits() -> None:
                 ts=1795852800 + 300 * i,
                 tips=i % 7,
                 interval_s=300,
-                battery_v=3.7,
+                battery_mv=3700,
                 rssi=-90,
                 fw="1.4.2",
             )
@@ -204,16 +206,20 @@ def test_batches_stay_under_the_contract_limits() -> None:
 # --- store-and-forward ring buffer ----------------------------------------------------------
 
 
+def texts(store: Any) -> list[str]:
+    return [d.decode() for _, d in store.peek()]
+
+
 def test_ring_store_keeps_order_across_restarts(tmp_path: Path) -> None:
     path = str(tmp_path / "readings.ring")
     store = storeforward.RingStore(path, capacity=10, slot=128)
     for i in range(7):
-        store.push(f'{{"seq":{i}}}')
-    store.ack(3)
+        store.push(f'{{"seq":{i}}}', {"seq": i})
+    store.ack(2)  # record numbers 0..2 acknowledged
     again = storeforward.RingStore(path, capacity=10, slot=128)  # a reboot
-    assert len(again) == 4
-    assert again.peek() == [f'{{"seq":{i}}}' for i in range(3, 7)]
-    assert again.peek(2) == ['{"seq":3}', '{"seq":4}']
+    assert len(again) == 4 and again.meta == {"seq": 6}
+    assert texts(again) == [f'{{"seq":{i}}}' for i in range(3, 7)]
+    assert [d for _, d in again.peek(2)] == [b'{"seq":3}', b'{"seq":4}']
 
 
 def test_ring_store_overwrites_the_oldest_when_full(tmp_path: Path) -> None:
@@ -221,7 +227,7 @@ def test_ring_store_overwrites_the_oldest_when_full(tmp_path: Path) -> None:
     for i in range(12):
         store.push(f'{{"seq":{i}}}')
     assert len(store) == 5 and store.dropped == 7
-    assert [json.loads(x)["seq"] for x in store.peek()] == [7, 8, 9, 10, 11]
+    assert [json.loads(x)["seq"] for x in texts(store)] == [7, 8, 9, 10, 11]
     # File size never grows: bounded flash use.
     assert (tmp_path / "r").stat().st_size == 5 * 64
 
@@ -231,29 +237,34 @@ def test_ring_store_replays_as_a_valid_batch(tmp_path: Path) -> None:
     for i in range(40):
         store.push(
             payload.encode(
-                payload.reading(seq=i, ts=1795852800 + 300 * i, tips=i % 3, interval_s=300, battery_v=3.65)
+                payload.reading(seq=i, ts=1795852800 + 300 * i, tips=i % 3, interval_s=300, battery_mv=3650)
             )
         )
-    (body,) = payload.batches(store.peek())
+    (body,) = payload.batches(texts(store))
     assert payload_errors(body.encode()) == []
     assert [r["seq"] for r in json.loads(body)["readings"]] == list(range(40))
-    store.ack(40)
+    store.ack(39)
     assert len(store) == 0 and store.peek() == []
 
 
 def test_ring_store_refuses_bad_input_and_survives_a_damaged_index(tmp_path: Path) -> None:
     path = str(tmp_path / "r")
-    store = storeforward.RingStore(path, capacity=4, slot=32)
+    store = storeforward.RingStore(path, capacity=4, slot=40)
     for bad in ("x" * 40, "two\nlines"):
         with pytest.raises(ValueError):
             store.push(bad)
     store.push('{"seq":1}')
+    store.push('{"seq":2}')
     with pytest.raises(ValueError):
-        store.ack(2)
+        store.ack(5)
     with pytest.raises(ValueError):
         storeforward.RingStore(path, capacity=0)
     Path(path + ".idx").write_text("garbage")
-    recovered = storeforward.RingStore(path, capacity=4, slot=32)
-    assert len(recovered) == 0
-    recovered.push('{"seq":2}')
-    assert recovered.peek() == ['{"seq":2}']
+    # The index is rebuilt from the slots' record numbers and CRCs: nothing is lost.
+    recovered = storeforward.RingStore(path, capacity=4, slot=40)
+    assert texts(recovered) == ['{"seq":1}', '{"seq":2}']
+    # A torn slot (FAT, no copy-on-write) fails its CRC and is never sent.
+    with open(path, "r+b") as f:
+        f.seek(20)
+        f.write(b"#")
+    assert [d for _, d in storeforward.RingStore(path, capacity=4, slot=40).peek()] == [None, b'{"seq":2}']

@@ -109,7 +109,8 @@ def test_restore_drill(
                                  media_bytes=54_000),
             )
 
-        # The backup, taken while ingest runs.
+        # The backup, taken while ingest runs (and reports its heartbeats).
+        wait_for(lambda: db.execute("SELECT count(*) FROM service_heartbeats").fetchone() != (0,), timeout=15)
         env = {"VIGIE_DATABASE_URL": database_url, "VIGIE_BACKUP__PG_ROOT": str(PG_ROOT)}
         done = _vigie(env, "backup", str(tmp_path / "bk"), "--media-dir", str(media),
                       "--broker-dir", str(broker.directory))
@@ -128,6 +129,9 @@ def test_restore_drill(
     assert "fichiers vérifiés" in done.stdout
 
     assert _digests(target_db) == before
+    with psycopg.connect(target_db) as restored:
+        # Heartbeats are runtime state: restored, they would show dead processes as stalled.
+        assert restored.execute("SELECT count(*) FROM service_heartbeats").fetchone() == (0,)
     originals = sorted(p.relative_to(media) for p in media.rglob("*") if p.is_file())
     assert sorted(p.relative_to(media2) for p in media2.rglob("*") if p.is_file()) == originals
     for rel in originals:

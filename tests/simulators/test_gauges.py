@@ -641,8 +641,9 @@ def _retained_status(broker: Broker, station: str) -> bytes | None:
 def test_device_connections_use_their_own_account_and_last_will(broker: Broker) -> None:
     station = f"dev-{uuid.uuid4().hex[:6]}"
     other = f"dev-{uuid.uuid4().hex[:6]}"
-    broker.add_device(station)
-    pub = DevicePublisher(parse_mqtt_url(broker.url("vigie-simulator")), {station: broker.password(station)})
+    # Device accounts exist only on the devices listener.
+    device_url = broker.add_device(station)
+    pub = DevicePublisher(parse_mqtt_url(device_url), {station: broker.password(station)})
     try:
         r = SentReading(1_795_852_800, 1, 1, 300)
         pub.publish(Message(station, "up", encode(reading_fields(r)), (r,)))

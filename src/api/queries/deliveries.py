@@ -46,3 +46,20 @@ async def request_test_send(conn: AsyncConn, subscriber_id: int, by: str) -> lis
         "SELECT id, channel_index FROM deliveries WHERE id = ANY (%s) ORDER BY channel_index", (ids,)
     )
     return [(int(i), int(idx)) for i, idx in await cur.fetchall()]
+
+
+async def counts_by_state(conn: AsyncConn) -> dict[str, int]:
+    """Deliveries per state over all time: pending and sending are the outbox's backlog,
+    refused and given_up its failures (for /metrics)."""
+    cur = await conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state")
+    return {str(state): int(n) for state, n in await cur.fetchall()}
+
+
+async def oldest_pending_age_s(conn: AsyncConn) -> float:
+    """Seconds since the oldest delivery still waiting was queued; 0 when none waits."""
+    cur = await conn.execute(
+        "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM deliveries"
+        " WHERE state IN ('pending', 'sending') AND not_before <= now()"
+    )
+    row = await cur.fetchone()
+    return float(row[0]) if row else 0.0

@@ -143,3 +143,9 @@ async def acknowledge(conn: AsyncConn, incident_id: int, by: str, comment: str |
     if row is None or row[0] is None:
         raise await _why_not_acknowledged(conn, incident_id)
     return int(row[0])
+
+
+async def open_by_level(conn: AsyncConn) -> dict[str, int]:
+    """Open incidents per level (for /metrics)."""
+    cur = await conn.execute("SELECT level, count(*) FROM incidents WHERE state = 'open' GROUP BY level")
+    return {str(level): int(n) for level, n in await cur.fetchall()}

@@ -7,6 +7,7 @@ Roles: api.route_roles (SIGNUP, SMS_INBOUND, RESIDENTS_ADMIN). See docs/signup.m
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import html
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from api.openapi import json_body
 from api.routes._common import VigieRoute, parse
 from api.schemas.errors import error_responses
 from api.schemas.residents import CommuneReach, InboundAnswer, SignupAccepted, SignupDone
-from vigie import outbound, residents_queries, urls
+from vigie import residents_queries, signup_sender, urls
 from vigie.errors import ValidationFailed
 from vigie.residents import (
     ERASE_WORDS,
@@ -64,7 +65,17 @@ def _gateway(settings: Settings, channel: str) -> str:
 
 
 async def _send(settings: Settings, url: str, subject: str | None, body: str) -> bool:
-    return await asyncio.to_thread(outbound.send, url, subject, body, settings.signup.send_timeout_s)
+    return await asyncio.to_thread(
+        functools.partial(
+            signup_sender.send,
+            url,
+            subject,
+            body,
+            settings.signup.send_timeout_s,
+            allow_private=settings.outbound.allow_private,
+            allowed=settings.outbound.allowed_networks,
+        )
+    )
 
 
 @router.post(

@@ -1,0 +1,197 @@
+"""make bench-firmware: the gauge firmware under MicroPython's Unix port with the simulated board.
+
+Energy proxies (wake-ups and radio-on seconds per day, dry / typical rainy / stormy), the battery
+life they give with the model of firmware/README.md, RAM during a 500-reading replay, and the
+time to replay 24 h of buffered readings to a real Mosquitto. Prints one JSON line and records
+it in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.firmware.micropython import run_json  # noqa: E402
+from tests.support import free_port  # noqa: E402
+from vigie.broker import LocalBroker  # noqa: E402
+
+# The energy model (firmware/README.md cites the sources).
+SLEEP_UA = 10 + 2 + 4  # ESP32 deep sleep (RTC timer + memory) + LDO quiescent + 1 MΩ divider
+AWAKE_MA = 40  # CPU awake without radio (modem-sleep range of the datasheet)
+LIGHT_MA = 0.8  # light sleep between rain reports (datasheet)
+RADIO_MA = 120  # Wi-Fi on: association, TCP, MQTT (RX 95-100 mA, TX bursts 180-240 mA)
+SELF_DISCHARGE_PER_MONTH = 0.02  # Li-ion 18650
+CAPACITY_MAH = 3000
+USABLE = 0.85  # low-battery cut-off and cold
+RAINY_DAYS, DAYS = 120, 365
+OISE_MM = 650
+TARGET_DAYS = 365  # the issue's target: 12 months on a 3,000 mAh cell
+# An ESP32 without PSRAM leaves ~110 KiB to Python with 4-byte pointers; the Unix port on
+# x86_64 has 8-byte ones, so its objects are up to twice as big; and the simulated board's own
+# code and state share this heap, which the real board does not have: 128 KiB here is tighter.
+HEAP = "128K"
+FAST_ASSOC_MS = 500  # static IP (no DHCP) and the saved BSSID (no scan): wifi_static_ip
+
+
+def mah_per_day(d: dict[str, float]) -> float:
+    sleep_h = 24 - (d["awake_s"] + d["radio_s"] + d["light_s"]) / 3600
+    return (
+        SLEEP_UA / 1000 * sleep_h
+        + LIGHT_MA * d["light_s"] / 3600
+        + AWAKE_MA * d["awake_s"] / 3600
+        + RADIO_MA * d["radio_s"] / 3600
+        + CAPACITY_MAH * SELF_DISCHARGE_PER_MONTH / 30
+    )
+
+
+def life_days(dry: dict[str, float], rainy: dict[str, float]) -> float:
+    per_day = ((DAYS - RAINY_DAYS) * mah_per_day(dry) + RAINY_DAYS * mah_per_day(rainy)) / DAYS
+    return CAPACITY_MAH * USABLE / per_day
+
+
+def main() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="vigie-bench-fw-"))
+    directory.chmod(0o755)
+    broker = LocalBroker(directory, free_port())
+    broker.start()
+    station, password = "bench-fw", uuid.uuid4().hex
+    broker.add_device(station, password)
+    try:
+        ram = run_json(
+            "case_ram.py",
+            {
+                "start": 1795852800,
+                "readings": 500,
+                "station": station,
+                "port": broker.devices_port,
+                "password": password,
+            },
+            timeout=600,
+            heap=HEAP,
+        )
+        out = run_json(
+            "case_bench.py",
+            {
+                "start": 1795852800,
+                "station": station,
+                "port": broker.devices_port,
+                "password": password,
+                "rainy_mm": OISE_MM / RAINY_DAYS,
+                "rainy_h": 4,
+                "storm_mm": 30,
+                "storm_h": 6,
+                "fast_assoc_ms": FAST_ASSOC_MS,
+            },
+            timeout=1800,
+            heap="8M",
+        )
+    finally:
+        broker.stop()
+    days = out["days"]
+    dry, rainy, storm = days["dry"], days["rainy"], days["storm"]
+    where = {
+        name: round(value, 3)
+        for name, value in {
+            "sleep_mah_day": SLEEP_UA / 1000 * 24,
+            "radio_mah_dry_day": RADIO_MA * dry["radio_s"] / 3600,
+            "radio_mah_rainy_day": RADIO_MA * rainy["radio_s"] / 3600,
+            "cpu_mah_dry_day": AWAKE_MA * dry["awake_s"] / 3600,
+            "light_sleep_mah_rainy_day": LIGHT_MA * rainy["light_s"] / 3600,
+            "self_discharge_mah_day": CAPACITY_MAH * SELF_DISCHARGE_PER_MONTH / 30,
+        }.items()
+    }
+    result = {
+        "bench": "firmware",
+        "battery_life_days": round(life_days(dry, rainy), 1),
+        "battery_life_vs_target": round(life_days(dry, rainy) / TARGET_DAYS, 3),
+        "battery_life_days_heartbeat_30min": round(life_days(days["dry_30min"], days["rainy_30min"]), 1),
+        "battery_life_days_fast_reconnect": round(life_days(days["dry_fast"], days["rainy_fast"]), 1),
+        "battery_life_days_fast_reconnect_30min": round(
+            life_days(days["dry_fast_30min"], days["rainy_fast_30min"]), 1
+        ),
+        "wakeups_per_day_dry": dry["wakeups"],
+        "wakeups_per_day_rainy": rainy["wakeups"],
+        "wakeups_per_day_storm": storm["wakeups"],
+        "radio_s_per_day_dry": round(dry["radio_s"], 1),
+        "radio_s_per_day_rainy": round(rainy["radio_s"], 1),
+        "radio_s_per_day_storm": round(storm["radio_s"], 1),
+        "mah_per_day_dry": round(mah_per_day(dry), 2),
+        "mah_per_day_rainy": round(mah_per_day(rainy), 2),
+        "mah_per_day_storm": round(mah_per_day(storm), 2),
+        "energy_mah_day": where,
+        "ram_heap_bytes": HEAP,
+        "ram_free_before_bytes": ram["free_before"],
+        "ram_free_min_bytes": ram["free_min"],
+        "ram_free_after_bytes": ram["free_after"],
+        "ram_replayed": ram["held"] - ram["left"],
+        "replay_24h_s": round(out["replay"]["ms"] / 1000, 2),
+        "replay_24h_readings": out["replay"]["held"] - out["replay"]["left"],
+        "machine": f"{platform.node()} {platform.machine()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+    print(json.dumps(result))
+    record(result)
+
+
+def record(result: dict[str, object]) -> None:
+    """Write the run into docs/benchmarks.md, replacing the previous firmware section."""
+    doc = REPO / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    head = "## Firmware (make bench-firmware)"
+    e = result["energy_mah_day"]
+    assert isinstance(e, dict)
+    section = f"""{head}
+
+MicroPython 1.25 Unix port, simulated board (tests/firmware/mpy/simboard.py), real Mosquitto on
+loopback; {result["machine"]}, {result["date"]}. The model and its sources: firmware/README.md.
+A year is 245 dry days and 120 rainy ones (650 mm: 5.4 mm over 4 h each); the stormy day is
+30 mm over 6 h. Target: 365 days on a 3,000 mAh cell.
+
+| configuration | battery life (days) |
+|---|---|
+| defaults (15 min heartbeat, DHCP, 1.2 s association) | {result["battery_life_days"]} |
+| 30 min heartbeat (config topic) | {result["battery_life_days_heartbeat_30min"]} |
+| fast reconnect (static IP, saved BSSID: 0.5 s) | {result["battery_life_days_fast_reconnect"]} |
+| fast reconnect and 30 min heartbeat | {result["battery_life_days_fast_reconnect_30min"]} |
+
+Where the energy goes (defaults, mAh per day): radio {e["radio_mah_dry_day"]} on a dry day and
+{e["radio_mah_rainy_day"]} on a rainy one; self-discharge {e["self_discharge_mah_day"]}; light
+sleep between rain reports {e["light_sleep_mah_rainy_day"]} (rainy day); deep sleep
+{e["sleep_mah_day"]}; CPU awake without radio {e["cpu_mah_dry_day"]} (dry day). The radio
+is almost all of it: {result["wakeups_per_day_dry"]} wake-ups and {result["radio_s_per_day_dry"]}
+s of radio on a dry day, {result["wakeups_per_day_rainy"]} and {result["radio_s_per_day_rainy"]}
+s on a rainy day, {result["wakeups_per_day_storm"]} and {result["radio_s_per_day_storm"]} s on a
+stormy day; each report costs one association.
+
+RAM: replaying 500 buffered readings to the broker in a {result["ram_heap_bytes"]} heap (the
+Unix port's 64-bit objects are up to twice an ESP32's): {result["ram_free_before_bytes"]} bytes
+free before, {result["ram_free_min_bytes"]} at the lowest (before a collection), and
+{result["ram_free_after_bytes"]} after. Batches are read from flash record by record (6 KiB at most) and
+written to the socket piece by piece; holding a 200-reading batch whole failed with MemoryError
+even in a 160 KiB heap. Replaying 24 h of
+one-minute readings ({result["replay_24h_readings"]}) took {result["replay_24h_s"]} s of CPU
+here (sim time is not counted; on a board the radio dominates: ~45 readings per message).
+
+```json
+{json.dumps(result, indent=1)}
+```
+"""
+    if head in text:
+        before, _, rest = text.partition(head)
+        after = rest.split("\n## ", 1)
+        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The generated broker on the real Mosquitto: client ids bound to device accounts (no takeover of
+ingest or of another gauge), device credentials worthless on the services listener, gateway
+accounts only on request, password hashes that Mosquitto accepts."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.factories import make_station
+from tests.ingest.readings import minute, reading, topic
+from tests.mqtt_helpers import Publisher
+from tests.support import Broker, Service, free_port, running, wait_for
+from vigie.broker import GATEWAY_ACLS, LocalBroker, init_broker, mosquitto_conf, read_credentials
+from vigie.broker_accounts import hash_password, read_accounts, reload_broker
+from vigie.errors import ConfigError
+from vigie.mqtt import parse_mqtt_url
+
+READY = "subscribed to"
+
+
+def _count(db: psycopg.Connection[tuple[object, ...]], station: str) -> int:
+    row = db.execute("SELECT count(*) FROM rain_readings WHERE station_id = %s", (station,)).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def _mqtt311(url: str, client_id: str) -> mqtt.Client:
+    address = parse_mqtt_url(url)
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+    )
+    client.username_pw_set(address.username, address.password)
+    connected = threading.Event()
+    client.on_connect = lambda *_a: connected.set()
+    client.connect(address.host, address.port)
+    client.loop_start()
+    assert connected.wait(5), "no CONNACK"
+    return client
+
+
+def test_no_gauge_can_take_over_ingest_or_another_gauge(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, service_env: dict[str, str], tmp_path: Path
+) -> None:
+    victim, thief = make_station(db).id, make_station(db).id
+    victim_url, thief_url = broker.add_device(victim), broker.add_device(thief)
+    ingest_id = f"ingest-{uuid.uuid4().hex[:8]}"
+    ingest = Service(
+        ["ingest"],
+        {**service_env, "VIGIE_INGEST__CLIENT_ID": ingest_id, "VIGIE_INGEST__SHARE_GROUP": ingest_id},
+        tmp_path / "ingest.log",
+    )
+    with running(ingest, ready=READY):
+        gauge = Publisher(victim_url)
+        try:
+            assert gauge.publish(topic(victim), reading(1, minute(1))) == 0
+            # The stolen gauge tries ingest's client id, then the other gauge's. Bound to its
+            # account, each connection gets the thief's own id: the only one it can kick is itself.
+            first = Publisher(thief_url, client_id=ingest_id)
+            assert first.publish(topic(thief), reading(1, minute(1))) == 0
+            second = Publisher(thief_url, client_id=victim)
+            wait_for(lambda: len(first.disconnects) > 0, timeout=5)
+            first.client.loop_stop()
+            time.sleep(1.0)  # a takeover shows within milliseconds: the old session is closed
+            assert second.client.is_connected()
+            assert second.publish(topic(thief), reading(2, minute(2))) == 0
+            second.close()
+            # The same over MQTT 3.1.1, where a client id is all a session has.
+            old = _mqtt311(thief_url, ingest_id)
+            time.sleep(1.0)
+            assert old.is_connected()
+            old.disconnect()
+            old.loop_stop()
+            assert gauge.client.is_connected() and gauge.disconnects == []
+            assert "disconnected from the broker" not in ingest.log()
+            # Ingest still consumes its own session: the victim's next reading is stored.
+            assert gauge.publish(topic(victim), reading(2, minute(2))) == 0
+            wait_for(lambda: _count(db, victim) == 2 and _count(db, thief) == 2)
+        finally:
+            gauge.close()
+        # A gauge's credentials are worth nothing on the services listener, where ids are free.
+        with pytest.raises(ConnectionRefusedError, match=r"(?i)not authori[sz]ed|bad user"):
+            Publisher(thief_url.replace(f":{broker.devices_port}", f":{broker.port}"), client_id=ingest_id)
+    assert "disconnected from the broker" not in ingest.log()
+
+
+def test_control_an_unbound_listener_does_allow_takeover(broker: Broker) -> None:
+    """What the binding prevents, shown on the services listener (service accounts are trusted)."""
+    cid = f"victim-{uuid.uuid4().hex[:6]}"
+    first = Publisher(broker.url("vigie-simulator"), client_id=cid)
+    try:
+        second = Publisher(broker.url("vigie-simulator"), client_id=cid)
+        wait_for(lambda: len(first.disconnects) > 0, timeout=5)
+        second.close()
+    finally:
+        first.client.loop_stop()
+
+
+def test_gateway_accounts_exist_only_when_asked_for(tmp_path: Path) -> None:
+    files = init_broker(tmp_path / "plain", free_port())
+    assert set(read_credentials(files.credentials)).isdisjoint(GATEWAY_ACLS)
+    assert set(read_accounts(files.passwd)).isdisjoint(GATEWAY_ACLS)
+    assert "vigie-simulator" not in files.acl.read_text()
+    files = init_broker(tmp_path / "plain", free_port(), gateways=["vigie-simulator"])
+    assert "vigie-simulator" in read_accounts(files.passwd)
+    assert "chirpstack" not in read_accounts(files.passwd)
+    # A rerun that does not ask for it removes it again; service passwords stay the same.
+    before = read_credentials(files.credentials)
+    files = init_broker(tmp_path / "plain", free_port())
+    after = read_credentials(files.credentials)
+    assert "vigie-simulator" not in after
+    assert after == {k: v for k, v in before.items() if k != "vigie-simulator"}
+    with pytest.raises(ConfigError, match="unknown gateway"):
+        init_broker(tmp_path / "plain", free_port(), gateways=["everything"])
+    with pytest.raises(ConfigError, match="service account"):
+        init_broker(tmp_path / "plain", free_port(), devices={"chirpstack": "x"})
+
+
+def test_conf_binds_client_ids_on_the_devices_listener_only(tmp_path: Path) -> None:
+    text = mosquitto_conf(1883, tmp_path, device_port=8883)
+    services, devices = text.split("listener 8883")
+    assert "per_listener_settings true" in services
+    assert "use_username_as_clientid" not in services
+    assert f"password_file {tmp_path / 'passwd'}\n" in services
+    assert "use_username_as_clientid true" in devices
+    assert f"password_file {tmp_path / 'passwd-devices'}" in devices
+    assert text.count("allow_anonymous false") == 2
+
+
+def test_hashes_written_here_are_accepted_by_mosquitto_and_nothing_on_a_command_line() -> None:
+    """Passwords with every URL-special character; written without mosquitto_passwd."""
+    directory = Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))
+    directory.chmod(0o755)
+    broker = LocalBroker(directory, free_port(), device_port=free_port())
+    tricky = "p/a@s:s%w?o#r&d= é"
+    try:
+        broker.start()
+        broker.add_device("st-tricky", tricky)
+        url = f"mqtt://st-tricky:{quote(tricky, safe='')}@127.0.0.1:{broker.devices_port}"
+        Publisher(url).close()
+        with pytest.raises(ConnectionRefusedError):
+            Publisher(f"mqtt://st-tricky:{quote(tricky[:-1], safe='')}@127.0.0.1:{broker.devices_port}")
+    finally:
+        broker.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    assert hash_password("x", salt=b"0" * 12).startswith("$7$101$")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_reload_by_a_user_that_may_not_signal_the_broker_says_so(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the API runs under systemd (user 'vigie', the broker as 'mosquitto'): False, a
+    warning, no exception. The effective uid drops to nobody for the call only."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    os.seteuid(nobody)
+    try:
+        reloaded = reload_broker(broker.files.pid_file)
+    finally:
+        os.seteuid(0)
+    assert reloaded is False
+    assert "not allowed to signal mosquitto" in caplog.text
+    assert broker.proc is not None and broker.proc.poll() is None
+    assert reload_broker(broker.files.pid_file) is True  # as root, it may
