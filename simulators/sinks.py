@@ -4,7 +4,9 @@
   same port simulates a mail server outage.
 - SmsSink: a real HTTP server speaking the SMSEagle JSON-RPC API (POST /jsonrpc/sms,
   method sms.send_sms), which Apprise's smseagle:// plugin uses: SMSEagle is a self-hosted SMS
-  gateway, so pointing Apprise at a local host is its normal use, not a test hook.
+  gateway, so pointing Apprise at a local host is its normal use, not a test hook. Its other
+  half, `receive()`, forwards an SMS a resident sends (a STOP reply) to Vigie's inbound webhook
+  over real HTTP, as a gateway's "forward received SMS to URL" does.
 
 `vigie simulate sinks` runs both for the demo and appends every message to a JSON-lines file.
 """
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
+
+INBOUND_KEY_HEADER = "X-Vigie-Gateway-Key"
 
 if TYPE_CHECKING:
     # aiosmtpd is the `demo` extra (the sinks are the demo's and the tests', not production's):
@@ -258,6 +262,28 @@ class SmsSink:
     def apprise_url(self, to_number: str) -> str:
         """The Apprise URL that sends an SMS to to_number through this gateway."""
         return f"smseagle://{self.token}@{self.host}:{self.port}/{quote(to_number)}"
+
+    def apprise_template(self) -> str:
+        """The same URL with {number} left for Vigie's sign-up to fill in."""
+        return f"smseagle://{self.token}@{self.host}:{self.port}/{{number}}"
+
+    def receive(self, sender: str, text: str, webhook_url: str, key: str, timeout_s: float = 10.0) -> int:
+        """An SMS from `sender` arrives: POST it to the webhook; returns the HTTP status."""
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps({"sender": sender, "msg": text}).encode()
+        req = urllib.request.Request(  # noqa: S310  # the caller's own http(s) webhook
+            webhook_url,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", INBOUND_KEY_HEADER: key},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310
+                return int(resp.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
 
 
 def _summary(kind: str, item: Message) -> str:

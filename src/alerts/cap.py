@@ -17,7 +17,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ import psycopg
 
 from alerts.engine_errors import AlertsError
 from alerts.rules import fr_number, window_fr
-from vigie import notify, urls
+from vigie import exercises, instructions, notify, urls
 from vigie.alert_rules import LEVEL_FR
 from vigie.db import APP_CAP, connect
 from vigie.heartbeat import Heartbeat
@@ -86,7 +86,6 @@ class LevelCap:
     severity: str
     certainty: str
     response: str
-    instruction: str
 
 
 # Levels follow Météo-France's vigilance colours as Meteoalarm maps them to CAP severity (yellow
@@ -105,9 +104,6 @@ LEVEL_CAP: Mapping[str, LevelCap] = {
             "Moderate",
             "Observed",
             "Monitor",
-            "Soyez attentifs : des ruissellements et des débordements localisés sont possibles. "
-            "Évitez de stationner près des cours d'eau et dans les points bas, tenez-vous "
-            "informés de l'évolution.",
         ),
         LevelCap(
             "orange",
@@ -116,9 +112,6 @@ LEVEL_CAP: Mapping[str, LevelCap] = {
             "Severe",
             "Observed",
             "Prepare",
-            "Soyez très vigilants : limitez vos déplacements. Ne vous engagez pas sur une route "
-            "ou un passage inondé, ni à pied ni en voiture. Mettez à l'abri vos biens exposés "
-            "(caves, sous-sols, véhicules) et surveillez la montée des eaux.",
         ),
         LevelCap(
             "red",
@@ -127,10 +120,6 @@ LEVEL_CAP: Mapping[str, LevelCap] = {
             "Extreme",
             "Observed",
             "Avoid",
-            "Vigilance absolue : évitez tout déplacement. Ne descendez pas dans les sous-sols, "
-            "montez à l'étage si l'eau monte, coupez l'électricité si elle atteint votre "
-            "logement. Suivez les consignes de votre mairie et de la préfecture. En cas de "
-            "danger, appelez le 112.",
         ),
     )
 }
@@ -141,8 +130,6 @@ END_CAP = LevelCap(
     "Minor",
     "Observed",
     "AllClear",
-    "Fin d'alerte : restez prudents près des cours d'eau et des zones encore inondées, ne "
-    "touchez pas aux installations électriques mouillées, signalez les dégâts à votre mairie.",
 )
 
 # CAP <event> per incident kind (rules.py KINDS); anything else is still rain-related.
@@ -331,7 +318,9 @@ def _shorten(text: str, limit: int) -> str:
 
 def _headline(incident: IncidentInfo, change: ChangeInfo) -> str:
     level = LEVEL_FR[change.level]
-    title = incident.title
+    # An exercise's title carries the EXERCICE prefix: it goes first in the headline too.
+    title = exercises.strip_title(incident.title)
+    first = exercises.TITLE_PREFIX if title != incident.title else ""
     if change.kind == "opened":
         text = f"Vigilance {level} — {title}"
     elif change.kind == "escalated":
@@ -340,7 +329,7 @@ def _headline(incident: IncidentInfo, change: ChangeInfo) -> str:
         text = f"Retour en vigilance {level} — {title}"
     else:
         text = f"Fin d'alerte — {title}"
-    return _shorten(text, HEADLINE_MAX)
+    return _shorten(first + text, HEADLINE_MAX)
 
 
 def _area_desc(incident: IncidentInfo, communes: Sequence[Commune]) -> str:
@@ -415,8 +404,10 @@ def build_message(
     polygons: Sequence[str] = (),
     references: Sequence[Reference] = (),
     ctx: CapContext = CapContext(),  # frozen dataclass: immutable
+    instruction: str | None = None,
 ) -> CapMessage:
-    """One CAP 1.2 <alert> for one public incident change (pure: no I/O)."""
+    """One CAP 1.2 <alert> for one public incident change (pure: no I/O). `instruction` is
+    the communes' consigne (vigie.instructions); the default wording of the level without it."""
     if incident.audience != "public":
         raise CapBuildError("incident réservé aux techniciens : pas de message CAP public")
     msg_type = MSG_TYPE_BY_KIND.get(change.kind)
@@ -466,7 +457,8 @@ def build_message(
     _sub(info, "senderName", SENDER_NAME)
     _sub(info, "headline", headline)
     _sub(info, "description", _description(incident, change, communes, tz))
-    _sub(info, "instruction", level_cap.instruction)
+    key = instructions.key_for(change.kind, change.level)
+    _sub(info, "instruction", instruction or instructions.DEFAULTS[key].text)
     _sub(info, "web", incident_page(ctx.base_url, incident.id))
     param = ET.SubElement(info, "parameter")
     _sub(param, "valueName", "vigilance")
@@ -502,7 +494,7 @@ SELECT c.id FROM incident_changes c JOIN incidents i ON i.id = c.incident_id
 _LOAD = """
 SELECT c.kind, c.at, c.level, c.previous_level, c.value, c.window_min, c.detail,
        i.id, i.kind, i.title, i.audience, i.opened_at, i.communes, i.catchment_id,
-       k.name, k.polygon
+       k.name, k.polygon, i.exercise_id
   FROM incident_changes c JOIN incidents i ON i.id = c.incident_id
   LEFT JOIN catchments k ON k.id = i.catchment_id
  WHERE c.id = %s
@@ -551,6 +543,7 @@ def _write_one(conn: psycopg.Connection[Any], change_id: int, ctx: CapContext) -
         catchment_id,
         catchment_name,
         polygon,
+        exercise_id,
     ) = row
     incident = IncidentInfo(
         int(iid), str(ikind), str(title), str(audience), opened_at, catchment_id, catchment_name
@@ -584,7 +577,17 @@ def _write_one(conn: psycopg.Connection[Any], change_id: int, ctx: CapContext) -
             _PREVIOUS, (incident.id, change_id, list(PUBLISHED_KINDS))
         ).fetchall()
     ]
-    msg = build_message(incident, change, communes, polygons=polygons, references=references, ctx=ctx)
+    key = instructions.key_for(change.kind, change.level)
+    instruction = instructions.combined_text(
+        instructions.load(conn, codes), [(c.insee, c.name) for c in communes], key
+    )
+    if exercise_id is not None:
+        # CAP consumers must never take an exercise for a real warning: <status>Exercise</status>.
+        ctx = replace(ctx, status=exercises.CAP_STATUS)
+    msg = build_message(
+        incident, change, communes, polygons=polygons, references=references, ctx=ctx,
+        instruction=instruction,
+    )
     cur = conn.execute(
         _INSERT,
         (

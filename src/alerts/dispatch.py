@@ -34,7 +34,7 @@ from psycopg_pool import ConnectionPool
 
 from alerts import messages as msg
 from alerts.channels import CHANNEL_KINDS, ChannelSender, Outcome, SendResult
-from vigie import notify
+from vigie import exercises, instructions, notify, urls
 from vigie.db import APP_NOTIFIER, connect, make_pool
 from vigie.heartbeat import Heartbeat
 from vigie.listen import ListenLoop
@@ -138,6 +138,7 @@ class _Change:
     audience: str
     communes: list[str]
     catchment_id: str | None
+    exercise: bool = False  # only subscribers who opted into exercises hear of it
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ WITH RECURSIVE down(id) AS (
 SELECT s.id, s.channels, s.quiet_start, s.quiet_end, s.timezone
   FROM subscribers s
  WHERE s.active AND s.audience = %(audience)s
+   AND (NOT %(exercise)s OR s.exercises)
    AND CASE s.min_level WHEN 'yellow' THEN 1 WHEN 'orange' THEN 2 ELSE 3 END <= %(rank)s
    AND ((cardinality(s.communes) = 0 AND cardinality(s.catchments) = 0)
         OR s.communes && %(communes)s::text[]
@@ -168,7 +170,7 @@ _WARNED_SQL = """
 SELECT DISTINCT s.id, d.channel_index, s.channels, s.quiet_start, s.quiet_end, s.timezone
   FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
  WHERE d.incident_id = %s AND d.state = 'accepted' AND d.purpose IN ('alert', 'reminder')
-   AND s.active
+   AND s.active AND (NOT %s OR s.exercises)
  ORDER BY s.id, d.channel_index
 """
 
@@ -184,7 +186,7 @@ def _channel_kind(channels: Any, index: int) -> str | None:
 def match_targets(conn: Conn, ch: _Change) -> list[_Target]:
     """Subscriber channels that must hear about this change (geography, audience, level)."""
     if PURPOSE_BY_KIND[ch.kind] == "end":
-        rows = conn.execute(_WARNED_SQL, (ch.incident_id,)).fetchall()
+        rows = conn.execute(_WARNED_SQL, (ch.incident_id, ch.exercise)).fetchall()
         return [
             _Target(int(sid), int(idx), kind, (qs, qe, str(tz)))
             for sid, idx, chans, qs, qe, tz in rows
@@ -197,6 +199,7 @@ def match_targets(conn: Conn, ch: _Change) -> list[_Target]:
             "audience": ch.audience,
             "rank": _RANK.get(ch.level, 3),
             "communes": ch.communes,
+            "exercise": ch.exercise,
         },
     ).fetchall()
     out = []
@@ -215,14 +218,16 @@ def _candidates(conn: Conn) -> list[_Change]:
     floor = int(row[0]) - EXPAND_ID_MARGIN if row else 0
     rows = conn.execute(
         "SELECT c.id, c.incident_id, c.kind, c.level, c.at, i.audience, i.communes,"
-        " i.catchment_id FROM incident_changes c JOIN incidents i ON i.id = c.incident_id"
+        " i.catchment_id, i.exercise_id IS NOT NULL"
+        " FROM incident_changes c JOIN incidents i ON i.id = c.incident_id"
         " WHERE c.notify AND c.id > %s AND NOT EXISTS"
         " (SELECT 1 FROM notification_progress p WHERE p.incident_change_id = c.id)"
         " ORDER BY c.id LIMIT %s",
         (floor, EXPAND_BATCH),
     ).fetchall()
     return [
-        _Change(int(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]), list(r[6]), r[7]) for r in rows
+        _Change(int(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], str(r[5]), list(r[6]), r[7], bool(r[8]))
+        for r in rows
     ]
 
 
@@ -261,7 +266,7 @@ def expand_change(conn: Conn, ch: _Change, now: datetime, s: AlertsSettings) -> 
         cur = conn.execute(
             "INSERT INTO deliveries (incident_change_id, incident_id, subscriber_id, channel_index,"
             " channel_kind, purpose, level, group_key, not_before, next_attempt_at)"
-            " SELECT %s, %s, u.sid, u.idx, u.kind, %s, %s, u.sid || ':' || u.idx, u.due, u.due"
+            " SELECT %s, %s, u.sid, u.idx, u.kind, %s, %s, %s || u.sid || ':' || u.idx, u.due, u.due"
             " FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::timestamptz[])"
             " AS u(sid, idx, kind, due)"
             " ON CONFLICT (incident_change_id, subscriber_id, channel_index) DO NOTHING",
@@ -270,6 +275,8 @@ def expand_change(conn: Conn, ch: _Change, now: datetime, s: AlertsSettings) -> 
                 ch.incident_id,
                 purpose,
                 ch.level,
+                # An exercise message must never be merged into a real one, nor the reverse.
+                "x:" if ch.exercise else "",
                 [t.subscriber_id for t in targets],
                 [t.channel_index for t in targets],
                 [t.channel_kind for t in targets],
@@ -418,7 +425,7 @@ class Plan:
 _ROWS_SQL = """
 SELECT d.id, d.purpose, d.requested_by, d.created_at, c.id, c.kind, c.level, c.previous_level,
        c.at, c.value, c.window_min, c.detail, i.id, i.title, i.communes, i.scope_kind,
-       i.scope_id, i.level_since
+       i.scope_id, i.level_since, i.exercise_id
   FROM deliveries d
   LEFT JOIN incident_changes c ON c.id = d.incident_change_id
   LEFT JOIN incidents i ON i.id = d.incident_id
@@ -494,7 +501,9 @@ def _commune_names(conn: Conn, codes: Sequence[str]) -> dict[str, str]:
     }
 
 
-def _context(conn: Conn, r: Sequence[Any], s: AlertsSettings) -> msg.IncidentContext:
+def _context(
+    conn: Conn, r: Sequence[Any], s: AlertsSettings, own_communes: Sequence[str] = ()
+) -> msg.IncidentContext:
     (
         _,
         _,
@@ -514,11 +523,13 @@ def _context(conn: Conn, r: Sequence[Any], s: AlertsSettings) -> msg.IncidentCon
         scope_kind,
         scope_id,
         level_since,
+        exercise_id,
     ) = r
     detail = detail if isinstance(detail, dict) else {}
     unit = _unit(conn, int(iid), detail)
-    names = _commune_names(conn, list(communes or ()))
-    what, place = _split_title(str(title))
+    codes = [str(c) for c in communes or ()]
+    names = _commune_names(conn, codes)
+    what, place = _split_title(exercises.strip_title(str(title)))
     scope = detail.get("scope")
     if not place and isinstance(scope, dict) and isinstance(scope.get("label"), str):
         place = str(scope["label"])
@@ -537,10 +548,17 @@ def _context(conn: Conn, r: Sequence[Any], s: AlertsSettings) -> msg.IncidentCon
         communes=tuple(names.get(c, c) for c in communes or ()),
         summary=str(detail.get("summary", "")),
         minutes_unacknowledged=minutes,
+        exercise=exercise_id is not None,
+    )
+    # The recipient's own commune first: its consigne is the one they should read.
+    ordered_codes = [c for c in own_communes if c in codes] + codes
+    advice = instructions.for_communes(
+        instructions.load(conn, codes), ordered_codes, instructions.key_for(str(kind), str(level))
     )
     return msg.IncidentContext(
         change=change,
-        title=str(title),
+        title=exercises.strip_title(str(title)),
+        advice=advice,
         timeline=_timeline(conn, int(iid), int(cid), unit),
         rain=rain_table(conn, str(scope_kind), str(scope_id), at, s.rain_table_hours),
     )
@@ -549,7 +567,9 @@ def _context(conn: Conn, r: Sequence[Any], s: AlertsSettings) -> msg.IncidentCon
 def build_plan(conn: Conn, g: Group, s: AlertsSettings, public_url: str) -> Plan:
     """Load the group's rows and its subscriber, and write the message it sends."""
     sub = conn.execute(
-        "SELECT name, channels, active FROM subscribers WHERE id = %s", (g.subscriber_id,)
+        "SELECT s.name, s.channels, s.active, s.communes, r.token FROM subscribers s"
+        " LEFT JOIN residents r ON r.subscriber_id = s.id AND r.state = 'active' WHERE s.id = %s",
+        (g.subscriber_id,),
     ).fetchone()
     rows = {int(r[0]): r for r in conn.execute(_ROWS_SQL, (g.ids,)).fetchall()}
     ordered = [rows[i] for i in g.ids if i in rows]
@@ -557,6 +577,13 @@ def build_plan(conn: Conn, g: Group, s: AlertsSettings, public_url: str) -> Plan
     if sub is None or not ordered:
         return Plan("sms", None, None, "", "abonné ou livraison supprimé", purposes)
     name, channels, active = str(sub[0]), sub[1], bool(sub[2])
+    own_communes = [str(c) for c in sub[3] or ()]
+    # A self-registered resident: every message says how to unsubscribe.
+    footer = (
+        msg.Footer(link=urls.unsubscribe_url(public_url, str(sub[4])), sms_keyword=True)
+        if sub[4] is not None
+        else None
+    )
     ch = channels[g.channel_index] if isinstance(channels, list) and g.channel_index < len(channels) else None
     kind = str(ch.get("kind")) if isinstance(ch, dict) else ""
     url = ch.get("url") if isinstance(ch, dict) else None
@@ -568,10 +595,10 @@ def build_plan(conn: Conn, g: Group, s: AlertsSettings, public_url: str) -> Plan
     if lead[1] == "test":
         texts = msg.texts_for_test(name, lead[2], lead[3])
     else:
-        contexts = [_context(conn, r, s) for r in ordered if r[4] is not None]
+        contexts = [_context(conn, r, s, own_communes) for r in ordered if r[4] is not None]
         if not contexts:
             return Plan(kind, url, None, "", "changement d'incident supprimé", purposes)
-        texts = msg.texts_for(contexts, public_url, name)
+        texts = msg.texts_for(contexts, public_url, name, footer)
     m = msg.message_for(kind, texts)
     return Plan(kind, url, m.subject, m.body, None, purposes)
 

@@ -361,7 +361,9 @@ class Engine:
             if found is not None:
                 cands.add((found.group_key, str(sk), str(sid)))
         for gk, sk, sid in conn.execute(
+            # Exercise incidents are played by alerts.exercise, never judged by rules.
             "SELECT group_key, scope_kind, scope_id FROM incidents WHERE state = 'open'"
+            " AND exercise_id IS NULL"
         ):
             cands.add((str(gk), str(sk), str(sid)))
         for r in rules:
@@ -433,7 +435,8 @@ class Engine:
             (str(gk), str(sk), str(sid)): _Incident(int(i), str(lvl), rid, val, ack is not None)
             for i, gk, sk, sid, lvl, rid, val, ack in conn.execute(
                 "SELECT id, group_key, scope_kind, scope_id, level, rule_id, last_value,"
-                " acknowledged_at FROM incidents WHERE state = 'open' AND group_key = ANY(%s)",
+                " acknowledged_at FROM incidents WHERE state = 'open' AND exercise_id IS NULL"
+                " AND group_key = ANY(%s)",
                 (sorted(groups),),
             )
         }
@@ -579,7 +582,7 @@ class Engine:
         every = timedelta(minutes=self.settings.reminder_interval_min)
         due = conn.execute(
             "SELECT id, level, last_value, window_min, title, level_since FROM incidents"
-            " WHERE state = 'open' AND level = 'red' AND acknowledged_at IS NULL"
+            " WHERE state = 'open' AND level = 'red' AND acknowledged_at IS NULL AND exercise_id IS NULL"
             " AND coalesce(last_reminder_at, level_since) <= %s FOR UPDATE",
             (now - every,),
         ).fetchall()

@@ -2,6 +2,8 @@
 
 Pure functions over small frozen dataclasses: no database, no I/O, so every wording is tested
 directly. Times are shown in Europe/Paris; the link goes to the incident's page in the web app.
+Every alert carries what to do (the commune's consigne, vigie.instructions); an exercise starts
+with EXERCICE on every channel; a resident's messages end with how to unsubscribe.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from vigie import urls
+from vigie.instructions import DEFAULTS, Instruction, key_for
 
 PARIS = ZoneInfo("Europe/Paris")
 SMS_SEGMENT = 160  # GSM-7 characters in one SMS
@@ -134,6 +137,7 @@ class ChangeView:
     communes: tuple[str, ...]  # commune names
     summary: str = ""
     minutes_unacknowledged: int | None = None
+    exercise: bool = False  # an exercise incident: every text starts with EXERCICE
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ class IncidentContext:
     title: str
     timeline: tuple[TimelineEntry, ...] = ()
     rain: RainTable | None = None
+    advice: Instruction | None = None  # the consigne for the recipient's commune and this level
 
 
 @dataclass(frozen=True)
@@ -237,18 +242,19 @@ def where_fr(communes: Sequence[str], place: str, limit: int | None = None) -> s
     return ", ".join(names)
 
 
-def _headline(c: ChangeView) -> str:
+def _headline(c: ChangeView, with_previous: bool = True) -> str:
     """What happened, in capitals where it matters: the first words people read."""
     lvl = LEVEL_FR.get(c.level, c.level).upper()
     prev = LEVEL_FR.get(c.previous_level or "", c.previous_level or "")
+    was = f" (était {prev})" if with_previous else ""
     if c.kind == "escalated":
-        return f"ALERTE {lvl} (était {prev})"
+        return f"ALERTE {lvl}{was}"
     if c.kind == "deescalated":
-        return f"alerte abaissée à {lvl} (était {prev})"
+        return f"alerte abaissée à {lvl}{was}"
     if c.kind == "resolved":
         return "FIN D'ALERTE"
     if c.kind == "reminder":
-        return f"RAPPEL ALERTE {lvl} non prise en compte"
+        return f"RAPPEL ALERTE {lvl} non prise en compte" if with_previous else f"RAPPEL ALERTE {lvl}"
     return f"ALERTE {lvl}"
 
 
@@ -259,21 +265,59 @@ def _facts(c: ChangeView, limit: int | None, with_amount: bool = True) -> str:
 
 
 # -- SMS ------------------------------------------------------------------------------------------
-def sms_single(c: ChangeView, link: str) -> str:
-    """One change as one SMS: what, how much, where, level, time (Paris), link."""
-    end = " Vigilance levée." if c.kind == "resolved" else ""
-    tail = f", {hour_fr(c.at)}.{end} {link}"
+EXERCISE_WORD = "EXERCICE"  # the first word of every exercise message, on every channel
+STOP_SMS = " STOP: repondez STOP"  # residents' SMS: the unsubscribe keyword (inbound webhook)
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What a self-registered resident's messages end with: how to unsubscribe."""
+
+    link: str | None = None  # e-mail: the unsubscribe page
+    sms_keyword: bool = False  # SMS: "reply STOP"
+
+
+def _x(exercise: bool) -> str:
+    return f"{EXERCISE_WORD} " if exercise else ""
+
+
+def _advice(c: ChangeView, advice: Instruction | None) -> str:
+    return (advice or DEFAULTS[key_for(c.kind, c.level)]).sms
+
+
+def sms_single(
+    c: ChangeView, link: str, advice: Instruction | None = None, footer: Footer | None = None
+) -> str:
+    """One change as one SMS, in the order residents need it: level, where, what to do, link;
+    then the measure and the time when they fit."""
+    stop = STOP_SMS if footer is not None and footer.sms_keyword else ""
     since = (
         f" depuis {c.minutes_unacknowledged} min" if c.kind == "reminder" and c.minutes_unacknowledged else ""
     )
-    head = f"Vigie {_headline(c)}{since}: "
+    head = f"{_x(c.exercise)}Vigie {_headline(c)}{since}"
+    short = f"{_x(c.exercise)}Vigie {_headline(c, with_previous=False)}"
+    todo = _advice(c, advice)
+    tail = f" {todo} {link}{stop}"
+    def facts(with_amount: bool, with_time: bool) -> str:
+        amount = amount_fr(c) if with_amount and c.kind != "resolved" else ""
+        text = f"{c.what}, {amount}" if amount else c.what
+        return text + (f", {hour_fr(c.at)}" if with_time else "")
+
     return fit_sms(
         [
-            f"{head}{_facts(c, None)}{tail}",
-            f"{head}{_facts(c, 2)}{tail}",
-            f"{head}{_facts(c, 1)}{tail}",
-            f"{head}{_facts(c, 1, with_amount=False)}{tail}",
+            f"{h} {where_fr(c.communes, c.place, limit)}: {facts(amount, when)}.{tail}"
+            for h, limit, amount, when in (
+                (head, None, True, True),
+                (short, None, True, True),
+                (head, None, True, False),
+                (short, None, True, False),
+                (short, 2, True, False),
+                (short, None, False, False),
+                (short, 2, False, False),
+                (short, 1, False, False),
+            )
         ]
+        + [f"{short} {where_fr(c.communes, c.place, 1)}.{tail}"]
     )
 
 
@@ -294,23 +338,43 @@ def worst(changes: Sequence[ChangeView]) -> ChangeView:
     )
 
 
-def sms_grouped(changes: Sequence[ChangeView], base_url: str) -> str:
-    """Several changes for one recipient as ONE SMS (same storm over several stations)."""
+def _group_communes(changes: Sequence[ChangeView]) -> list[str]:
+    """The communes of a group, where it is worst first (alerts by level, then ends)."""
+    ranked = sorted(changes, key=lambda c: (c.kind == "resolved", -_RANK.get(c.level, 0), c.at))
+    return [n for c in ranked for n in (c.communes or (c.place,))]
+
+
+def sms_grouped(
+    changes: Sequence[ChangeView],
+    base_url: str,
+    advice: Instruction | None = None,
+    footer: Footer | None = None,
+) -> str:
+    """Several changes for one recipient as ONE SMS (same storm over several stations): the
+    worst level and the communes first, then what to do and the link; the details if they fit."""
     if len(changes) == 1:
-        return sms_single(changes[0], incident_url(base_url, changes[0].incident_id))
+        return sms_single(changes[0], incident_url(base_url, changes[0].incident_id), advice, footer)
     lead = worst(changes)
     link = incident_url(base_url, lead.incident_id)
+    stop = STOP_SMS if footer is not None and footer.sms_keyword else ""
     ordered = sorted(changes, key=lambda c: c is not lead)
     alerts = [c for c in changes if c.kind != "resolved"]
-    head = f"Vigie {len(changes)} messages" if not alerts else f"Vigie ALERTE {LEVEL_FR[lead.level].upper()}"
-    tail = f" ({hour_fr(max(c.at for c in changes))}). {link}"
-    communes = [n for c in changes for n in (c.communes or (c.place,))]
+    exercise = any(c.exercise for c in changes)
+    lvl = LEVEL_FR.get(lead.level, lead.level).upper()
+    head = f"{_x(exercise)}Vigie ALERTE {lvl}" if alerts else f"{_x(exercise)}Vigie FIN D'ALERTE"
+    communes = _group_communes(changes)
+    todo = _advice(lead, advice)
+    gist = "fortes pluies" if alerts else "alerte terminee"
+    tail = f" {todo} {link}{stop}"
     return fit_sms(
         [
-            f"{head}: " + "; ".join(_short_line(c, None) for c in ordered) + tail,
-            f"{head}: " + "; ".join(_short_line(c, 1) for c in ordered) + tail,
-            f"{head}: {len(changes)} alertes pluie à {where_fr(communes, '', None)}{tail}",
-            f"{head}: {len(changes)} alertes à {where_fr(communes, '', 2)}{tail}",
+            f"{head} {where_fr(communes, '', None)}: "
+            + "; ".join(_short_line(c, None) for c in ordered)
+            + f".{tail}",
+            f"{head} {where_fr(communes, '', None)}: {gist}.{tail}",
+            f"{head} {where_fr(communes, '', 3)}: {gist}.{tail}",
+            f"{head} {where_fr(communes, '', 2)}: {gist}.{tail}",
+            f"{head} {where_fr(communes, '', 1)}.{tail}",
         ]
     )
 
@@ -338,9 +402,10 @@ _KIND_FR = {
 
 
 def subject_for(changes: Sequence[ChangeView]) -> str:
-    """The e-mail subject: level, what and where, so the inbox list alone is enough."""
+    """The e-mail subject: level, then where, then what, so the inbox list alone is enough."""
     lead = worst(changes)
     lvl = LEVEL_FR.get(lead.level, lead.level)
+    x = f"{EXERCISE_WORD} - " if any(c.exercise for c in changes) else ""
     if len(changes) == 1:
         c = changes[0]
         head = {
@@ -348,10 +413,10 @@ def subject_for(changes: Sequence[ChangeView]) -> str:
             "reminder": f"Rappel alerte {lvl}",
             "deescalated": f"Alerte abaissée à {lvl}",
         }.get(c.kind, f"Alerte {lvl}")
-        return f"[Vigie] {head} - {c.what} - {where_fr(c.communes, c.place, 3)}"
-    communes = [n for c in changes for n in (c.communes or (c.place,))]
-    what = f"alerte {lvl}" if any(c.kind != "resolved" for c in changes) else "fins d'alerte"
-    return f"[Vigie] {len(changes)} messages - {what} - {where_fr(communes, '', 3)}"
+        return f"{x}[Vigie] {head} - {where_fr(c.communes, c.place, 3)} - {c.what}"
+    communes = _group_communes(changes)
+    what = f"Alerte {lvl}" if any(c.kind != "resolved" for c in changes) else "Fin d'alerte"
+    return f"{x}[Vigie] {what} - {where_fr(communes, '', 3)} - {len(changes)} messages"
 
 
 def _timeline_text(entries: Sequence[TimelineEntry]) -> list[str]:
@@ -377,18 +442,33 @@ def rain_table_text(table: RainTable) -> list[str]:
     return lines
 
 
-def email_body(contexts: Sequence[IncidentContext], base_url: str, recipient: str) -> str:
-    """Plain-text e-mail: per incident, the alert sentence, its timeline and the rain table."""
-    lines: list[str] = [f"Bonjour {recipient},", ""]
+def email_body(
+    contexts: Sequence[IncidentContext], base_url: str, recipient: str, footer: Footer | None = None
+) -> str:
+    """Plain-text e-mail: per incident, the alert sentence, what to do, its timeline and the
+    rain table; an exercise says so before anything else."""
+    lines: list[str] = []
+    if any(ctx.change.exercise for ctx in contexts):
+        lines += [
+            f"{EXERCISE_WORD} - ceci est un exercice du Plan Communal de Sauvegarde, pas une "
+            "alerte réelle. Aucune action n'est attendue de vous.",
+            "",
+        ]
+    lines += [f"Bonjour {recipient},", ""]
     if len(contexts) > 1:
         lines += [f"{len(contexts)} messages d'alerte Vigie vous concernent :", ""]
     for ctx in contexts:
         c = ctx.change
-        lines.append(f"{_headline(c)} - {ctx.title}")
+        lines.append(f"{_x(c.exercise)}{_headline(c)} - {where_fr(c.communes, c.place)} - {ctx.title}")
         lines.append("=" * min(len(lines[-1]), 78))
-        lines.append(f"{_facts(c, None)}, le {datetime_fr(c.at)}.")
+        if c.kind == "resolved":
+            lines.append(f"L'alerte est terminée : {_facts(c, None)}, le {datetime_fr(c.at)}.")
+        else:
+            lines.append(f"{_facts(c, None)}, le {datetime_fr(c.at)}.")
         if c.summary:
             lines.append(c.summary)
+        advice = ctx.advice or DEFAULTS[key_for(c.kind, c.level)]
+        lines += ["", f"Que faire : {advice.text}", ""]
         lines.append(f"Détails : {incident_url(base_url, c.incident_id)}")
         lines.append("")
         if ctx.timeline:
@@ -402,16 +482,22 @@ def email_body(contexts: Sequence[IncidentContext], base_url: str, recipient: st
         "Vigie - surveillance des pluies de la Communauté de communes des Deux Vallées.",
         "Vous recevez ce message car vous êtes inscrit aux alertes de votre commune.",
     ]
+    if footer is not None and footer.link:
+        lines.append(f"Pour ne plus recevoir ces alertes : {footer.link}")
     return "\n".join(lines)
 
 
-def texts_for(contexts: Sequence[IncidentContext], base_url: str, recipient: str) -> Texts:
+def texts_for(
+    contexts: Sequence[IncidentContext], base_url: str, recipient: str, footer: Footer | None = None
+) -> Texts:
     """SMS, subject and e-mail body for one group of changes."""
     changes = [ctx.change for ctx in contexts]
+    lead = worst(changes)
+    advice = next((ctx.advice for ctx in contexts if ctx.change is lead), None)
     return Texts(
-        sms=sms_grouped(changes, base_url),
+        sms=sms_grouped(changes, base_url, advice, footer),
         subject=subject_for(changes),
-        email=email_body(contexts, base_url, recipient),
+        email=email_body(contexts, base_url, recipient, footer),
     )
 
 

@@ -17,6 +17,7 @@ import psycopg
 from alerts.cap import CapWriter
 from alerts.dispatch import Dispatcher
 from alerts.engine import Engine
+from alerts.exercise import ExerciseRunner
 from vigie import notify
 from vigie.db import APP_ALERTS_ENGINE, APP_ALERTS_SWEEP, connect
 from vigie.heartbeat import Heartbeat, HeartbeatReporter
@@ -161,6 +162,9 @@ class AlertsService:
         self.dispatcher = Dispatcher(
             settings, heartbeat=self.heartbeats.register("notifier", max(live.stall_s, 3 * cfg.poll_s))
         )
+        self.exercises = ExerciseRunner(
+            url, heartbeat=self.heartbeats.register("exercises", max(live.stall_s, 15.0))
+        )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -168,7 +172,7 @@ class AlertsService:
         """Run until stop() is called."""
         self.heartbeats.start()
         self.sweeper.start()
-        loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher]
+        loops: list[_Runnable] = [self.listener, self.cap_writer, self.dispatcher, self.exercises]
         for loop in loops:
             t = threading.Thread(target=loop.run, name=type(loop).__name__, daemon=True)
             t.start()

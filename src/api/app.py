@@ -15,10 +15,13 @@ from api.routes import (
     alerts_cap,
     audit,
     catchments,
+    exercises,
     health,
     incidents,
+    instructions,
     metrics,
     rules,
+    signup,
     stations,
     subscribers,
     tokens,
@@ -46,6 +49,11 @@ ROUTERS = (
     audit.router,
     account.router,
     admin.router,
+    instructions.router,
+    exercises.router,
+    signup.router,
+    signup.admin_router,
+    signup.page_router,
 )
 
 

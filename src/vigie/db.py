@@ -21,6 +21,7 @@ APP_ALERTS_ENGINE = "vigie-alerts-engine"  # its LISTEN loop
 APP_ALERTS_SWEEP = "vigie-alerts-sweep"  # its minute sweep
 APP_NOTIFIER = "vigie-notifier"
 APP_CAP = "vigie-cap"
+APP_ALERTS_EXERCISE = "vigie-alerts-exercise"  # the PCS exercise player (alerts.exercise)
 APP_CAMERA = "vigie-camera"
 APP_API = "vigie-api"
 APP_SUPERVISOR = "vigie-up"

@@ -117,6 +117,25 @@ class AlertsSettings(Section):
     rain_table_hours: int = Field(default=6, ge=1, le=48)
 
 
+class SignupSettings(Section):
+    """Residents' own sign-up (public API, double opt-in): see docs/signup.md."""
+
+    # Apprise URLs of the gateways that reach residents, with {number} (E.164) or {email}: the
+    # same SMS gateway as the notifier's (smseagle://TOKEN@host/{number}). Secrets: never logged.
+    sms_url: SecretStr = SecretStr("")
+    email_url: SecretStr = SecretStr("")
+    # Shared secret of the SMS gateway's inbound webhook (STOP replies); empty disables it.
+    inbound_token: SecretStr = SecretStr("")
+    code_ttl_s: int = Field(default=900, ge=60, le=86400)
+    code_attempts: int = Field(default=5, ge=1, le=20)
+    # Sign-up requests allowed per address and per client IP in each window.
+    per_address_hour: int = Field(default=3, ge=1, le=1000)
+    per_address_day: int = Field(default=6, ge=1, le=10_000)
+    per_ip_hour: int = Field(default=10, ge=1, le=10_000)
+    per_ip_day: int = Field(default=50, ge=1, le=100_000)
+    send_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
 class CameraSettings(Section):
     """The camera worker (owned by src/camera)."""
 
@@ -221,4 +240,5 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     outbound: OutboundSettings = OutboundSettings()
     liveness: LivenessSettings = LivenessSettings()
+    signup: SignupSettings = SignupSettings()
     backup: BackupSettings = BackupSettings()

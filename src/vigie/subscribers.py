@@ -127,6 +127,8 @@ class SubscriberIn(BaseModel):
     timezone: str = Field(default="Europe/Paris", min_length=1, max_length=64)
     audience: Literal["public", "technicians"] = "public"
     active: bool = True
+    # Receives the PCS exercises (marked EXERCICE); nobody does without asking.
+    exercises: bool = False
 
     @field_validator("name")
     @classmethod

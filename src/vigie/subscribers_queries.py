@@ -15,7 +15,7 @@ from vigie.subscribers import SubscriberIn
 
 _COLUMNS = (
     "id, name, communes, catchments, min_level, channels, quiet_start, quiet_end, timezone,"
-    " audience, active, created_at, updated_at"
+    " audience, active, exercises, created_at, updated_at"
 )
 # The fields a client writes (PUT, PATCH).
 EDITABLE = (
@@ -29,6 +29,7 @@ EDITABLE = (
     "timezone",
     "audience",
     "active",
+    "exercises",
 )
 
 
@@ -80,9 +81,9 @@ async def insert(conn: AsyncConn, sub: SubscriberIn) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "INSERT INTO subscribers (name, communes, catchments, min_level, channels, quiet_start,"  # noqa: S608  # _COLUMNS is a constant
-            " quiet_end, timezone, audience, active) VALUES (%(name)s, %(communes)s, %(catchments)s,"
-            " %(min_level)s, %(channels)s, %(quiet_start)s, %(quiet_end)s, %(timezone)s,"
-            f" %(audience)s, %(active)s) RETURNING {_COLUMNS}",
+            " quiet_end, timezone, audience, active, exercises) VALUES (%(name)s, %(communes)s,"
+            " %(catchments)s, %(min_level)s, %(channels)s, %(quiet_start)s, %(quiet_end)s,"
+            f" %(timezone)s, %(audience)s, %(active)s, %(exercises)s) RETURNING {_COLUMNS}",
             _values(sub),
         )
         row = await cur.fetchone()
@@ -97,7 +98,8 @@ async def update(conn: AsyncConn, subscriber_id: int, sub: SubscriberIn) -> dict
             "UPDATE subscribers SET name = %(name)s, communes = %(communes)s,"  # noqa: S608  # _COLUMNS is a constant
             " catchments = %(catchments)s, min_level = %(min_level)s, channels = %(channels)s,"
             " quiet_start = %(quiet_start)s, quiet_end = %(quiet_end)s, timezone = %(timezone)s,"
-            " audience = %(audience)s, active = %(active)s, updated_at = now()"
+            " audience = %(audience)s, active = %(active)s, exercises = %(exercises)s,"
+            " updated_at = now()"
             f" WHERE id = %(id)s RETURNING {_COLUMNS}",
             {**_values(sub), "id": subscriber_id},
         )

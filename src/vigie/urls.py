@@ -27,3 +27,14 @@ def cap_feed_url(base_url: str) -> str:
 def cap_url(base_url: str, message_id: int) -> str:
     """One CAP message's XML."""
     return f"{base_url.rstrip('/')}/api/v1/alerts/{message_id}/cap.xml"
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    """A resident's unsubscribe page (a button, so that mail scanners opening links do not
+    unsubscribe anyone): in every e-mail a resident receives."""
+    return f"{base_url.rstrip('/')}/desinscription/{token}"
+
+
+def confirm_email_url(base_url: str, token: str) -> str:
+    """The confirmation page of an e-mail sign-up (double opt-in), sent by e-mail."""
+    return f"{base_url.rstrip('/')}/inscription/confirmer/{token}"

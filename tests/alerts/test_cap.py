@@ -534,3 +534,56 @@ def test_cap_writer_survives_an_unreachable_database(caplog: pytest.LogCaptureFi
     assert "CAP writer failing" in caplog.text
     assert caplog.text.count("CAP writer failing") == 1  # once while failing, not per retry
     assert "s3cret" not in caplog.text
+
+
+# ---- consignes and exercises ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "key"),
+    [("opened", "yellow", "yellow"), ("escalated", "red", "red"), ("resolved", "orange", "end")],
+)
+def test_instruction_is_the_default_consigne_of_the_level(kind: str, level: str, key: str) -> None:
+    from vigie.instructions import DEFAULTS
+
+    root = assert_valid_cap(build_message(incident(), change(kind, level), [THOUROTTE]).xml)
+    assert text(root, "cap:info/cap:instruction") == DEFAULTS[key].text
+
+
+def test_writer_puts_the_communes_own_consigne_in_instruction(db: Conn) -> None:
+    db.execute(
+        "INSERT INTO commune_instructions (commune_insee, level, text, sms, updated_by)"
+        " VALUES ('60636', 'orange', 'Thourotte : fermez les batardeaux <rue du Port> & restez à l''étage.',"
+        " 'Fermez les batardeaux.', 'test')"
+    )
+    _insert_incident(db, communes=["60636"])
+    _insert_incident(db, communes=["60636", "60378"])
+    assert write_pending(db) == 2
+    xmls = [r[6] for r in _messages(db)]
+    first = assert_valid_cap(xmls[0].encode())
+    assert text(first, "cap:info/cap:instruction") == (
+        "Thourotte : fermez les batardeaux <rue du Port> & restez à l'étage."
+    )
+    both = text(assert_valid_cap(xmls[1].encode()), "cap:info/cap:instruction")
+    # Two communes with different consignes: one line each, named.
+    assert both.startswith("Thourotte : Thourotte : fermez")
+    assert "\nMarest-sur-Matz : Vigilance orange" in both
+
+
+def test_exercise_incidents_are_published_with_status_exercise(db: Conn) -> None:
+    iid, _ = _insert_incident(db)
+    db.execute(
+        "INSERT INTO exercises (name, source, kind, title, scope_kind, scope_id, created_by)"
+        " VALUES ('PCS 2026', 'synthetic', 'runoff', 't', 'commune', '60636', 'test')"
+    )
+    db.execute(
+        "UPDATE incidents SET exercise_id = (SELECT max(id) FROM exercises), title = 'EXERCICE — ' || title"
+        " WHERE id = %s",
+        (iid,),
+    )
+    _insert_incident(db)  # a real one beside it
+    assert write_pending(db) == 2
+    exercise, real = (assert_valid_cap(r[6].encode()) for r in _messages(db))
+    assert text(exercise, "cap:status") == "Exercise"
+    assert text(exercise, "cap:info/cap:headline").startswith("EXERCICE — Vigilance orange — Ruissellement")
+    assert text(real, "cap:status") == "Actual"

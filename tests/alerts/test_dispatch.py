@@ -130,11 +130,11 @@ def test_storm_replay_sends_exactly_the_expected_messages(
             wait_settled(db)
         texts = _texts(sms, "+33611111111")
         assert [x.split(":")[0] for x in texts] == [
-            "Vigie ALERTE JAUNE",
-            "Vigie ALERTE ORANGE (était jaune)",
-            "Vigie FIN D'ALERTE",
+            "Vigie ALERTE JAUNE Thourotte",
+            "Vigie ALERTE ORANGE Thourotte",
+            "Vigie FIN D'ALERTE Thourotte",
         ]
-        assert "18 mm en 1 h à Thourotte" in texts[0] and "32 mm en 1 h" in texts[1]
+        assert "18 mm en 1 h" in texts[0] and "Limitez vos trajets" in texts[1]
         assert all("https://vigie.example.org/incidents/1" in x for x in texts)
         assert _texts(sms, "+33622222222") == []
         assert [s.split(" - ")[0] for s in _subjects(smtp, "mairie@thourotte.example")] == [
@@ -316,8 +316,8 @@ def test_grouping_merges_yellow_opens_of_one_commune(db: Conn, database_url: str
         assert len(sms.messages) == 1 and len(smtp.messages) == 1
         text = sms.messages[0]["text"]
         assert text.startswith("Vigie ALERTE JAUNE") and len(text) <= 160
-        assert text.count("Cumul de pluie 1 h") == 3 or "3 alertes" in text
-        assert smtp.messages[0]["subject"].startswith("[Vigie] 3 messages - alerte jaune")
+        assert text.startswith("Vigie ALERTE JAUNE Thourotte: ") and "Evitez souterrains" in text
+        assert smtp.messages[0]["subject"] == "[Vigie] Alerte jaune - Thourotte - 3 messages"
         assert smtp.messages[0]["body"].count("ALERTE JAUNE - ") == 3
         rows = deliveries(db)
         assert {r[5] for r in rows} == {"accepted"}
@@ -367,8 +367,8 @@ def test_end_of_alert_only_to_those_warned(db: Conn, database_url: str) -> None:
             resolve_all(db, "thourotte-mairie", t)
             wait_settled(db)
         assert [x.split(":")[0] for x in _texts(sms, "+33611111111")] == [
-            "Vigie ALERTE JAUNE",
-            "Vigie FIN D'ALERTE",
+            "Vigie ALERTE JAUNE Thourotte",
+            "Vigie FIN D'ALERTE Thourotte",
         ]
         assert _texts(sms, "+33644444444") == []
 
@@ -392,7 +392,7 @@ def test_reminder_of_unacknowledged_red(db: Conn, database_url: str) -> None:
             wait_for(lambda: len(sms.messages) == 1, timeout=10)
             add_change(db, 1, "reminder", "red", "Rappel — vigilance rouge non prise en compte")
             wait_for(lambda: len(sms.messages) == 2 and len(smtp.messages) == 2, timeout=10)
-        assert sms.messages[1]["text"].startswith("Vigie RAPPEL ALERTE ROUGE non prise en compte")
+        assert sms.messages[1]["text"].startswith("Vigie RAPPEL ALERTE ROUGE")
         assert smtp.messages[1]["subject"].startswith("[Vigie] Rappel alerte rouge")
         purposes = [r[3] for r in deliveries(db)]
         assert purposes.count("reminder") == 2

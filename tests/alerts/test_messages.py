@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from alerts import messages as m
+from vigie.instructions import DEFAULTS, Instruction, key_for
 
 WINTER = datetime(2026, 11, 28, 13, 5, tzinfo=UTC)  # 14h05 in Paris
 SUMMER = datetime(2026, 7, 14, 13, 5, tzinfo=UTC)  # 15h05 in Paris
@@ -53,32 +54,69 @@ def test_fit_sms_transliterates_only_when_that_saves_a_segment() -> None:
     assert m.sms_segments("a" * 161) == 2 and m.sms_segments("a" * 160) == 1
 
 
-def test_opening_sms_says_what_where_how_much_level_time_and_link() -> None:
+def test_opening_sms_says_level_where_what_to_do_and_link_first() -> None:
     text = m.sms_single(change(), m.incident_url(BASE, 42))
     assert text == (
-        "Vigie ALERTE JAUNE: Cumul de pluie 1 h, 18 mm en 1 h à Thourotte, 14h05. "
+        "Vigie ALERTE JAUNE Thourotte: Cumul de pluie 1 h, 18 mm en 1 h. "
+        "Evitez souterrains, bords de cours d'eau et points bas. "
         "https://vigie.example.org/incidents/42"
     )
     assert m.gsm7_length(text) is not None and len(text) <= 160
 
 
-def test_summer_time_is_shown_in_paris_time() -> None:
-    assert "15h05" in m.sms_single(change(at=SUMMER), "l")
+def test_the_time_is_shown_in_paris_time_when_it_fits() -> None:
+    assert "15h05" in m.sms_single(change(at=SUMMER, value=None), "l")
 
 
 def test_escalation_deescalation_end_reminder_wordings() -> None:
     link = m.incident_url(BASE, 42)
     esc = m.sms_single(change(kind="escalated", level="orange", previous_level="yellow", value=32.4), link)
-    assert esc.startswith("Vigie ALERTE ORANGE (était jaune): ") and "32,4 mm en 1 h" in esc
+    assert esc.startswith("Vigie ALERTE ORANGE Thourotte: ") and "Limitez vos trajets" in esc
+    assert m.sms_segments(esc) == 1  # the measure gave way to the consigne
     down = m.sms_single(change(kind="deescalated", level="yellow", previous_level="orange"), link)
-    assert down.startswith("Vigie alerte abaissée à JAUNE (était orange)")
+    assert down.startswith("Vigie alerte abaissée à JAUNE Thourotte: ")
     end = m.sms_single(change(kind="resolved", level="orange", value=2.0), link)
     assert end == (
-        "Vigie FIN D'ALERTE: Cumul de pluie 1 h à Thourotte, 14h05. Vigilance levée. "
-        "https://vigie.example.org/incidents/42"
+        "Vigie FIN D'ALERTE Thourotte: Cumul de pluie 1 h, 14h05. "
+        "Restez prudents pres des zones encore inondees. https://vigie.example.org/incidents/42"
     )
     rem = m.sms_single(change(kind="reminder", level="red", minutes_unacknowledged=30), link)
-    assert rem.startswith("Vigie RAPPEL ALERTE ROUGE non prise en compte depuis 30 min: ")
+    assert rem.startswith("Vigie RAPPEL ALERTE ROUGE")
+    assert "Danger: 112" in rem and m.sms_segments(rem) == 1
+
+
+def test_each_level_carries_its_consigne_in_one_segment() -> None:
+    link = m.incident_url(BASE, 123456)
+    for level, kind in (("yellow", "opened"), ("orange", "opened"), ("red", "opened"), ("red", "resolved")):
+        text = m.sms_single(change(level=level, kind=kind), link, footer=m.Footer(sms_keyword=True))
+        advice = DEFAULTS[key_for(kind, level)].sms
+        assert advice in text and m.sms_segments(text) == 1, text
+        assert text.endswith(f"{link} STOP: repondez STOP")
+
+
+def test_a_communes_own_consigne_replaces_the_default() -> None:
+    own = Instruction("Fermez les vannes du Matz.", "Fermez les vannes du Matz.")
+    text = m.sms_single(change(level="orange"), "l", advice=own)
+    assert "Fermez les vannes du Matz." in text and "Limitez" not in text
+
+
+def test_exercise_messages_start_with_exercice_on_every_channel() -> None:
+    ctx = m.IncidentContext(change(exercise=True), "Cumul 1 h — Mairie (Thourotte)")
+    texts = m.texts_for([ctx], BASE, "Mairie")
+    assert texts.sms.split()[0] == "EXERCICE"
+    assert texts.subject.split()[0] == "EXERCICE"
+    assert texts.email.split()[0] == "EXERCICE"
+    real = m.texts_for([m.IncidentContext(change(), "t")], BASE, "Mairie")
+    assert "EXERCICE" not in real.sms + real.subject + real.email
+
+
+def test_resident_messages_say_how_to_unsubscribe() -> None:
+    footer = m.Footer(link="https://vigie.example.org/desinscription/abc", sms_keyword=True)
+    texts = m.texts_for([m.IncidentContext(change(), "t")], BASE, "Habitant", footer)
+    assert texts.sms.endswith("STOP: repondez STOP")
+    assert "Pour ne plus recevoir ces alertes : https://vigie.example.org/desinscription/abc" in texts.email
+    plain = m.texts_for([m.IncidentContext(change(), "t")], BASE, "Mairie")
+    assert "STOP" not in plain.sms and "desinscription" not in plain.email
 
 
 def test_return_period_and_intensity_amounts() -> None:
@@ -104,23 +142,40 @@ def test_many_communes_are_shortened_to_stay_in_one_sms() -> None:
     assert text.endswith("https://vigie.example.org/incidents/123456")
 
 
-def test_grouped_sms_lists_each_station_or_summarises_within_one_segment() -> None:
+def test_grouped_sms_names_the_worst_level_and_the_communes_first() -> None:
     three = [
         change(incident_id=1, place="Mairie, Thourotte"),
         change(incident_id=2, value=16.0, place="Gare, Thourotte"),
         change(incident_id=3, value=21.0, communes=("Pimprez",), place="Stade, Pimprez"),
     ]
     text = m.sms_grouped(three, BASE)
-    assert text.startswith("Vigie ALERTE JAUNE: ") and m.sms_segments(text) == 1
-    assert "Thourotte" in text and "Pimprez" in text and text.endswith("/incidents/1")
+    assert text.startswith("Vigie ALERTE JAUNE Thourotte, Pimprez: ") and m.sms_segments(text) == 1
+    assert DEFAULTS["yellow"].sms in text and text.endswith("/incidents/1")
     mixed = [
         *three,
-        change(incident_id=4, kind="escalated", level="orange", previous_level="yellow", value=31.0),
+        change(
+            incident_id=4, kind="escalated", level="orange", previous_level="yellow", value=31.0,
+            communes=("Ribécourt-Dreslincourt",),
+        ),
     ]
-    assert m.sms_grouped(mixed, BASE).startswith("Vigie ALERTE ORANGE")
-    assert m.sms_grouped(mixed, BASE).endswith("/incidents/4")
+    worst = m.sms_grouped(mixed, BASE)
+    assert worst.startswith("Vigie ALERTE ORANGE Ribécourt-Dreslincourt")
+    assert DEFAULTS["orange"].sms in worst and worst.endswith("/incidents/4")
     ends = [change(incident_id=1, kind="resolved"), change(incident_id=2, kind="resolved")]
-    assert m.sms_grouped(ends, BASE).startswith("Vigie 2 messages: fin Cumul")
+    over = m.sms_grouped(ends, BASE)
+    assert over.startswith("Vigie FIN D'ALERTE Thourotte") and DEFAULTS["end"].sms in over
+
+
+def test_sixteen_stations_no_longer_say_sixteen_alerts() -> None:
+    names = ["Thourotte", "Pimprez", "Cambronne-lès-Ribécourt", "Ribécourt-Dreslincourt",
+             "Saint-Léger-aux-Bois", "Marest-sur-Matz", "Chiry-Ourscamp", "Longueil-Annel"]
+    many = [change(incident_id=i + 1, communes=(n,)) for i, n in enumerate(names * 2)]
+    text = m.sms_grouped(many, BASE, footer=m.Footer(sms_keyword=True))
+    assert "16 alertes" not in text and "alertes à" not in text
+    assert text.startswith("Vigie ALERTE JAUNE Thourotte") and DEFAULTS["yellow"].sms in text
+    assert m.sms_segments(text) == 1 and text.endswith("STOP: repondez STOP")
+    subject = m.subject_for(many)
+    assert subject.startswith("[Vigie] Alerte jaune - Thourotte, Pimprez, Cambronne")
 
 
 def test_test_texts() -> None:
@@ -142,7 +197,7 @@ def test_email_carries_timeline_and_hourly_rain_table() -> None:
         rain=m.RainTable(hours, (("Pluviomètre de la mairie", (None, 0.0, 12.4, 19.6)),)),
     )
     texts = m.texts_for([ctx], BASE, "Mairie de Thourotte")
-    assert texts.subject == "[Vigie] Alerte orange - Cumul de pluie 1 h - Thourotte"
+    assert texts.subject == "[Vigie] Alerte orange - Thourotte - Cumul de pluie 1 h"
     body = texts.email
     assert body.startswith("Bonjour Mairie de Thourotte,")
     assert "28/11 à 13h50  ouverture (jaune) - 18 mm" in body

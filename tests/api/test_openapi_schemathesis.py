@@ -23,11 +23,12 @@ from pydantic import SecretStr
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from api.app import create_app
+from simulators.sinks import SmsSink, SmtpSink
 from tests.api.conftest import ADMIN, ADMIN_TOKEN
 from tests.api.test_incidents import add_delivery, make_incident
 from tests.factories import make_station, make_user
 from tests.support import Broker, create_database, db_url, drop_database, free_port
-from vigie.settings import Settings
+from vigie.settings import OutboundSettings, Settings, SignupSettings
 
 # Examples per operation: ~35 operations x this, plus schemathesis' own coverage cases.
 MAX_EXAMPLES = 25
@@ -64,9 +65,18 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
     name = create_database(template=template_db)
     url = db_url(name)
     _seed(url)
+    # The residents' sign-up sends its codes through these stand-ins (a 503 would be a failure).
+    smtp, sms = SmtpSink().start(), SmsSink().start()
     settings_ = Settings(
         database_url=SecretStr(url),
         mqtt_url=SecretStr(broker.url("vigie-api")),
+        outbound=OutboundSettings(allow_private=True),  # the stand-ins are on loopback
+        signup=SignupSettings(
+            sms_url=SecretStr(sms.apprise_template()),
+            email_url=SecretStr(
+                f"mailto://{smtp.host}:{smtp.port}?from=v@example.org&to={{email}}&mode=insecure"
+            ),
+        ),
     )
     port = free_port()
     server = uvicorn.Server(
@@ -82,6 +92,8 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
     yield base
     server.should_exit = True
     thread.join(timeout=20)
+    sms.stop()
+    smtp.stop()
     drop_database(name)
 
 

@@ -21,7 +21,7 @@ _PUBLIC_COLUMNS = (
     "i.id, i.kind, i.scope_kind, i.scope_id, i.level, i.state, i.audience, i.communes,"
     " i.catchment_id, i.title, i.opened_at, i.updated_at, i.resolved_at, i.level_since,"
     " i.max_level, i.acknowledged_at IS NOT NULL AS acknowledged, i.acknowledged_at,"
-    " i.last_value, i.window_min"
+    " i.last_value, i.window_min, i.exercise_id"
 )
 _FULL_COLUMNS = (
     _PUBLIC_COLUMNS + ", i.rule_id, i.group_key, i.acknowledged_by, i.ack_comment, i.last_reminder_at"

@@ -116,6 +116,7 @@ class SubscriberOut(BaseModel):
                     "timezone": "Europe/Paris",
                     "audience": "public",
                     "active": True,
+                    "exercises": False,
                     "created_at": "2026-11-01T09:00:00Z",
                     "updated_at": "2026-11-01T09:00:00Z",
                 }
@@ -134,6 +135,7 @@ class SubscriberOut(BaseModel):
     timezone: str
     audience: Literal["public", "technicians"]
     active: bool
+    exercises: bool = False
     created_at: datetime
     updated_at: datetime
 

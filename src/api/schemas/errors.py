@@ -16,7 +16,9 @@ _STATUS: dict[int, tuple[str, str]] = {
     409: ("Conflit avec l'état enregistré", "incident déjà résolu : il n'y a plus rien à prendre en compte"),
     413: ("Corps de requête trop volumineux", "corps de requête trop volumineux (au plus 65536 octets)"),
     422: ("Requête comprise mais refusée", "requête refusée : limit : doit être inférieur ou égal à 500"),
+    429: ("Trop de demandes : réessayez plus tard", "trop de demandes : réessayez dans une heure"),
     500: ("Erreur interne", "erreur interne du serveur"),
+    503: ("Service extérieur indisponible", "envoi impossible pour le moment : réessayez plus tard"),
 }
 
 

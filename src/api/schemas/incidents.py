@@ -70,6 +70,8 @@ class IncidentPublic(BaseModel):
     acknowledged_at: datetime | None
     last_value: float | None
     window_min: int | None
+    # Set on an exercise incident (PCS exercise, vigie.exercises): its title starts with EXERCICE.
+    exercise_id: int | None = None
 
 
 class IncidentFull(IncidentPublic):

@@ -1,0 +1,13 @@
+"""The roles of the consignes, exercise and resident sign-up routes, in one place, so that the
+accounts work (duty, technician, viewer…) can map them without reading every handler."""
+
+from __future__ import annotations
+
+from api.auth import Role
+
+INSTRUCTIONS_READ = Role.PUBLIC  # residents read what to do: the public page shows it
+INSTRUCTIONS_WRITE = Role.ADMIN  # editing a commune's consignes
+EXERCISES = Role.ADMIN  # starting a PCS exercise and reading its report
+SIGNUP = Role.PUBLIC  # the sign-up form, opt-in, unsubscription, self-service deletion
+SMS_INBOUND = Role.PUBLIC  # the SMS gateway's webhook: checked by its shared key instead
+RESIDENTS_ADMIN = Role.ADMIN  # reach per commune, erasure on request (RGPD)
