@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +16,11 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
 @pytest.fixture
-def api_settings(database_url: str, broker: Broker) -> Settings:
-    """Settings for an API bound to this test's database and the test broker."""
+def api_settings(service_db_url: Callable[[str], str], broker: Broker) -> Settings:
+    """Settings for an API bound to this test's database, as the API's login (its grants only),
+    and to the test broker."""
     return Settings(
-        database_url=SecretStr(database_url),
+        database_url=SecretStr(service_db_url("api")),
         mqtt_url=SecretStr(broker.url("vigie-api")),
         api=ApiSettings(admin_token=SecretStr(ADMIN_TOKEN)),
     )
