@@ -19,7 +19,7 @@ from vigie.errors import ConfigError
 from vigie.logins import ensure_logins
 from vigie.logs import setup_logging_from
 from vigie.migrate import migrate, pending
-from vigie.service_secrets import child_env, split_credentials
+from vigie.service_secrets import child_env, split_credentials, write_env_files
 from vigie.settings import Settings
 from vigie.supervise import Child, supervise
 
@@ -78,11 +78,18 @@ def db_roles(
 def secrets_split(
     directory: Annotated[Path, typer.Argument(help="Writes <directory>/<service>/database.env, mqtt.env")],
     owner: Annotated[int | None, typer.Option(help="uid that will read them (the containers' user)")] = None,
+    env_files: Annotated[
+        bool, typer.Option("--env-files", help="Write <directory>/<service>.env for systemd instead")
+    ] = False,
 ) -> None:
-    """Give each service a directory holding only its own passwords (for docker-compose)."""
+    """Give each service only its own passwords: a directory each (docker-compose), or an
+    EnvironmentFile each (deploy/systemd)."""
     settings = Settings()
     try:
-        written = split_credentials(settings, directory, owner)
+        if env_files:
+            written = write_env_files(settings, directory)
+        else:
+            written = split_credentials(settings, directory, owner)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"{len(written)} file(s) written under {directory}")

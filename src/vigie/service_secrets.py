@@ -100,3 +100,21 @@ def split_credentials(settings: Settings, out_dir: Path, owner_uid: int | None =
             path.parent.chmod(0o700)
             written.append(path)
     return written
+
+
+def write_env_files(settings: Settings, out_dir: Path) -> list[Path]:
+    """Write out_dir/<service>.env (mode 0600): VIGIE_DATABASE_URL and VIGIE_MQTT_URL with that
+    service's own credentials, the EnvironmentFile that each systemd unit of deploy/ reads."""
+    written: list[Path] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for service in SERVICES:
+        env, _ = child_env(settings, service)
+        path = out_dir / f"{service}.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"# {service}'s own credentials (vigie secrets split --env-files)\n")
+            for key, value in env.items():
+                out.write(f"{key}={value}\n")
+        path.chmod(0o600)
+        written.append(path)
+    return written

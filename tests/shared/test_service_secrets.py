@@ -12,7 +12,13 @@ from pydantic import SecretStr
 from vigie.db import service_database_url, with_login
 from vigie.errors import ConfigError
 from vigie.logins import write_credentials
-from vigie.service_secrets import CREDENTIAL_FILES, child_env, for_service, split_credentials
+from vigie.service_secrets import (
+    CREDENTIAL_FILES,
+    child_env,
+    for_service,
+    split_credentials,
+    write_env_files,
+)
 from vigie.settings import ApiSettings, Settings
 
 DB = {f"vigie_login_{s}": f"db-{s}-pw/with@odd:chars" for s in ("ingest", "alerts", "camera", "api")}
@@ -109,3 +115,19 @@ def test_split_gives_each_service_a_directory_of_its_own(settings: Settings, tmp
     assert DB["vigie_login_ingest"].replace("/", "%2F").replace("@", "%40").replace(":", "%3A") in (
         for_service(ingest, "ingest").database_url.get_secret_value()
     )
+
+
+def test_env_files_for_systemd_hold_one_service_each(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "etc-vigie"
+    write_env_files(settings, out)
+    for service in ("ingest", "alerts", "camera", "api"):
+        path = out / f"{service}.env"
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+        lines = dict(
+            line.split("=", 1) for line in path.read_text().splitlines() if not line.startswith("#")
+        )
+        assert set(lines) == {"VIGIE_DATABASE_URL", "VIGIE_MQTT_URL"}
+        expected = {DB[f"vigie_login_{service}"]}
+        if service in ("ingest", "camera"):
+            expected.add(MQTT[f"vigie-{service}"])
+        assert _secrets_in(unquote(path.read_text())) == expected
