@@ -190,6 +190,18 @@ def _check_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         raise ConfigError(f"database roles missing: {', '.join(missing)} (090_roles.sql creates them)")
 
 
+def ensure_group_roles(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Create the owner and service group roles where missing, as 090_roles.sql does: for a
+    restore on a new server, whose dump names them as owners and grantees (vigie.backup)."""
+    for role in (OWNER_ROLE, *(service_role(s) for s in SERVICES)):
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            continue
+        try:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+            pass  # created meanwhile from another database
+
+
 def apply_grants(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     """Hand every object to the owner role and set exactly the declared grants, in one
     transaction; raise ConfigError (changing nothing) if the registry does not cover the schema.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -172,15 +173,17 @@ def test_logins_of_another_deployment_cannot_open_this_database(template_db: str
     a_db, b_db = create_database(template=template_db), create_database(template=template_db)
     a_prefix, b_prefix = f"vigie_t{tag}_", f"vigie_t{uuid.uuid4().hex[:8]}_"
     try:
-        a = ensure_logins(db_url(a_db), tmp_path / "a.env", a_prefix)
-        ensure_logins(db_url(b_db), tmp_path / "b.env", b_prefix)
+        # Expiring, like the session's: a crash here leaves logins that a later session drops.
+        until = datetime.now(UTC) + timedelta(days=1)
+        a = ensure_logins(db_url(a_db), tmp_path / "a.env", a_prefix, valid_until=until)
+        ensure_logins(db_url(b_db), tmp_path / "b.env", b_prefix, valid_until=until)
         a_api = login_name(a_prefix, "api")
         with psycopg.connect(with_login(db_url(a_db), a_api, a[a_api])) as conn:
             assert conn.execute("SELECT count(*) FROM communes").fetchone() == (16,)
         with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
             psycopg.connect(with_login(db_url(b_db), a_api, a[a_api])).close()
         # A rerun keeps the passwords (the file is the source) and the file stays private.
-        assert ensure_logins(db_url(a_db), tmp_path / "a.env", a_prefix) == a
+        assert ensure_logins(db_url(a_db), tmp_path / "a.env", a_prefix, valid_until=until) == a
         assert oct((tmp_path / "a.env").stat().st_mode & 0o777) == "0o600"
     finally:
         drop_database(a_db)
