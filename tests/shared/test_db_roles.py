@@ -71,6 +71,13 @@ REFUSED: list[tuple[str, str]] = [
     ("alerts", RULE),
     ("alerts", "DELETE FROM dead_letters"),
     ("alerts", "SELECT * FROM ingest_metrics"),
+    # The timeline stays append-only for the engine: only the column its CAP row lock needs.
+    ("alerts", "UPDATE incident_changes SET detail = '{}'"),
+    ("alerts", "DELETE FROM incident_changes"),
+    # The proof of warning: appended by the notifier's triggers, read by the admin's verify.
+    ("api", "SELECT * FROM delivery_proof"),
+    ("ingest", "SELECT * FROM delivery_proof"),
+    ("camera", "SELECT * FROM delivery_proof"),
 ]
 
 # Nobody but the migration login changes the schema.
