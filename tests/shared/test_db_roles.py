@@ -46,6 +46,8 @@ REFUSED: list[tuple[str, str]] = [
     ("api", "UPDATE incidents SET level = 'red'"),
     ("api", "UPDATE incidents SET state = 'resolved'"),
     ("api", "SELECT source_url FROM cameras"),
+    ("api", "SELECT * FROM cameras"),
+    ("api", "UPDATE camera_health SET state = 'online'"),
     ("api", "SELECT * FROM rule_state"),
     ("api", "SELECT vigie_drop_raw_chunks(interval '1 day')"),
     # Ingest never sees subscribers (their channel URLs are secrets), rules or incidents.
@@ -146,6 +148,8 @@ def test_each_role_does_its_own_work(db: Conn, service_db_url: Callable[[str], s
             " 'thourotte-mairie', 'yellow', 't', now(), now(), now(), 'yellow') RETURNING id"
         ).fetchone() or (None,)
     with psycopg.connect(service_db_url("api"), autocommit=True) as api:
+        # /metrics: which cameras are enabled, and their health, but not their stream URLs.
+        assert api.execute("SELECT id FROM cameras WHERE enabled").fetchall() == [("c1",)]
         ack = api.execute("SELECT vigie_acknowledge_incident(%s, 'technicien', 'vu')", (incident,))
         assert ack.fetchone() != (None,)
         api.execute(RULE)
