@@ -26,7 +26,7 @@ import psycopg.sql
 
 from vigie.broker import LocalBroker
 from vigie.db import with_login
-from vigie.logins import login_name
+from vigie.grants import login_name
 
 T = TypeVar("T")
 

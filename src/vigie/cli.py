@@ -66,7 +66,7 @@ def db_roles(
 ) -> None:
     """Create this deployment's service logins (as the migration login); keep their passwords."""
     settings = Settings()
-    setup_logging(settings.log_level)
+    setup_logging_from(settings)
     path = credentials_file or settings.database_credentials_file
     if path is None:
         raise typer.BadParameter("give --credentials-file or set VIGIE_DATABASE_CREDENTIALS_FILE")

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from vigie.broker import read_credentials
 from vigie.errors import ConfigError
-from vigie.logins import login_name
+from vigie.grants import login_name
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)

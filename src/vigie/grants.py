@@ -47,6 +47,13 @@ def service_role(service: str) -> str:
     return f"vigie_{service}"
 
 
+def login_name(prefix: str, service: str) -> str:
+    """The LOGIN role (member of service_role) a service uses in a deployment whose logins
+    start with prefix (vigie.logins creates them)."""
+    service_role(service)  # validates the service name
+    return f"{prefix}{service}"
+
+
 @dataclass(frozen=True)
 class Decision:
     """One object's line: the privileges of each service role, and the file that declares it."""

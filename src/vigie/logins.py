@@ -20,15 +20,10 @@ import psycopg
 from psycopg import sql
 
 from vigie.broker import read_credentials
-from vigie.grants import SERVICES, service_role
+from vigie.db import APP_CLI, connect
+from vigie.grants import SERVICES, login_name, service_role
 
 log = logging.getLogger(__name__)
-
-
-def login_name(prefix: str, service: str) -> str:
-    """The LOGIN role a service uses in a deployment whose logins start with prefix."""
-    service_role(service)  # validates the service name
-    return f"{prefix}{service}"
 
 
 def write_credentials(path: Path, credentials: dict[str, str]) -> None:
@@ -65,7 +60,7 @@ def ensure_logins(
     if valid_until is not None:
         until = sql.SQL(" VALID UNTIL {}").format(sql.Literal(valid_until.isoformat()))
     attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, application_name=APP_CLI, autocommit=True) as conn:
         for name, service in wanted.items():
             verifier = conn.pgconn.encrypt_password(
                 known[name].encode(), name.encode(), b"scram-sha-256"
@@ -103,7 +98,7 @@ def ensure_logins(
 
 def drop_logins(admin_url: str, prefix: str) -> None:
     """Drop a deployment's service logins (the tests' own, at the end of a session)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, application_name=APP_CLI, autocommit=True) as conn:
         for service in SERVICES:
             conn.execute(
                 sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(login_name(prefix, service)))

@@ -148,7 +148,7 @@ def can_migrate(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
 def ensure_current(url: str) -> list[str]:
     """At a service's start: migrate when this login may (a single-login set-up), otherwise
     refuse to run on a schema that `vigie migrate` has not brought up to date."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, application_name=APP_MIGRATE, autocommit=True) as conn:
         if not can_migrate(conn):
             missing = [f"{m.version:03d}_{m.name}" for m in _pending(conn, available(), None)]
             if missing:

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from vigie.broker import read_credentials
 from vigie.db import service_database_url
 from vigie.errors import ConfigError
-from vigie.grants import SERVICES
-from vigie.logins import login_name, write_credentials
+from vigie.grants import SERVICES, login_name
+from vigie.logins import write_credentials
 from vigie.mqtt import BrokerAddress, parse_mqtt_url, service_address
 from vigie.settings import Settings
 

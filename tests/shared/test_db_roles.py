@@ -24,7 +24,8 @@ from tests.support import (
     wait_for,
 )
 from vigie.db import with_login
-from vigie.logins import drop_logins, ensure_logins, login_name
+from vigie.grants import login_name
+from vigie.logins import drop_logins, ensure_logins
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -11,7 +11,7 @@ import psycopg
 
 from tests.support import Broker, DbLogins, Service, free_port, running, wait_for
 from vigie.broker import read_credentials
-from vigie.logins import login_name
+from vigie.grants import login_name
 
 
 def _children_env(up: Service) -> dict[str, dict[str, str]]:
