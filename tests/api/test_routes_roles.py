@@ -45,6 +45,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/incidents/{incident_id}"): P,
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): DUTY,
     ("GET", "/api/v1/incidents/{incident_id}/deliveries"): DUTY,
+    ("GET", "/api/v1/incidents/{incident_id}/deliveries.csv"): DUTY,
+    ("GET", "/api/v1/incidents/{incident_id}/deliveries.pdf"): DUTY,
     ("GET", "/incidents/{incident_id}"): P,
     ("GET", "/api/v1/alerts/cap.atom"): P,
     ("GET", "/api/v1/alerts/{message_id}/cap.xml"): P,

@@ -77,8 +77,9 @@ REFUSED: list[tuple[str, str]] = [
     # The timeline stays append-only for the engine: only the column its CAP row lock needs.
     ("alerts", "UPDATE incident_changes SET detail = '{}'"),
     ("alerts", "DELETE FROM incident_changes"),
-    # The proof of warning: appended by the notifier's triggers, read by the admin's verify.
-    ("api", "SELECT * FROM delivery_proof"),
+    # The proof of warning: appended by the notifier's triggers; the API only reads it (to print
+    # its head on the exported log).
+    ("api", "INSERT INTO delivery_proof SELECT * FROM delivery_proof"),
     ("ingest", "SELECT * FROM delivery_proof"),
     ("camera", "SELECT * FROM delivery_proof"),
 ]
