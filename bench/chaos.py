@@ -35,10 +35,12 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bench.fault_proxy import FaultProxy
 from camera import store
 from simulators.sinks import SmsSink, SmtpSink
 from tests.camera.factories import camera
@@ -78,6 +80,20 @@ def healthy(conn: Conn, name: str, svc: Service, api_port: int) -> bool:
     return want <= loops
 
 
+def network_faults(proxy: FaultProxy, args: argparse.Namespace) -> dict[str, Any]:
+    """Gauges -> broker: latency and loss, then one partition, then flapping; then healed."""
+    f = proxy.faults
+    f.latency_s, f.jitter_s, f.loss = 0.5, 0.2, 0.10
+    time.sleep(args.degraded_s)
+    f.latency_s, f.jitter_s, f.loss = 0.0, 0.0, 0.0
+    proxy.partition(True)
+    time.sleep(args.partition_s)
+    proxy.partition(False)
+    proxy.flap(2.0, time.monotonic() + args.flap_s).join()
+    return {"degraded_s": args.degraded_s, "partition_s": args.partition_s, "flap_s": args.flap_s,
+            "resets": proxy.resets}
+
+
 def crossing(pub: Publisher, sid: str, seq: int) -> None:
     body = json.dumps(
         {"seq": seq, "ts": datetime.now(UTC).replace(microsecond=0).isoformat(), "tips": 160,
@@ -94,6 +110,10 @@ def main() -> None:
     p.add_argument("--stations", type=int, default=200)
     p.add_argument("--speed", type=float, default=20.0, help="simulated s per wall s (60 s interval)")
     p.add_argument("--between-s", type=float, default=4.0, help="wait between recoveries and kills")
+    p.add_argument("--network", action="store_true", help="gauges -> broker through the fault proxy")
+    p.add_argument("--partition-s", type=float, default=60.0)
+    p.add_argument("--degraded-s", type=float, default=20.0, help="latency + loss phase length")
+    p.add_argument("--flap-s", type=float, default=15.0, help="flapping phase length (2 s period)")
     p.add_argument("--timeout-s", type=float, default=60.0, help="recovery given up after this")
     args = p.parse_args()
 
@@ -109,6 +129,7 @@ def main() -> None:
     api_port = free_port()
     services: dict[str, Service] = {}
     sim: subprocess.Popen[bytes] | None = None
+    proxy: FaultProxy | None = None
     try:
         migrate(url)
         broker.start()
@@ -159,10 +180,16 @@ def main() -> None:
             for n, s in services.items():
                 wait_for(partial(healthy, conn, n, s, api_port), timeout=90, interval=0.2)
         truth_path = work / "truth.json"
+        sim_url = broker.url("vigie-simulator")
+        if args.network:
+            port = urlsplit(sim_url).port
+            assert port is not None
+            proxy = FaultProxy(port, free_port(), seed=14).start()
+            sim_url = sim_url.replace(f":{port}", f":{proxy.port}")
         sim = subprocess.Popen(
             [sys.executable, "-m", "vigie.cli", "simulate", "gauges", "--stations", str(args.stations),
              "--interval-s", "60", "--speed", str(args.speed), "--storm", "none", "--register",
-             "--prefix", "chaos-", "--mqtt-url", broker.url("vigie-simulator"), "--truth", str(truth_path),
+             "--prefix", "chaos-", "--mqtt-url", sim_url, "--truth", str(truth_path),
              "--seed", "14"],
             env={**os.environ, **env},
             stdout=open(work / "sim.log", "ab"),
@@ -172,6 +199,9 @@ def main() -> None:
         time.sleep(5)  # the load is established
         if sim.poll() is not None:
             raise RuntimeError(f"the gauge simulator exited: {(work / 'sim.log').read_text()[-2000:]}")
+        network: dict[str, Any] | None = None
+        if proxy is not None:
+            network = network_faults(proxy, args)
         recovery: dict[str, list[float]] = {n: [] for n in services}
         unrecovered: Counter[str] = Counter()
         seq = 0
@@ -261,8 +291,9 @@ def main() -> None:
                                   for n, v in recovery.items()},
             "unrecovered": dict(unrecovered),
             "kills_per_service": args.kills,
-            "faults_injected": [f"kill -9 {n}" for n in services],
-            "network_faults": None,
+            "faults_injected": (["latency 500±200 ms + 10% loss (proxy)", "partition", "flapping"]
+                                if network else []) + [f"kill -9 {n}" for n in services],
+            "network_faults": network,
             "broker_restart": None,
             "database_restart": None,
             "smtp_sms_down": None,
@@ -281,6 +312,8 @@ def main() -> None:
                     s.proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     s.proc.kill()
+        if proxy is not None:
+            proxy.stop()
         live.stop()
         sms.stop()
         smtp.stop()
