@@ -42,6 +42,7 @@ class FaultProxy:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     # -- control, from any thread -------------------------------------------------------------
     def partition(self, on: bool) -> None:
@@ -88,16 +89,27 @@ class FaultProxy:
         async with server:
             await self._stop.wait()
             server.close()
+            for w in list(self._writers):  # open connections end with the proxy
+                w.transport.abort()
+            await asyncio.sleep(0)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             up_r, up_w = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
+            self._writers.discard(writer)
             return
-        await asyncio.gather(self._pipe(reader, up_w), self._pipe(up_r, writer), return_exceptions=True)
-        for w in (writer, up_w):
-            w.close()
+        self._writers.add(up_w)
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_w), self._pipe(up_r, writer), return_exceptions=True
+            )
+        finally:
+            for w in (writer, up_w):
+                w.close()
+                self._writers.discard(w)
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         """Copy src to dst, chunk by chunk, in order, each chunk no earlier than its delay."""
