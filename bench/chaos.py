@@ -13,7 +13,8 @@ notifier are killed with work in hand. Counted:
 - recovery: seconds from the kill until the new process is healthy: for the API /healthz
   answers 200; for the others, every loop of the new pid has a fresh heartbeat.
 
-Not injected yet (keys left null): network faults (fault proxy), broker and database restarts,
+Not injected yet (keys left null): network faults between services and broker (--network puts
+only the gauges behind bench/fault_proxy.py), broker and database restarts,
 SMTP/SMS outages, disk full. Prints one JSON line.
 """
 
