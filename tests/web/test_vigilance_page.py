@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -19,8 +17,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
 from simulators.sinks import SmsSink
 from tests.factories import make_station, make_user
-from tests.support import Service, create_database, db_url, drop_database, free_port, running, wait_for
-from tests.web.conftest import PASSWORD, Site, screenshot
+from tests.support import create_database, db_url, drop_database, wait_for
+from tests.web.conftest import PASSWORD, Site, screenshot, serve
 from tests.web.test_accounts_pages import _axe
 from vigie.communes import OUTLINES_CREDIT, official_communes
 
@@ -85,31 +83,12 @@ def public_site(template_db: str, sms: SmsSink) -> Iterator[Site]:
                 json.dumps([{"kind": "sms", "url": f"smseagle://t@127.0.0.1/{SECRET_PHONE}"}]),
             ),
         )
-    port = free_port()
-    env = {
-        "VIGIE_DATABASE_URL": url,
-        "VIGIE_API__PORT": str(port),
-        "VIGIE_MQTT_URL": "mqtt://127.0.0.1:1",
-        "VIGIE_LOG_LEVEL": "WARNING",
+    gateway = {
         "VIGIE_SIGNUP__SMS_URL": sms.apprise_template(),
         "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",  # the stand-in is on loopback
-        "PYTHONUNBUFFERED": "1",
     }
-    log = Path(tempfile.mkdtemp(prefix="vigie-web-")) / "api.log"
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/connexion", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    with running(Service(["api"], env, log)) as service:
-        try:
-            wait_for(up, timeout=30, interval=0.2)
-        except AssertionError:
-            raise AssertionError(service.log()) from None
-        yield Site(base, url)
+    with serve(url, gateway) as site:
+        yield site
     drop_database(name)
 
 

@@ -7,6 +7,7 @@ It shows nothing private: levels, rain totals per commune and public incidents o
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,10 +213,11 @@ async def outlines() -> JSONResponse:
     )
 
 
-def _detail(exc: Exception) -> str:
-    text = exc.detail if isinstance(exc, HTTPException) else str(exc)
-    text = str(text)
-    return text[:1].upper() + text[1:] + "."
+def _refusal(exc: ValidationFailed | HTTPException) -> dict[str, Any]:
+    """The API handler's refusal as the page shows it: its status and its French sentence."""
+    text = str(exc.detail if isinstance(exc, HTTPException) else exc)
+    status = exc.status_code if isinstance(exc, HTTPException) else 422
+    return {"status": status, "error": text[:1].upper() + text[1:] + "."}
 
 
 @router.post(PAGE + "/inscription")
@@ -226,13 +228,13 @@ async def signup_form(
     form = await read_form(request)
     kept = {k: form.get(k)[:254] for k in ("commune", "min_level", "phone", "email")}
     kept["exercises"] = "1" if form.get("exercises") else ""
-    snap = await snapshot(request, pool)
+    reply = functools.partial(_render, request, pages, settings, principal, await snapshot(request, pool))
     if not principal.signed_in and not cookies.form_token_ok(request, form.get("csrf_token")):
         error = "Le formulaire a expiré : envoyez-le à nouveau."
-        return _render(request, pages, settings, principal, snap, status=403, error=error, form=kept)
+        return reply(status=403, error=error, form=kept)
     if not form.get("consent"):
         error = "Cochez la case de consentement pour recevoir les alertes."
-        return _render(request, pages, settings, principal, snap, status=422, error=error, form=kept)
+        return reply(status=422, error=error, form=kept)
     body: dict[str, Any] = {
         "commune": kept["commune"],
         "min_level": kept["min_level"] or "yellow",
@@ -246,18 +248,10 @@ async def signup_form(
     try:
         accepted = await signup.sign_up(pool, settings, request, body)
     except (ValidationFailed, HTTPException) as exc:
-        status = exc.status_code if isinstance(exc, HTTPException) else 422
-        return _render(
-            request, pages, settings, principal, snap, status=status, error=_detail(exc), form=kept
-        )
+        return reply(**_refusal(exc), form=kept)
     if accepted.channel == "sms":
-        return _render(request, pages, settings, principal, snap, step="code", request_key=accepted.request)
-    return _render(
-        request,
-        pages,
-        settings,
-        principal,
-        snap,
+        return reply(step="code", request_key=accepted.request)
+    return reply(
         done="Un lien de confirmation vous a été envoyé par e-mail : ouvrez-le pour terminer l'inscription.",
     )
 
@@ -269,31 +263,15 @@ async def signup_code(
     """The SMS code step: the API's confirmation handler."""
     form = await read_form(request)
     key, code = form.get("request")[:100], form.get("code").strip()[:20]
-    snap = await snapshot(request, pool)
+    reply = functools.partial(_render, request, pages, settings, principal, await snapshot(request, pool))
     if not principal.signed_in and not cookies.form_token_ok(request, form.get("csrf_token")):
         error = "Le formulaire a expiré : recommencez l'inscription."
-        return _render(request, pages, settings, principal, snap, status=403, error=error)
+        return reply(status=403, error=error)
     try:
         await signup.confirm(pool, settings, {"request": key, "code": code})
     except (ValidationFailed, HTTPException) as exc:
-        status = exc.status_code if isinstance(exc, HTTPException) else 422
-        return _render(
-            request,
-            pages,
-            settings,
-            principal,
-            snap,
-            status=status,
-            error=_detail(exc),
-            step="code",
-            request_key=key,
-        )
-    return _render(
-        request,
-        pages,
-        settings,
-        principal,
-        snap,
+        return reply(**_refusal(exc), step="code", request_key=key)
+    return reply(
         done="Inscription confirmée : vous recevrez les alertes de votre commune."
         " Pour arrêter, répondez STOP.",
     )
