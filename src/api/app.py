@@ -29,6 +29,7 @@ from api.routes import (
 )
 from api.web import errors as web_errors
 from api.web.routes import account, admin
+from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
 from vigie.db import APP_API, make_async_pool
@@ -54,6 +55,7 @@ ROUTERS = (
     signup.router,
     signup.admin_router,
     signup.page_router,
+    vigilance_page.router,
 )
 
 

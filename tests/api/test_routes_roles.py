@@ -121,6 +121,12 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/admin/jetons"): ADMIN,
     ("POST", "/admin/jetons/{token_id}/revoquer"): ADMIN,
     ("GET", "/admin/journal"): ADMIN,
+    # The public vigilance page and its sign-up form (no sign-in).
+    ("GET", "/vigilance"): P,
+    ("GET", "/vigilance/etat.json"): P,
+    ("GET", "/vigilance/contours.geojson"): P,
+    ("POST", "/vigilance/inscription"): P,
+    ("POST", "/vigilance/inscription/code"): P,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
