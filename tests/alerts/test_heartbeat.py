@@ -1,5 +1,5 @@
 """The alert engine's heartbeat is that of its real LISTEN loop: it goes stale when a pass hangs,
-while the CAP writer's and the notifier's, in the same process, stay fresh."""
+while the CAP writer's, the notifier's and the exercise runner's, in the same process, stay fresh."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from tests.support import Service, running, wait_for
 from vigie.heartbeat import read_heartbeats
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+# The loops of one `vigie alerts` process, none stalled.
+FRESH = {"engine": False, "cap": False, "notifier": False, "exercises": False}
 
 
 def test_a_hung_engine_pass_stalls_only_the_engine_heartbeat(
@@ -32,14 +34,14 @@ def test_a_hung_engine_pass_stalls_only_the_engine_heartbeat(
         return {b.loop: b.stalled for b in read_heartbeats(db) if b.service == "alerts"}
 
     with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
-        wait_for(lambda: stalled() == {"engine": False, "cap": False, "notifier": False}, timeout=30)
+        wait_for(lambda: stalled() == FRESH, timeout=30)
         # Every pass takes the engine's advisory lock: a session holding it (a second engine
         # stuck mid-pass, say) makes the next real pass wait inside the real database.
         with psycopg.connect(database_url) as holder:
             holder.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             db.execute("SELECT pg_notify('vigie_readings', 'catch up')")
-            wait_for(lambda: stalled() == {"engine": True, "cap": False, "notifier": False}, timeout=15)
+            wait_for(lambda: stalled() == {**FRESH, "engine": True}, timeout=15)
             holder.rollback()
-        wait_for(lambda: stalled() == {"engine": False, "cap": False, "notifier": False}, timeout=15)
+        wait_for(lambda: stalled() == FRESH, timeout=15)
         assert svc.stop(signal.SIGTERM) == 0
     assert stalled() == {}  # a clean stop leaves no heartbeat behind
