@@ -82,9 +82,10 @@ def maintenance_reasons(
         reasons[Health.LOW_BATTERY.value] = f"batterie à {fact['battery_v']:.2f} V (seuil {low_battery_v} V)"
     if int(fact["double_tips_24h"]) > 0:
         reasons["double_tips"] = f"{fact['double_tips_24h']} relevé(s) avec double basculement en 24 h"
-    # An offline gauge is dry too; a clogged funnel is a gauge that talks but counts nothing.
+    # A silent gauge is dry too; a clogged funnel is a gauge that reports readings, all zero.
     if (
         state is not Health.OFFLINE
+        and int(fact["readings_24h"]) > 0
         and float(fact["mm_24h"]) == 0
         and int(fact["wet_neighbours"]) >= wet_neighbours
     ):

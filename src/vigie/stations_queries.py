@@ -132,10 +132,10 @@ async def recent_dead_letters(
 
 # One row per active station with what the maintenance list needs. Distances use the haversine
 # formula on the stations' lat/lon (a few km: no PostGIS needed). A neighbour is "wet" when it
-# got at least `wet_mm` in 24 h; the station itself is "dry" when it got nothing.
+# got at least `wet_mm` in 24 h; the station itself is "dry" when its readings sum to nothing.
 _MAINTENANCE = """
 WITH rain AS (
-    SELECT station_id, sum(coalesce(mm, 0)) AS mm,
+    SELECT station_id, sum(coalesce(mm, 0)) AS mm, count(*) AS readings,
            count(*) FILTER (WHERE flags & %(double_tip)s <> 0) AS double_tips
     FROM rain_readings WHERE ts > now() - interval '24 hours' GROUP BY station_id
 ), dead AS (
@@ -144,7 +144,7 @@ WITH rain AS (
 )
 SELECT s.id, s.name, s.commune_insee, c.name AS commune_name, s.expected_interval_s,
        d.last_seen, d.battery_v, d.online,
-       coalesce(r.mm, 0) AS mm_24h,
+       coalesce(r.mm, 0) AS mm_24h, coalesce(r.readings, 0) AS readings_24h,
        coalesce(r.double_tips, 0) AS double_tips_24h,
        coalesce(dl.n, 0) AS dead_letters_24h,
        (SELECT count(*) FROM stations o JOIN rain ro ON ro.station_id = o.id
