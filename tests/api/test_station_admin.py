@@ -18,7 +18,8 @@ from api.app import create_app
 from tests.api.conftest import ADMIN, LOOPBACK, bearer, role_token
 from tests.factories import make_station
 from tests.ingest.readings import minute, reading, topic
-from tests.mqtt_helpers import Publisher, publisher
+from tests.mqtt_helpers import publisher
+from tests.shared.test_provisioning import _count, _device_url, _refused
 from tests.support import Broker, Service, running, wait_for
 from vigie.broker_accounts import read_accounts
 from vigie.settings import BrokerSettings, Settings
@@ -37,24 +38,6 @@ def admin_client(api_settings: Settings, broker: Broker) -> Iterator[TestClient]
     settings = api_settings.model_copy(update={"broker": BrokerSettings(directory=broker.directory)})
     with TestClient(create_app(settings), client=LOOPBACK) as c:
         yield c
-
-
-def _device_url(broker: Broker, station: str, password: str) -> str:
-    return f"mqtt://{station}:{password}@127.0.0.1:{broker.devices_port}"
-
-
-def _refused(url: str) -> bool:
-    try:
-        Publisher(url).close()
-    except ConnectionRefusedError:
-        return True
-    return False
-
-
-def _count(db: psycopg.Connection[tuple[object, ...]], station: str) -> int:
-    row = db.execute("SELECT count(*) FROM rain_readings WHERE station_id = %s", (station,)).fetchone()
-    assert row is not None
-    return int(str(row[0]))
 
 
 def test_provision_rotate_retire_through_the_api(
