@@ -119,6 +119,10 @@ def test_update_changes_the_description_only(
     assert (r.json()["expected_interval_s"], r.json()["name"]) == (600, "Neuf")
     assert admin_client.patch(f"/api/v1/stations/{st}", headers=TECH, json={"id": "x"}).status_code == 422
     assert admin_client.patch(f"/api/v1/stations/{st}", headers=TECH, json={"name": None}).status_code == 422
+    assert (
+        admin_client.patch(f"/api/v1/stations/{st}", headers=TECH, json={"name": "a\u0000"}).status_code
+        == 422
+    )
     unknown = admin_client.patch(f"/api/v1/stations/{st}", headers=TECH, json={"commune_insee": "60999"})
     assert unknown.status_code == 422 and "commune" in unknown.json()["detail"]
     make_station(db, dev_eui="00112233aabbccdd")
@@ -156,6 +160,8 @@ def test_duplicate_and_reserved_ids_are_refused(
         {"id": "x'; DROP TABLE stations; --"},
         {"name": "x" * 201},
         {"name": ""},
+        {"name": "Mairie\u0000"},
+        {"name": "Mai\nrie"},
         {"commune_insee": "75056"},
         {"expected_interval_s": 0},
         {"tip_mm": -1},

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigie.stations import NAME
+
 _STATION_EXAMPLE: dict[str, Any] = {
     "id": "thourotte-mairie",
     "name": "Pluviomètre de la mairie",
@@ -132,7 +134,7 @@ class StationUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"expected_interval_s": 600}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME)
     commune_insee: str | None = Field(default=None, pattern=r"^60[0-9]{3}$")
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
     lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
