@@ -15,4 +15,9 @@ COPY src ./src
 COPY --from=assets /app/src/api/web/static/vendor ./src/api/web/static/vendor
 COPY simulators ./simulators
 RUN pip install --no-cache-dir --no-deps -e .
+# The services run as this unprivileged user (docker-compose.yml sets `user: vigie`); /media and
+# /run/vigie are created here so that named volumes mounted there start out owned by it.
+RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin vigie \
+    && mkdir -p /media /run/vigie && chown vigie:vigie /media /run/vigie
+USER vigie
 ENTRYPOINT ["vigie"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware lock audit clean-demo fuzz
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware chaos lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,11 @@ test: lint unit
 
 bench-ingest: services
 	$(BIN)/python bench/ingest.py
+
+# Chaos (issue 14): kill -9 loops on every service under the gauge simulator's load; prints JSON.
+# Not in `make test`. CHAOS_ARGS passes options (e.g. CHAOS_ARGS='--kills 5').
+chaos: services
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 # Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
 bench-alerts: services

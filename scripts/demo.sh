@@ -10,7 +10,10 @@ PG_ADMIN=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/postgres
 mkdir -p "$STATE"
 
 set -a
+# The migration login (postgres, trusted on loopback); the services log in as their own roles
+# with the passwords that `vigie db roles` keeps in db-credentials.env (docs/security.md).
 VIGIE_DATABASE_URL=postgresql://postgres@127.0.0.1:${VIGIE_PG_PORT:-55432}/vigie
+VIGIE_DATABASE_CREDENTIALS_FILE=$STATE/db-credentials.env
 VIGIE_MQTT_URL=mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830}
 VIGIE_MQTT_CREDENTIALS_FILE=$BROKER_DIR/credentials.env
 # `vigie stations add/rotate-password/retire` manage device accounts there.
@@ -28,6 +31,7 @@ with psycopg.connect("$PG_ADMIN", autocommit=True) as c:
         c.execute("CREATE DATABASE vigie")
 PY
 .venv/bin/vigie migrate
+.venv/bin/vigie db roles
 
 # The demo's admin account (every role) and an API token for curl, made once and kept in
 # demo.env (mode 0600); made again if the database was reset.
@@ -98,6 +102,7 @@ cat <<MSG
                        (a storm is replayed: alerts within a minute, ends ~10-20 min later)
   Broker:              mqtt://127.0.0.1:${VIGIE_BROKER_PORT:-18830} services (accounts in $BROKER_DIR/credentials.env)
                        mqtt://127.0.0.1:$(( ${VIGIE_BROKER_PORT:-18830} + 1 )) gauges (vigie stations add <id> …)
+  Database logins:     one per service, passwords in $VIGIE_DATABASE_CREDENTIALS_FILE
 
   Ctrl-C stops everything.
 

@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import psycopg
+import psycopg.sql
 
 from vigie.broker import LocalBroker
+from vigie.db import with_login
+from vigie.grants import login_name
 
 T = TypeVar("T")
 
@@ -65,6 +68,20 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def drop_stale_test_logins() -> None:
+    """Drop the service logins of test sessions that died more than a day ago (they expire)."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        stale = conn.execute(
+            r"SELECT rolname FROM pg_roles WHERE rolname ~ '^vigie_t[0-9a-f]{8}_[a-z]+$'"
+            " AND rolvaliduntil < now()"
+        ).fetchall()
+        for (name,) in stale:
+            try:
+                conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(str(name))))
+            except psycopg.errors.DependentObjectsStillExist:
+                pass  # still granted CONNECT on a database left behind; expired all the same
+
+
 def free_port() -> int:
     """A TCP port free on loopback right now."""
     with socket.socket() as s:
@@ -82,6 +99,19 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
         time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class DbLogins:
+    """This test session's own service logins (members of vigie_ingest, …) and their file."""
+
+    prefix: str
+    credentials_file: Path
+    passwords: dict[str, str]
+
+    def url(self, database_url: str, service: str) -> str:
+        login = login_name(self.prefix, service)
+        return with_login(database_url, login, self.passwords[login])
 
 
 @dataclass

@@ -7,7 +7,8 @@ import signal
 from alerts.service import AlertsService
 from vigie.db import APP_ALERTS_ENGINE, wait_until_ready
 from vigie.logs import setup_logging_from
-from vigie.migrate import migrate
+from vigie.migrate import ensure_current
+from vigie.service_secrets import for_service
 from vigie.settings import Settings
 
 
@@ -15,9 +16,11 @@ def app() -> None:
     """Run the alert engine (LISTEN + minute sweep) and the dispatcher; exit 0 on SIGTERM."""
     settings = Settings()
     setup_logging_from(settings)
+    # From here on, only the alerts login and no credentials file (vigie.service_secrets).
+    settings = for_service(settings, "alerts")
     url = settings.database_url.get_secret_value()
     wait_until_ready(url, application_name=APP_ALERTS_ENGINE)
-    migrate(url)
+    ensure_current(url)
     service = AlertsService(settings)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())

@@ -31,6 +31,7 @@ from api.routes import (
 )
 from api.web import errors as web_errors
 from api.web.routes import account, admin
+from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
 from vigie.db import APP_API, make_async_pool
@@ -56,6 +57,7 @@ ROUTERS = (
     signup.router,
     signup.admin_router,
     signup.page_router,
+    vigilance_page.router,
     # Issue 10 §2: stations' CRUD, device accounts and health; the maintenance list.
     station_admin.router,
     maintenance.router,

@@ -30,8 +30,9 @@ from vigie.errors import VigieError
 from vigie.heartbeat import HeartbeatReporter
 from vigie.jobs import make_scheduler
 from vigie.logs import setup_logging_from
-from vigie.migrate import migrate
+from vigie.migrate import ensure_current
 from vigie.mqtt import service_address
+from vigie.service_secrets import for_service
 from vigie.settings import CameraSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def run_cmd(
     ] = None,
 ) -> None:
     """Run the worker for every enabled camera until SIGTERM/SIGINT."""
-    settings = Settings()
+    settings = for_service(Settings(), "camera")
     setup_logging_from(settings)
     # One line per snapshot poll or per retention run is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -204,7 +205,7 @@ def run_cmd(
     cfg = settings.camera
     url = settings.database_url.get_secret_value()
     wait_until_ready(url, application_name=APP_CAMERA)
-    migrate(url)
+    ensure_current(url)
     pool = make_pool(url, max_size=4, name=APP_CAMERA)
     pool.open()
     pool.wait()
@@ -285,7 +286,7 @@ def add_cmd(
     deployment_start: Annotated[datetime | None, typer.Option(help="Début du déploiement (UTC)")] = None,
 ) -> None:
     """Add or update one camera in the database."""
-    settings = Settings()
+    settings = for_service(Settings(), "camera")
     setup_logging_from(settings)
     start = deployment_start
     if start is not None and start.tzinfo is None:
@@ -315,7 +316,7 @@ def add_cmd(
 @app.command("list")
 def list_cmd() -> None:
     """List cameras (URLs with their passwords hidden)."""
-    settings = Settings()
+    settings = for_service(Settings(), "camera")
     with _connect(settings) as conn:
         for cam in store.list_cameras(conn):
             state = "active" if cam.enabled else "désactivée"
@@ -327,7 +328,7 @@ def retention_cmd(
     force: Annotated[bool, typer.Option(help="Supprimer aussi favoris et clips avec observations")] = False,
 ) -> None:
     """Apply clip retention once (days per camera, then the disk quota)."""
-    settings = Settings()
+    settings = for_service(Settings(), "camera")
     setup_logging_from(settings)
     with _connect(settings) as conn:
         result = apply_retention(

@@ -11,8 +11,9 @@ from ingest.service import IngestService
 from vigie.db import APP_INGEST, wait_until_ready
 from vigie.jobs import guarded, make_scheduler
 from vigie.logs import setup_logging_from
-from vigie.migrate import migrate
+from vigie.migrate import ensure_current
 from vigie.mqtt import service_address
+from vigie.service_secrets import for_service
 from vigie.settings import IngestSettings, Settings
 from vigie.supervise import Child, supervise
 
@@ -29,9 +30,11 @@ def app() -> None:
     """Run ingest until SIGTERM/SIGINT: then flush, acknowledge and exit 0."""
     settings = Settings()
     setup_logging_from(settings)
+    # Only the ingest login and broker account from here on (vigie.service_secrets).
+    settings = for_service(settings, "ingest")
     url = settings.database_url.get_secret_value()
     wait_until_ready(url, application_name=APP_INGEST)
-    migrate(url)
+    ensure_current(url)
     cfg = settings.ingest
     if cfg.processes > 1:
         # Each process is a whole one-process ingest with its own session on the shared

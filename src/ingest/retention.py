@@ -19,9 +19,10 @@ def apply_retention(database_url: str, raw_days: int, dead_letter_days: int) -> 
         if not row or not row[0]:
             return 0
         try:
+            # drop_chunks needs the table's owner; this function runs as the owner and can only
+            # drop raw-reading chunks (090_roles.sql), so ingest needs no ownership.
             dropped = conn.execute(
-                "SELECT drop_chunks('rain_readings', older_than => now() - make_interval(days => %s))",
-                (raw_days,),
+                "SELECT vigie_drop_raw_chunks(make_interval(days => %s))", (raw_days,)
             ).fetchall()
             conn.execute(
                 "DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => %s)",

@@ -34,6 +34,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from vigie.db import APP_BACKUP, connect
 from vigie.errors import ConfigError, VigieError
+from vigie.grants import ensure_group_roles
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,8 @@ def restore(
         # TimescaleDB's documented order: the extension first, then pre_restore, which stops
         # its background workers and lets pg_restore write its catalog as plain rows.
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        # The dump names vigie_owner and the service roles (cluster-wide, absent on a new server).
+        ensure_group_roles(conn)
         conn.execute("SELECT timescaledb_pre_restore()")
         progress("base : pg_restore en cours")
         with (source / DUMP).open("rb") as dump:

@@ -3,6 +3,7 @@ entry-point group, so this shared module never imports a service."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -15,14 +16,22 @@ from vigie.broker import init_broker
 from vigie.broker_tls import ensure_generated, supplied
 from vigie.db import APP_CLI, connect
 from vigie.errors import ConfigError
+from vigie.logins import ensure_logins
 from vigie.logs import setup_logging_from
 from vigie.migrate import migrate, pending
+from vigie.service_secrets import child_env, split_credentials, write_env_files
 from vigie.settings import Settings
 from vigie.supervise import Child, supervise
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(help="Vigie: rain gauges and wildlife webcams of the Deux Vallées.", no_args_is_help=True)
 broker_app = typer.Typer(help="The project's own Mosquitto configuration.", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
+db_app = typer.Typer(help="The database's service roles and their logins.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+secrets_app = typer.Typer(help="Each service's own credentials.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(stations_cli.app, name="stations")
 incidents_app = typer.Typer(help="Incidents: proof of warning.", no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
@@ -46,6 +55,44 @@ def migrate_cmd(
         raise typer.Exit(1 if todo else 0)
     applied = migrate(settings.database_url.get_secret_value())
     typer.echo(f"{len(applied)} migration(s) applied" + (": " + ", ".join(applied) if applied else ""))
+
+
+@db_app.command("roles")
+def db_roles(
+    credentials_file: Annotated[
+        Path | None,
+        typer.Option(help="Where the logins' passwords are kept (default: VIGIE_DATABASE_CREDENTIALS_FILE)"),
+    ] = None,
+) -> None:
+    """Create this deployment's service logins (as the migration login); keep their passwords."""
+    settings = Settings()
+    setup_logging_from(settings)
+    path = credentials_file or settings.database_credentials_file
+    if path is None:
+        raise typer.BadParameter("give --credentials-file or set VIGIE_DATABASE_CREDENTIALS_FILE")
+    logins = ensure_logins(settings.database_url.get_secret_value(), path, settings.database_login_prefix)
+    typer.echo(f"{len(logins)} login(s) ready ({', '.join(logins)}); passwords in {path}")
+
+
+@secrets_app.command("split")
+def secrets_split(
+    directory: Annotated[Path, typer.Argument(help="Writes <directory>/<service>/database.env, mqtt.env")],
+    owner: Annotated[int | None, typer.Option(help="uid that will read them (the containers' user)")] = None,
+    env_files: Annotated[
+        bool, typer.Option("--env-files", help="Write <directory>/<service>.env for systemd instead")
+    ] = False,
+) -> None:
+    """Give each service only its own passwords: a directory each (docker-compose), or an
+    EnvironmentFile each (deploy/systemd)."""
+    settings = Settings()
+    try:
+        if env_files:
+            written = write_env_files(settings, directory)
+        else:
+            written = split_credentials(settings, directory, owner)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"{len(written)} file(s) written under {directory}")
 
 
 @broker_app.command("init")
@@ -183,13 +230,30 @@ def up(
     A service that exits, or whose work loop stalls, is restarted with a bounded backoff."""
     settings = Settings()
     setup_logging_from(settings)
-    migrate(settings.database_url.get_secret_value())
+    admin_url = settings.database_url.get_secret_value()
+    migrate(admin_url)
+    if settings.database_credentials_file is not None:
+        ensure_logins(admin_url, settings.database_credentials_file, settings.database_login_prefix)
+    else:
+        log.warning(
+            "VIGIE_DATABASE_CREDENTIALS_FILE is not set: every service uses the migration login"
+        )
     registered = _registered() | {"migrate"}
     commands = [c for c in SERVICES if c[0] in registered and (not only or c[0] in only)]
-    commands += [tuple(e.split()) for e in extra or []]
+    try:
+        # Each service gets its own credentials only; the extras (simulators, sinks) are demo
+        # tools run with ours.
+        children = []
+        for command in commands:
+            env, unset = child_env(settings, command[0])
+            children.append(Child(command, env, unset=unset))
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    children += [Child(tuple(e.split())) for e in extra or []]
     # Exit 0 whatever the children said: each one that stopped badly is logged by name.
-    # With the database URL, a child whose work loop stalls is restarted too (vigie.heartbeat).
-    supervise([Child(c) for c in commands], settings.liveness, settings.database_url.get_secret_value())
+    # With the database URL (the migration login's), a child whose work loop stalls is
+    # restarted too (vigie.heartbeat).
+    supervise(children, settings.liveness, admin_url)
 
 
 def _load_plugins(args: list[str]) -> None:

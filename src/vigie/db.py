@@ -9,9 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, TypeAlias
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from vigie.broker import read_credentials
+from vigie.errors import ConfigError
+from vigie.grants import login_name
+from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +134,29 @@ def timescale_license(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     """'apache' (Debian's build) or 'timescale' (community: compression, policies)."""
     row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
     return str(row[0]) if row and row[0] else "apache"
+
+
+def with_login(url: str, user: str, password: str) -> str:
+    """The same database as url, as another login (URL or key=value form)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return make_conninfo(url, user=user, password=password)
+
+
+def service_database_url(settings: Settings, service: str) -> str:
+    """The URL a service connects with: its own login from the credentials file when one is set
+    (see Settings.database_credentials_file), otherwise database_url as it is."""
+    url = settings.database_url.get_secret_value()
+    path = settings.database_credentials_file
+    if path is None:
+        return url
+    if not path.exists():
+        raise ConfigError(f"database credentials file {path} does not exist (run `vigie db roles`)")
+    login = login_name(settings.database_login_prefix, service)
+    password = read_credentials(path).get(login)
+    if password is None:
+        raise ConfigError(f"no password for database login {login!r} in {path} (run `vigie db roles`)")
+    return with_login(url, login, password)

@@ -2,7 +2,12 @@
 
 Files live in vigie/migrations/NNN_name.sql. A file may be shared by every service; a service that
 owns extra tables adds its own files with its own numbers in the same folder, so the order is one
-global order. Applied files are checksummed: editing one that was applied is an error.
+global order. Applied files are checksummed: editing one that was applied is an error. After the
+files, the grants registry (vigie.grants, the *.grants.toml beside them) is applied again in full.
+
+Migrating takes the migration login (a superuser, or a member of vigie_owner once the first
+migrations ran). Services log in as their own roles, which cannot migrate: they only check that
+the schema is current (ensure_current).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import psycopg
 
 from vigie.db import APP_MIGRATE, connect
 from vigie.errors import ConfigError
+from vigie.grants import OWNER_ROLE, apply_grants
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +116,11 @@ def migrate(url: str, *, up_to: int | None = None, source: Sequence[Migration] |
                         (mig.version, mig.name, mig.checksum),
                     )
                     log.info("applied migration %03d_%s", mig.version, mig.name)
+                # Grants in the same transaction: a schema object without a decision undoes the
+                # upgrade. Skipped for a partial or substituted list of migrations (tests), whose
+                # schema the registry does not describe.
+                if up_to is None and source is None:
+                    apply_grants(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return [f"{m.version:03d}_{m.name}" for m in todo]
@@ -122,3 +133,28 @@ class MigrationFailed(ConfigError):
         first_line = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
         super().__init__(f"migration {name} a échoué, base inchangée : {first_line}")
         self.migration = name
+
+
+def can_migrate(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """True for a superuser or a member of the owner role; never for a service role."""
+    row = conn.execute(
+        "SELECT rolsuper OR EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = %s"
+        " AND pg_has_role(current_user, o.oid, 'MEMBER')) FROM pg_roles WHERE rolname = current_user",
+        (OWNER_ROLE,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_current(url: str) -> list[str]:
+    """At a service's start: migrate when this login may (a single-login set-up), otherwise
+    refuse to run on a schema that `vigie migrate` has not brought up to date."""
+    with connect(url, application_name=APP_MIGRATE, autocommit=True) as conn:
+        if not can_migrate(conn):
+            missing = [f"{m.version:03d}_{m.name}" for m in _pending(conn, available(), None)]
+            if missing:
+                raise ConfigError(
+                    f"database schema not current ({len(missing)} migration(s) pending: "
+                    f"{', '.join(missing)}); run `vigie migrate` with the migration login"
+                )
+            return []
+    return migrate(url)

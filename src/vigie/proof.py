@@ -74,14 +74,19 @@ def check_chain(incident_id: int, rows: list[ProofRow], expected_head: str | Non
     return Verdict(incident_id, len(rows), head, tuple(problems))
 
 
+_CHAIN = (
+    "SELECT seq, delivery_id, event, payload, prev_hash, hash FROM delivery_proof"
+    " WHERE incident_id = %s ORDER BY seq"
+)
+
+
+def _row(r: Any) -> ProofRow:
+    return ProofRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]))
+
+
 def load_chain(conn: psycopg.Connection[Any], incident_id: int) -> list[ProofRow]:
     """The stored chain of one incident, in order."""
-    cur = conn.execute(
-        "SELECT seq, delivery_id, event, payload, prev_hash, hash FROM delivery_proof"
-        " WHERE incident_id = %s ORDER BY seq",
-        (incident_id,),
-    )
-    return [ProofRow(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5])) for r in cur]
+    return [_row(r) for r in conn.execute(_CHAIN, (incident_id,))]
 
 
 def verify(conn: psycopg.Connection[Any], incident_id: int, expected_head: str | None = None) -> Verdict:
@@ -89,11 +94,7 @@ def verify(conn: psycopg.Connection[Any], incident_id: int, expected_head: str |
     return check_chain(incident_id, load_chain(conn, incident_id), expected_head)
 
 
-async def chain_head(conn: psycopg.AsyncConnection[Any], incident_id: int) -> tuple[int, str]:
-    """(number of links, head hash) of an incident's chain, for an export to print."""
-    cur = await conn.execute(
-        "SELECT seq, hash FROM delivery_proof WHERE incident_id = %s ORDER BY seq DESC LIMIT 1",
-        (incident_id,),
-    )
-    row = await cur.fetchone()
-    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+async def verify_async(conn: psycopg.AsyncConnection[Any], incident_id: int) -> Verdict:
+    """verify() for the API: load and check one incident's chain."""
+    cur = await conn.execute(_CHAIN, (incident_id,))
+    return check_chain(incident_id, [_row(r) for r in await cur.fetchall()])

@@ -227,6 +227,14 @@ class Settings(BaseSettings):
     )
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:55432/vigie")
+    # With database_credentials_file set, each service logs in as its own role
+    # (<database_login_prefix><service>, e.g. vigie_login_ingest) with the password from that file
+    # (`role=password` lines, written by `vigie db roles`), whatever user database_url names:
+    # the URL's own user is then the migration login (vigie migrate, vigie up). Without the file,
+    # every service uses database_url as it is (a per-service URL, or one login for all).
+    database_credentials_file: Path | None = None
+    # Login role names are cluster-wide: two deployments on one PostgreSQL need two prefixes.
+    database_login_prefix: str = Field(default="vigie_login_", pattern=r"^[a-z][a-z0-9_]{0,40}$")
     mqtt_url: SecretStr = SecretStr("mqtt://127.0.0.1:18830")
     # When mqtt_url carries no user, each service logs in with its own account, whose password
     # it reads from this file (`user=password` lines, written by `vigie broker init`).

@@ -12,7 +12,7 @@ import re
 from datetime import time
 from functools import cache
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -188,3 +188,25 @@ def masked_channels(raw: object) -> list[dict[str, str]]:
         if isinstance(ch, dict):
             out.append({"kind": str(ch.get("kind", "")), "url": mask_url(str(ch.get("url", "")))})
     return out
+
+
+def recipient_hint(kind: str, url: str) -> str:
+    """Who a channel reaches, masked for a printed log: '+33 6•• •• •• 01', 'c•••@example.org'.
+
+    Enough for the mayor to recognise a recipient on the proof of warning, not enough to copy a
+    resident's number or address from it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "•••"
+    if kind == "sms":
+        digits = re.sub(r"\D", "", unquote(parts.path.rsplit("/", 1)[-1]))
+        if len(digits) < 6:
+            return "•••"
+        return f"+{digits[:3]}•••••{digits[-2:]}" if digits.startswith("33") else f"•••{digits[-2:]}"
+    if kind == "email":
+        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+        to = unquote(query.get("to", "")).split(",")[0]
+        local, _, domain = to.partition("@")
+        return f"{local[:1]}•••@{domain}" if local and domain else "•••"
+    return mask_url(url)

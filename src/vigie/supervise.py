@@ -36,6 +36,8 @@ class Child:
     args: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     label: str = ""  # tells apart children that run the same command (ingest workers)
+    # Variables of ours it must not inherit (other services' secrets, the credentials files).
+    unset: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -47,7 +49,8 @@ def spawn(child: Child) -> subprocess.Popen[bytes]:
     """Start one child now."""
     log.info("starting '%s'", child.name)
     return subprocess.Popen(  # noqa: S603  # our own interpreter and module, fixed arguments
-        [sys.executable, "-m", "vigie.cli", *child.args], env={**os.environ, **child.env}
+        [sys.executable, "-m", "vigie.cli", *child.args],
+        env={**{k: v for k, v in os.environ.items() if k not in child.unset}, **child.env},
     )
 
 

@@ -464,7 +464,7 @@ def test_a_bad_row_is_logged_and_skipped_without_stopping_the_others(
     assert "skipped" not in caplog.text  # logged once, not at every poll
 
 
-def test_two_writers_at_once_write_each_message_once(db: Conn, database_url: str) -> None:
+def test_two_writers_at_once_write_each_message_once(db: Conn, alerts_url: str) -> None:
     _storm_with_three_public_changes(db)
     for _ in range(5):
         _insert_incident(db)
@@ -473,7 +473,7 @@ def test_two_writers_at_once_write_each_message_once(db: Conn, database_url: str
 
     def run() -> None:
         try:
-            with psycopg.connect(database_url, autocommit=True) as conn:
+            with psycopg.connect(alerts_url, autocommit=True) as conn:
                 counts.append(write_pending(conn))
         except BaseException as exc:  # noqa: BLE001  # reported below
             errors.append(exc)
@@ -501,9 +501,9 @@ def _wait_for(db: Conn, n: int, timeout_s: float = 15.0) -> None:
     raise AssertionError(f"fewer than {n} CAP messages after {timeout_s} s")
 
 
-def test_cap_writer_catches_up_then_follows_notifications(db: Conn, database_url: str) -> None:
+def test_cap_writer_catches_up_then_follows_notifications(db: Conn, alerts_url: str) -> None:
     _insert_incident(db)  # committed before the writer starts: the catch-up writes it
-    settings = Settings(database_url=SecretStr(database_url))
+    settings = Settings(database_url=SecretStr(alerts_url))
     # A long poll: the second message can only arrive this fast through LISTEN/NOTIFY.
     writer = CapWriter(settings, poll_s=30.0)
     thread = threading.Thread(target=writer.run, daemon=True)

@@ -92,7 +92,7 @@ def test_due_time_red_ignores_quiet_hours_and_orange_never_waits_for_grouping() 
 
 # -- the real `vigie alerts` process ------------------------------------------------------------
 def test_storm_replay_sends_exactly_the_expected_messages(
-    db: Conn, database_url: str, tmp_path: Path
+    db: Conn, alerts_url: str, tmp_path: Path
 ) -> None:
     _setup(db)
     smtp, sms = SmtpSink().start(), SmsSink(token=SECRET).start()
@@ -118,7 +118,7 @@ def test_storm_replay_sends_exactly_the_expected_messages(
             [{"kind": "email", "url": smtp.apprise_url("crise@ccdv.example")}],
             min_level="orange",
         )
-        svc = alerts_service(database_url, tmp_path / "alerts.log")
+        svc = alerts_service(alerts_url, tmp_path / "alerts.log")
         t = now_utc()
         with running(svc, ready="notifier ready"):
             rain_and_evaluate(db, "thourotte-mairie", 18.0, t - timedelta(minutes=2))
@@ -164,7 +164,7 @@ def test_storm_replay_sends_exactly_the_expected_messages(
 
 
 def test_killed_mid_storm_and_restarted_sends_nothing_twice_and_misses_nothing(
-    db: Conn, database_url: str, tmp_path: Path
+    db: Conn, alerts_url: str, tmp_path: Path
 ) -> None:
     _setup(db)
     smtp, sms = SmtpSink().start(), SmsSink(token=SECRET).start()
@@ -181,7 +181,7 @@ def test_killed_mid_storm_and_restarted_sends_nothing_twice_and_misses_nothing(
         add_subscriber(db, "Voisin", [{"kind": "sms", "url": sms.apprise_url("+33633333333")}])
         opts = {"max_attempts": 1000, "lease_s": 3.0}
         t = now_utc()
-        first = alerts_service(database_url, tmp_path / "alerts1.log", **opts)
+        first = alerts_service(alerts_url, tmp_path / "alerts1.log", **opts)
         with running(first, ready="notifier ready"):
             rain_and_evaluate(db, "thourotte-mairie", 18.0, t - timedelta(minutes=3))
             wait_for(lambda: len(sms.messages) == 2 and len(smtp.messages) == 1, timeout=20)
@@ -203,7 +203,7 @@ def test_killed_mid_storm_and_restarted_sends_nothing_twice_and_misses_nothing(
         rain_and_evaluate(db, "thourotte-mairie", 20.0, t - timedelta(minutes=1))
         smtp.start()
         sms.failing = False
-        second = alerts_service(database_url, tmp_path / "alerts2.log", **opts)
+        second = alerts_service(alerts_url, tmp_path / "alerts2.log", **opts)
         with running(second, ready="notifier ready"):
             wait_settled(db, timeout=30)
         rows = db.execute(
@@ -229,7 +229,7 @@ def test_killed_mid_storm_and_restarted_sends_nothing_twice_and_misses_nothing(
 
 
 @pytest.mark.slow
-def test_smtp_down_for_a_minute_then_delivered_once(db: Conn, database_url: str) -> None:
+def test_smtp_down_for_a_minute_then_delivered_once(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (smtp, sms):
         add_subscriber(
@@ -242,7 +242,7 @@ def test_smtp_down_for_a_minute_then_delivered_once(db: Conn, database_url: str)
             communes=("60636",),
         )
         smtp.stop()
-        with dispatching(database_url, retry_base_s=2.0, retry_max_s=8.0, max_attempts=100):
+        with dispatching(alerts_url, retry_base_s=2.0, retry_max_s=8.0, max_attempts=100):
             rain_and_evaluate(db, "thourotte-mairie", 18.0, now_utc())
             wait_for(lambda: len(sms.messages) == 1, timeout=10)
             wait_for(
@@ -268,7 +268,7 @@ def test_smtp_down_for_a_minute_then_delivered_once(db: Conn, database_url: str)
 
 
 # -- in-process dispatcher ----------------------------------------------------------------------
-def test_quiet_hours_hold_yellow_until_morning_but_red_goes_now(db: Conn, database_url: str) -> None:
+def test_quiet_hours_hold_yellow_until_morning_but_red_goes_now(db: Conn, alerts_url: str) -> None:
     _setup(db, ("thourotte-mairie", "60636"), ("thourotte-gare", "60636"))
     local = datetime.now(PARIS)
     start, end = (local - timedelta(hours=1)).time(), (local + timedelta(hours=2)).time()
@@ -282,7 +282,7 @@ def test_quiet_hours_hold_yellow_until_morning_but_red_goes_now(db: Conn, databa
             quiet=(start, end),
         )
         t = now_utc()
-        with dispatching(database_url):
+        with dispatching(alerts_url):
             rain_and_evaluate(db, "thourotte-gare", 18.0, t)
             wait_for(lambda: states(db) == {"pending": 1}, timeout=10)
             rain_and_evaluate(db, "thourotte-mairie", 50.0, t)
@@ -295,7 +295,7 @@ def test_quiet_hours_hold_yellow_until_morning_but_red_goes_now(db: Conn, databa
         assert states(db) == {"pending": 1, "accepted": 1}
 
 
-def test_grouping_merges_yellow_opens_of_one_commune(db: Conn, database_url: str) -> None:
+def test_grouping_merges_yellow_opens_of_one_commune(db: Conn, alerts_url: str) -> None:
     stations = [(f"thourotte-{i}", "60636") for i in range(3)]
     _setup(db, *stations)
     with sinks() as (smtp, sms):
@@ -309,7 +309,7 @@ def test_grouping_merges_yellow_opens_of_one_commune(db: Conn, database_url: str
             communes=("60636",),
         )
         t = now_utc()
-        with dispatching(database_url, group_hold_s=3.0):
+        with dispatching(alerts_url, group_hold_s=3.0):
             for sid, _ in stations:
                 rain_and_evaluate(db, sid, 18.0, t)
             wait_settled(db)
@@ -324,7 +324,7 @@ def test_grouping_merges_yellow_opens_of_one_commune(db: Conn, database_url: str
         assert sum(1 for r in rows if r[6] is None) == 2  # one leader per channel
 
 
-def test_new_orange_is_never_held_and_takes_pending_yellows_along(db: Conn, database_url: str) -> None:
+def test_new_orange_is_never_held_and_takes_pending_yellows_along(db: Conn, alerts_url: str) -> None:
     stations = [(f"thourotte-{i}", "60636") for i in range(3)]
     _setup(db, *stations)
     with sinks() as (_smtp, sms):
@@ -333,7 +333,7 @@ def test_new_orange_is_never_held_and_takes_pending_yellows_along(db: Conn, data
         )
         t = now_utc()
         # A hold far longer than the test: only an immediate send can pass.
-        with dispatching(database_url, group_hold_s=600.0):
+        with dispatching(alerts_url, group_hold_s=600.0):
             rain_and_evaluate(db, "thourotte-0", 18.0, t)
             rain_and_evaluate(db, "thourotte-1", 18.0, t)
             wait_for(lambda: states(db) == {"pending": 2}, timeout=10)
@@ -347,7 +347,7 @@ def test_new_orange_is_never_held_and_takes_pending_yellows_along(db: Conn, data
         assert [r[2] for r in rows if r[1] == "yellow"] == [leader, leader]
 
 
-def test_end_of_alert_only_to_those_warned(db: Conn, database_url: str) -> None:
+def test_end_of_alert_only_to_those_warned(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (_smtp, sms):
         add_subscriber(
@@ -361,7 +361,7 @@ def test_end_of_alert_only_to_those_warned(db: Conn, database_url: str) -> None:
             min_level="orange",
         )
         t = now_utc()
-        with dispatching(database_url):
+        with dispatching(alerts_url):
             rain_and_evaluate(db, "thourotte-mairie", 18.0, t)
             wait_settled(db)
             resolve_all(db, "thourotte-mairie", t)
@@ -373,7 +373,7 @@ def test_end_of_alert_only_to_those_warned(db: Conn, database_url: str) -> None:
         assert _texts(sms, "+33644444444") == []
 
 
-def test_reminder_of_unacknowledged_red(db: Conn, database_url: str) -> None:
+def test_reminder_of_unacknowledged_red(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (smtp, sms):
         add_subscriber(
@@ -387,7 +387,7 @@ def test_reminder_of_unacknowledged_red(db: Conn, database_url: str) -> None:
             quiet=(time(0, 0), time(23, 59)),
         )
         t = now_utc()
-        with dispatching(database_url):
+        with dispatching(alerts_url):
             rain_and_evaluate(db, "thourotte-mairie", 50.0, t)
             wait_for(lambda: len(sms.messages) == 1, timeout=10)
             add_change(db, 1, "reminder", "red", "Rappel — vigilance rouge non prise en compte")
@@ -398,7 +398,7 @@ def test_reminder_of_unacknowledged_red(db: Conn, database_url: str) -> None:
         assert purposes.count("reminder") == 2
 
 
-def test_test_send_reaches_every_channel(db: Conn, database_url: str) -> None:
+def test_test_send_reaches_every_channel(db: Conn, alerts_url: str) -> None:
     with sinks() as (smtp, sms):
         sub = add_subscriber(
             db,
@@ -409,7 +409,7 @@ def test_test_send_reaches_every_channel(db: Conn, database_url: str) -> None:
             ],
             communes=("60492",),
         )
-        with dispatching(database_url):
+        with dispatching(alerts_url):
             ids = [i for (i,) in db.execute("SELECT vigie_request_test_send(%s, 'technicien')", (sub,))]
             assert len(ids) == 2
             wait_for(lambda: len(sms.messages) == 1 and len(smtp.messages) == 1, timeout=10)
@@ -420,7 +420,7 @@ def test_test_send_reaches_every_channel(db: Conn, database_url: str) -> None:
         assert states(db) == {"accepted": 2}
 
 
-def test_refused_by_the_gateway_retries_then_gives_up(db: Conn, database_url: str) -> None:
+def test_refused_by_the_gateway_retries_then_gives_up(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (smtp, sms):
         add_subscriber(
@@ -433,7 +433,7 @@ def test_refused_by_the_gateway_retries_then_gives_up(db: Conn, database_url: st
             communes=("60636",),
         )
         sms.failing = True
-        with dispatching(database_url, max_attempts=3):
+        with dispatching(alerts_url, max_attempts=3):
             rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
             wait_settled(db)
         log_rows = db.execute(
@@ -446,7 +446,7 @@ def test_refused_by_the_gateway_retries_then_gives_up(db: Conn, database_url: st
         assert len(smtp.messages) == 1 and sms.messages == []
 
 
-def test_bad_channel_url_is_refused_and_the_others_still_go(db: Conn, database_url: str) -> None:
+def test_bad_channel_url_is_refused_and_the_others_still_go(db: Conn, alerts_url: str) -> None:
     _setup(db)
     root_log = RootLog()
     with sinks() as (smtp, sms):
@@ -463,7 +463,7 @@ def test_bad_channel_url_is_refused_and_the_others_still_go(db: Conn, database_u
         add_subscriber(
             db, "Voisin", [{"kind": "sms", "url": sms.apprise_url("+33622222222")}], communes=("60636",)
         )
-        with root_log, dispatching(database_url):
+        with root_log, dispatching(alerts_url):
             rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
             wait_settled(db)
         rows = db.execute(
@@ -485,7 +485,7 @@ def test_bad_channel_url_is_refused_and_the_others_still_go(db: Conn, database_u
         assert SECRET not in everything
 
 
-def test_catchment_upstream_whole_territory_and_audience_matching(db: Conn, database_url: str) -> None:
+def test_catchment_upstream_whole_territory_and_audience_matching(db: Conn, alerts_url: str) -> None:
     db.execute(
         "INSERT INTO catchments (id, name, area_km2, cn2, upstream) VALUES"
         " ('matz-amont', 'Matz amont', 20, 70, '{}'),"
@@ -521,14 +521,14 @@ def test_catchment_upstream_whole_territory_and_audience_matching(db: Conn, data
             " VALUES (%s, now(), 'opened', 'orange', 16, 1440, %s)",
             (row[0], json.dumps({"unit": "mm", "summary": "16 mm ruisselés"})),
         )
-        with dispatching(database_url):
+        with dispatching(alerts_url):
             wait_for(lambda: len(sms.messages) == 3, timeout=10)
             wait_settled(db)
         assert sorted(m["to"] for m in sms.messages) == ["+33611111111", "+33622222222", "+33633333333"]
         assert "Marest-sur-Matz" in sms.messages[0]["text"]
 
 
-def test_fan_out_to_many_subscribers(db: Conn, database_url: str) -> None:
+def test_fan_out_to_many_subscribers(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (_smtp, sms):
         for i in range(200):
@@ -538,7 +538,7 @@ def test_fan_out_to_many_subscribers(db: Conn, database_url: str) -> None:
                 [{"kind": "sms", "url": sms.apprise_url(f"+336{i:08d}")}],
                 communes=("60636",),
             )
-        with dispatching(database_url, workers=16):
+        with dispatching(alerts_url, workers=16):
             rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
             wait_for(lambda: len(sms.messages) == 200, timeout=60)
             wait_settled(db)

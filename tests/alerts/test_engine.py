@@ -184,10 +184,10 @@ def test_crash_inside_a_pass_rolls_back_everything(db: Conn) -> None:
     assert [k for _, k, *_ in changes(db)] == ["opened"]
 
 
-def test_change_rows_are_notified_in_the_same_transaction(db: Conn, database_url: str) -> None:
+def test_change_rows_are_notified_in_the_same_transaction(db: Conn, alerts_url: str) -> None:
     make_station(db, "thourotte-mairie")
     only_rules(db, "Cumul 1 h%")
-    with psycopg.connect(database_url, autocommit=True) as listener:
+    with psycopg.connect(alerts_url, autocommit=True) as listener:
         listener.execute("LISTEN vigie_incident_change")
         for ts, mm in storm(T0, STORM[:5]):
             add_rain(db, "thourotte-mairie", ts, mm)

@@ -135,7 +135,7 @@ def test_disabling_the_rule_resolves_its_open_incident(db: Conn) -> None:
     assert detail is not None and "règle supprimée" in detail[0]["summary"]
 
 
-def test_two_engines_at_once_write_each_change_once(db: Conn, database_url: str) -> None:
+def test_two_engines_at_once_write_each_change_once(db: Conn, alerts_url: str) -> None:
     make_station(db, "thourotte-mairie")
     only_rules(db, "Cumul 1 h%")
     add_rain(db, "thourotte-mairie", T0 + timedelta(minutes=5), 50.0)
@@ -143,7 +143,7 @@ def test_two_engines_at_once_write_each_change_once(db: Conn, database_url: str)
 
     def run() -> None:
         try:
-            with psycopg.connect(database_url, autocommit=True) as conn:
+            with psycopg.connect(alerts_url, autocommit=True) as conn:
                 engine().evaluate(conn, ["thourotte-mairie"], now=T0 + timedelta(minutes=5))
         except BaseException as exc:  # noqa: BLE001  # reported below
             errors.append(exc)

@@ -90,7 +90,7 @@ def _test_details(db: Conn, subscriber: int) -> list[str]:
 
 
 def test_a_failed_test_send_does_not_tell_open_from_closed_ports(
-    db: Conn, database_url: str, hook: int
+    db: Conn, alerts_url: str, hook: int
 ) -> None:
     _Hook.status = 404  # a port that answers
     closed = free_port()  # a port that does not
@@ -102,7 +102,7 @@ def test_a_failed_test_send_does_not_tell_open_from_closed_ports(
     # Worst case first: internal destinations allowed, so each send really tries.
     allowed = add_subscriber(db, "Sondeur", channels)
     root_log = RootLog()
-    with root_log, dispatching(database_url, max_attempts=1, send_timeout_s=1.0):
+    with root_log, dispatching(alerts_url, max_attempts=1, send_timeout_s=1.0):
         db.execute("SELECT vigie_request_test_send(%s, 'admin')", (allowed,))
         wait_settled(db, timeout=30)
     details = _test_details(db, allowed)
@@ -114,7 +114,7 @@ def test_a_failed_test_send_does_not_tell_open_from_closed_ports(
 
     # As a site runs by default: refused before any connection, with the same words.
     refused = add_subscriber(db, "Sondeur 2", channels)
-    with dispatching(database_url, allow_private=False, max_attempts=1):
+    with dispatching(alerts_url, allow_private=False, max_attempts=1):
         db.execute("SELECT vigie_request_test_send(%s, 'admin')", (refused,))
         wait_settled(db, timeout=30)
     details = _test_details(db, refused)

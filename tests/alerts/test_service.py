@@ -47,10 +47,10 @@ def test_payload_with_wet_stations_defers_the_dry_ones() -> None:
     assert parse_readings_payload('{"stations": ["a"], "wet": "b"}') == Notice(None)
 
 
-def test_killed_mid_storm_and_restarted(db: Conn, database_url: str, tmp_path: Path) -> None:
+def test_killed_mid_storm_and_restarted(db: Conn, alerts_url: str, tmp_path: Path) -> None:
     make_station(db, "thourotte-mairie")
     only_rules(db, "Cumul 1 h%")
-    env = {"VIGIE_DATABASE_URL": database_url, "VIGIE_LOG_LEVEL": "INFO",
+    env = {"VIGIE_DATABASE_URL": alerts_url, "VIGIE_LOG_LEVEL": "INFO",
            "PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
     svc = Service(["alerts"], env, tmp_path / "alerts.log")
 
@@ -89,11 +89,11 @@ def test_killed_mid_storm_and_restarted(db: Conn, database_url: str, tmp_path: P
 
 
 def test_hostile_notifications_never_stop_the_engine(
-    db: Conn, database_url: str, tmp_path: Path
+    db: Conn, alerts_url: str, tmp_path: Path
 ) -> None:
     make_station(db, "thourotte-mairie")
     only_rules(db, "Cumul 1 h%")
-    env = {"VIGIE_DATABASE_URL": database_url, "PATH": os.environ.get("PATH", "")}
+    env = {"VIGIE_DATABASE_URL": alerts_url, "PATH": os.environ.get("PATH", "")}
     with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
         wait_for(lambda: db.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vigie-alerts-engine'"
@@ -113,13 +113,13 @@ def test_hostile_notifications_never_stop_the_engine(
 
 
 def test_dry_only_batches_are_evaluated_by_the_deferred_catch_up(
-    db: Conn, database_url: str, tmp_path: Path
+    db: Conn, alerts_url: str, tmp_path: Path
 ) -> None:
     # A batch that says "no station got rain" does not trigger an immediate pass; the stations it
     # touched are still evaluated, by the catch-up at most dry_delay_s later (not the minute sweep).
     make_station(db, "thourotte-mairie")
     only_rules(db, "Cumul 1 h%")
-    env = {"VIGIE_DATABASE_URL": database_url, "PATH": os.environ.get("PATH", ""),
+    env = {"VIGIE_DATABASE_URL": alerts_url, "PATH": os.environ.get("PATH", ""),
            "VIGIE_ALERTS__DRY_DELAY_S": "2", "VIGIE_ALERTS__SWEEP_INTERVAL_S": "3600"}
     with running(Service(["alerts"], env, tmp_path / "alerts.log")) as svc:
         wait_for(lambda: db.execute(

@@ -5,7 +5,7 @@ account named "admin" holding the admin role; `role_headers` gives one per role.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -33,13 +33,16 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def api_settings(database_url: str, broker: Broker) -> Settings:
-    """Settings for an API bound to this test's database and the test broker; one account per
-    role (login = the role's name, e.g. "admin"), each with its API token."""
+def api_settings(database_url: str, service_db_url: Callable[[str], str], broker: Broker) -> Settings:
+    """Settings for an API bound to this test's database as the API's login (its grants only),
+    and to the test broker; one account per role (login = the role's name, e.g. "admin"), each
+    with its API token (made through the admin connection: the fixture, not the API, seeds them)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         for role in ROLES:
             make_user(conn, role, [role], token=role_token(role))
-    return Settings(database_url=SecretStr(database_url), mqtt_url=SecretStr(broker.url("vigie-api")))
+    return Settings(
+        database_url=SecretStr(service_db_url("api")), mqtt_url=SecretStr(broker.url("vigie-api"))
+    )
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/incidents/{incident_id}"): P,
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): DUTY,
     ("GET", "/api/v1/incidents/{incident_id}/deliveries"): DUTY,
+    ("GET", "/api/v1/incidents/{incident_id}/deliveries.csv"): DUTY,
+    ("GET", "/api/v1/incidents/{incident_id}/deliveries.pdf"): DUTY,
     ("GET", "/incidents/{incident_id}"): P,
     ("GET", "/api/v1/alerts/cap.atom"): P,
     ("GET", "/api/v1/alerts/{message_id}/cap.xml"): P,
@@ -127,6 +129,12 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/admin/jetons"): ADMIN,
     ("POST", "/admin/jetons/{token_id}/revoquer"): ADMIN,
     ("GET", "/admin/journal"): ADMIN,
+    # The public vigilance page and its sign-up form (no sign-in).
+    ("GET", "/vigilance"): P,
+    ("GET", "/vigilance/etat.json"): P,
+    ("GET", "/vigilance/contours.geojson"): P,
+    ("POST", "/vigilance/inscription"): P,
+    ("POST", "/vigilance/inscription/code"): P,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

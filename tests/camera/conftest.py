@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from psycopg_pool import ConnectionPool
@@ -14,8 +14,9 @@ from vigie.mqtt import parse_mqtt_url
 
 
 @pytest.fixture
-def pool(database_url: str) -> Iterator[ConnectionPool]:
-    p = ConnectionPool(database_url, min_size=1, max_size=6, open=False)
+def pool(service_db_url: Callable[[str], str]) -> Iterator[ConnectionPool]:
+    """A pool on this test's database as the camera worker's login (its grants only)."""
+    p = ConnectionPool(service_db_url("camera"), min_size=1, max_size=6, open=False)
     p.open()
     p.wait()
     yield p

@@ -24,7 +24,7 @@ from camera.mqtt_events import CameraPublisher
 from camera.worker import WorkerDeps
 from tests.camera.factories import MqttCollector, camera, unique
 from tests.camera.live_server import LiveServer, Scene, SilentServer
-from tests.support import Broker, wait_for
+from tests.support import Broker, DbLogins, wait_for
 from vigie.mqtt import parse_mqtt_url
 from vigie.settings import CameraSettings
 
@@ -185,7 +185,7 @@ def test_invalid_motion_config_is_refused_before_storage() -> None:
 
 
 def test_vigie_camera_run_records_events_and_stops_gracefully(
-    database_url: str, broker: Broker, tmp_path: Path
+    database_url: str, db_logins: DbLogins, broker: Broker, tmp_path: Path
 ) -> None:
     # Stream time starts with the server, not with the worker: on a loaded machine the worker
     # process may connect several seconds late, so crossings repeat until one is caught.
@@ -213,7 +213,10 @@ masks = [{{points = [[0.0, 0.0], [0.1, 0.1]]}}]
     env = {
         **os.environ,
         "VIGIE_DATABASE_URL": database_url,
-        # As `make demo` does: no user in the URL, the account's password from the file.
+        # As `make demo` does: the worker's own database login and broker account, with their
+        # passwords from the credentials files (no user in the broker URL).
+        "VIGIE_DATABASE_CREDENTIALS_FILE": str(db_logins.credentials_file),
+        "VIGIE_DATABASE_LOGIN_PREFIX": db_logins.prefix,
         "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
         "VIGIE_MQTT_CREDENTIALS_FILE": str(broker.directory / "credentials.env"),
         "VIGIE_CAMERA__MEDIA_DIR": str(tmp_path / "media"),
@@ -252,13 +255,17 @@ masks = [{{points = [[0.0, 0.0], [0.1, 0.1]]}}]
     assert list((tmp_path / "media" / good).rglob("*.mp4"))
 
 
-def test_add_and_list_commands(database_url: str) -> None:
+def test_add_and_list_commands(database_url: str, db_logins: DbLogins) -> None:
     from typer.testing import CliRunner
 
     from camera.cli import app
 
     runner = CliRunner()
-    env = {"VIGIE_DATABASE_URL": database_url}
+    env = {
+        "VIGIE_DATABASE_URL": database_url,
+        "VIGIE_DATABASE_CREDENTIALS_FILE": str(db_logins.credentials_file),
+        "VIGIE_DATABASE_LOGIN_PREFIX": db_logins.prefix,
+    }
     ok = runner.invoke(
         app, ["add", "haie-sud", "--url", "rtsp://admin:pw123@10.0.0.9/s", "--lat", "49.5"], env=env
     )

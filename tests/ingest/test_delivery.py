@@ -18,6 +18,7 @@ from tests.factories import make_station
 from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import publisher
 from tests.support import Broker, Service, free_port, running, wait_for
+from vigie.logins import ensure_logins
 from vigie.migrate import migrate
 
 READY = "subscribed to"
@@ -193,8 +194,11 @@ def test_device_cannot_publish_to_another_stations_topic(
 
 
 @pytest.fixture
-def private_pg(template_db: str) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """A TimescaleDB server of this test's own, so it can be stopped and started under load."""
+def private_pg(
+    template_db: str, tmp_path: Path
+) -> Iterator[tuple[str, dict[str, str], Callable[[], None], Callable[[], None]]]:
+    """A TimescaleDB server of this test's own, so it can be stopped and started under load;
+    with its own service logins (the env that points ingest at them), checked by SCRAM."""
     port = free_port()
     data = f"/var/lib/vigie-pg/test-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "VIGIE_PG_PORT": str(port), "VIGIE_PG_DATA": data}
@@ -215,8 +219,15 @@ def private_pg(template_db: str) -> Iterator[tuple[str, Callable[[], None], Call
         conn.execute("CREATE DATABASE vigie")
     url = f"postgresql://postgres@127.0.0.1:{port}/vigie"
     migrate(url)
+    credentials = tmp_path / "private-db-credentials.env"
+    ensure_logins(url, credentials, "vigie_login_")
+    env_for_ingest = {
+        "VIGIE_DATABASE_URL": url,
+        "VIGIE_DATABASE_CREDENTIALS_FILE": str(credentials),
+        "VIGIE_DATABASE_LOGIN_PREFIX": "vigie_login_",
+    }
     try:
-        yield url, stop, start
+        yield url, env_for_ingest, stop, start
     finally:
         stop()
         root = os.environ.get("VIGIE_PG_ROOT", "/var/lib/vigie/trixie")
@@ -226,15 +237,15 @@ def private_pg(template_db: str) -> Iterator[tuple[str, Callable[[], None], Call
 
 
 def test_database_restart_under_load_loses_and_doubles_nothing(
-    private_pg: tuple[str, Callable[[], None], Callable[[], None]],
+    private_pg: tuple[str, dict[str, str], Callable[[], None], Callable[[], None]],
     broker: Broker,
     make_ingest: Callable[..., Service],
 ) -> None:
-    url, stop_db, start_db = private_pg
+    url, env_for_ingest, stop_db, start_db = private_pg
     with psycopg.connect(url, autocommit=True) as conn:
         st = make_station(conn).id
     msgs = [(topic(st), reading(i, minute(i))) for i in range(3000)]
-    service = make_ingest(VIGIE_DATABASE_URL=url)
+    service = make_ingest(**env_for_ingest)
     with running(service, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many(msgs[:1000])) == {0}
         stop_db()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -11,8 +12,9 @@ from tests.factories import make_station
 
 
 def test_old_raw_chunks_dropped_rollups_kept(
-    database_url: str, db: psycopg.Connection[tuple[object, ...]]
+    service_db_url: Callable[[str], str], db: psycopg.Connection[tuple[object, ...]]
 ) -> None:
+    database_url = service_db_url("ingest")  # the retention job runs as ingest's login
     st = make_station(db).id
     now = datetime.now(UTC)
     for age_days in (30, 20, 1):

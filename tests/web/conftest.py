@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +52,22 @@ def site(template_db: str) -> Iterator[Site]:
     with psycopg.connect(url, autocommit=True) as conn:
         make_user(conn, "claire", ["admin", "technician"], password=PASSWORD, display_name="Claire Admin")
         make_user(conn, "david", ["duty"], password=PASSWORD, display_name="David Astreinte")
+    with serve(url) as site:
+        yield site
+    drop_database(name)
+
+
+@contextmanager
+def serve(database_url: str, extra_env: dict[str, str] | None = None) -> Iterator[Site]:
+    """A real `vigie api` on this database and a free port, until the block ends."""
     port = free_port()
     env = {
-        "VIGIE_DATABASE_URL": url,
+        "VIGIE_DATABASE_URL": database_url,
         "VIGIE_API__PORT": str(port),
         "VIGIE_MQTT_URL": "mqtt://127.0.0.1:1",
         "VIGIE_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     log = Path(tempfile.mkdtemp(prefix="vigie-web-")) / "api.log"
     base = f"http://127.0.0.1:{port}"
@@ -73,8 +83,7 @@ def site(template_db: str) -> Iterator[Site]:
             wait_for(up, timeout=30, interval=0.2)
         except AssertionError:
             raise AssertionError(service.log()) from None
-        yield Site(base, url)
-    drop_database(name)
+        yield Site(base, database_url)
 
 
 @pytest.fixture(scope="session")

@@ -63,3 +63,20 @@ async def oldest_pending_age_s(conn: AsyncConn) -> float:
     )
     row = await cur.fetchone()
     return float(row[0]) if row else 0.0
+
+
+async def proof_rows(conn: AsyncConn, incident_id: int) -> list[dict[str, Any]]:
+    """One row per delivery of the incident, for the proof of warning: who (name, channel kind,
+    the channel's URL for a masked hint), when queued and sent, attempts, state, last outcome."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT d.id, s.name AS subscriber, d.channel_kind, d.purpose, d.level, d.state,"
+            " d.attempts, d.created_at AS queued_at, d.sent_at, d.grouped_into,"
+            " s.channels -> d.channel_index ->> 'url' AS channel_url,"
+            " (SELECT a.detail FROM delivery_attempts a WHERE a.delivery_id = d.id"
+            "   ORDER BY a.at DESC LIMIT 1) AS last_detail"
+            " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
+            " WHERE d.incident_id = %s ORDER BY d.created_at, d.id",
+            (incident_id,),
+        )
+        return await cur.fetchall()

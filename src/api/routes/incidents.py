@@ -8,15 +8,17 @@ vigie_acknowledge_incident, shared with the engine, so the API never imports the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api import delivery_proof
 from api.auth import STAFF, Principal, Role, audited, require
 from api.deps import Pool, SettingsDep
 from api.queries import deliveries
@@ -35,7 +37,7 @@ from api.schemas.incidents import (
     IncidentPublic,
 )
 from api.validation import IsoAwareDatetime
-from vigie import communes_queries
+from vigie import communes_queries, proof
 from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX, INSEE
 from vigie.levels import LEVEL_FR, Level
@@ -165,6 +167,57 @@ async def delivery_log(
         offset=offset,
         items=[DeliveryAttempt.model_validate(r) for r in rows],
     )
+
+
+_PROOF_ROLES = require(Role.DUTY, Role.ADMIN)
+
+
+async def _proof(pool: Pool, settings: SettingsDep, incident_id: int) -> delivery_proof.ProofDocument:
+    async with pool.connection() as conn:
+        incident = await incident_queries.get(conn, incident_id, full=True)
+        rows = await deliveries.proof_rows(conn, incident_id)
+        verdict = await proof.verify_async(conn, incident_id)
+    return delivery_proof.build(incident, rows, verdict, datetime.now(UTC), ZoneInfo(settings.timezone))
+
+
+def _attachment(incident_id: int, ext: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="vigie-incident-{incident_id}-envois.{ext}"'}
+
+
+@router.get(
+    "/{incident_id}/deliveries.csv",
+    dependencies=[_PROOF_ROLES, audited("export")],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "Journal d'envoi en CSV"},
+               **error_responses(404)},
+)
+async def delivery_log_csv(
+    pool: Pool,
+    settings: SettingsDep,
+    incident_id: IncidentId,
+    sep: Annotated[Literal[";", ","], Query(description="séparateur ; (tableur français) ou ,")] = ";",
+) -> Response:
+    """The proof of warning as CSV: every message, masked recipient, times, attempts, and the
+    hash chain's verdict and head."""
+    doc = await _proof(pool, settings, incident_id)
+    # A BOM, so that a French spreadsheet reads the accents as UTF-8.
+    body = "\ufeff" + delivery_proof.to_csv(doc, sep=sep)
+    return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment(incident_id, "csv"))
+
+
+@router.get(
+    "/{incident_id}/deliveries.pdf",
+    dependencies=[_PROOF_ROLES, audited("export")],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "Journal d'envoi en PDF"},
+               **error_responses(404)},
+)
+async def delivery_log_pdf(pool: Pool, settings: SettingsDep, incident_id: IncidentId) -> Response:
+    """The proof of warning as a PDF for the Plan Communal de Sauvegarde, with the chain's head
+    that `vigie incidents verify ID --head HEAD` checks later."""
+    doc = await _proof(pool, settings, incident_id)
+    pdf = await run_in_threadpool(delivery_proof.to_pdf, doc)
+    return Response(pdf, media_type="application/pdf", headers=_attachment(incident_id, "pdf"))
 
 
 _CHANGE_FR = {

@@ -41,8 +41,9 @@ def clear_session(response: Response, request: Request, settings: Settings) -> N
     )
 
 
-def form_token(request: Request, response: Response, settings: Settings) -> str:
-    """The sign-in form's token: the cookie's value, made when absent."""
+def form_token(request: Request, response: Response, settings: Settings, path: str = "/connexion") -> str:
+    """An anonymous form's token (sign-in, the public sign-up): the cookie's value, made when
+    absent; `path` scopes the cookie to the page that posts it."""
     token = request.cookies.get(FORM_COOKIE)
     if not token or len(token) > 100:
         token = secrets.token_urlsafe(32)
@@ -50,7 +51,7 @@ def form_token(request: Request, response: Response, settings: Settings) -> str:
             FORM_COOKIE,
             token,
             max_age=3600 * 12,
-            path="/connexion",
+            path=path,
             httponly=True,
             samesite="strict",
             secure=_secure(request, settings),

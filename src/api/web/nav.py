@@ -23,6 +23,7 @@ class NavEntry:
 # Pages add themselves here when they exist; the home page lists the same entries per role.
 ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Accueil", "/", frozenset({Role.PUBLIC})),
+    NavEntry("Vigilance", "/vigilance", frozenset({Role.PUBLIC})),
     NavEntry("Utilisateurs", "/admin/utilisateurs", frozenset({Role.ADMIN})),
     NavEntry("Jetons d'API", "/admin/jetons", frozenset({Role.ADMIN})),
     NavEntry("Journal d'audit", "/admin/journal", frozenset({Role.ADMIN})),
