@@ -19,9 +19,11 @@ from api.routes import (
     health,
     incidents,
     instructions,
+    maintenance,
     metrics,
     rules,
     signup,
+    station_admin,
     stations,
     subscribers,
     tokens,
@@ -56,6 +58,9 @@ ROUTERS = (
     signup.admin_router,
     signup.page_router,
     vigilance_page.router,
+    # Issue 10 §2: stations' CRUD, device accounts and health; the maintenance list.
+    station_admin.router,
+    maintenance.router,
 )
 
 

@@ -171,6 +171,18 @@ class BrokerSettings(Section):
     tls_key_file: Path | None = None
 
 
+class MaintenanceSettings(Section):
+    """When a gauge needs a visit (the maintenance list, docs/api.md)."""
+
+    # Under this battery voltage the device is listed as "low battery" (Li-SOCl2 cells sag first).
+    low_battery_v: float = Field(default=3.4, gt=0, le=10)
+    # A clogged funnel: dry for 24 h while at least `clogged_neighbours` stations within
+    # `clogged_radius_km` got at least `clogged_neighbour_mm` each.
+    clogged_radius_km: float = Field(default=5.0, gt=0, le=100)
+    clogged_neighbour_mm: float = Field(default=5.0, gt=0, le=1000)
+    clogged_neighbours: int = Field(default=2, ge=1, le=100)
+
+
 class OutboundSettings(Section):
     """Connections to addresses an administrator wrote (webhooks, SMTP/SMS servers, cameras)."""
 
@@ -246,6 +258,7 @@ class Settings(BaseSettings):
     alerts: AlertsSettings = AlertsSettings()
     camera: CameraSettings = CameraSettings()
     broker: BrokerSettings = BrokerSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     outbound: OutboundSettings = OutboundSettings()
     liveness: LivenessSettings = LivenessSettings()
     signup: SignupSettings = SignupSettings()

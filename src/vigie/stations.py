@@ -12,6 +12,8 @@ from vigie.broker import is_reserved_account
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed
 
 STATION_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+# No control characters: PostgreSQL refuses NUL in text, and a name is shown on pages and in SMS.
+NAME = r"^[^\x00-\x1f\x7f]+$"
 
 
 class StationIn(BaseModel):
@@ -20,7 +22,7 @@ class StationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=STATION_ID)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NAME)
     commune_insee: str = Field(pattern=r"^60[0-9]{3}$")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)

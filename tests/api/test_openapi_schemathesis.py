@@ -28,7 +28,7 @@ from tests.api.conftest import ADMIN, ADMIN_TOKEN
 from tests.api.test_incidents import add_delivery, make_incident
 from tests.factories import make_station, make_user
 from tests.support import Broker, create_database, db_url, drop_database, free_port
-from vigie.settings import OutboundSettings, Settings, SignupSettings
+from vigie.settings import BrokerSettings, OutboundSettings, Settings, SignupSettings
 
 # Examples per operation: ~35 operations x this, plus schemathesis' own coverage cases.
 MAX_EXAMPLES = 25
@@ -70,6 +70,8 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
     settings_ = Settings(
         database_url=SecretStr(url),
         mqtt_url=SecretStr(broker.url("vigie-api")),
+        # Station provisioning writes device accounts into the test broker (a 503 would be a failure).
+        broker=BrokerSettings(directory=broker.directory),
         outbound=OutboundSettings(allow_private=True),  # the stand-ins are on loopback
         signup=SignupSettings(
             sms_url=SecretStr(sms.apprise_template()),

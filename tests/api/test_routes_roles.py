@@ -40,6 +40,14 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/stations/{station_id}"): STAFF,
     ("GET", "/api/v1/stations/{station_id}/rain"): STAFF,
     ("GET", "/api/v1/stations/{station_id}/readings"): STAFF,
+    # Issue 10 §2: technicians manage gauges and their device accounts; the staff read health;
+    # the maintenance list is for those who go out or send someone (technician, duty, admin).
+    ("POST", "/api/v1/stations"): TECH,
+    ("PATCH", "/api/v1/stations/{station_id}"): TECH,
+    ("DELETE", "/api/v1/stations/{station_id}"): TECH,
+    ("POST", "/api/v1/stations/{station_id}/credentials/rotate"): TECH,
+    ("GET", "/api/v1/stations/{station_id}/health"): STAFF,
+    ("GET", "/api/v1/maintenance"): frozenset({Role.TECHNICIAN, Role.ADMIN, Role.DUTY}),
     # Incidents: the public sees public ones; the person on duty acknowledges and reads the log.
     ("GET", "/api/v1/incidents"): P,
     ("GET", "/api/v1/incidents/{incident_id}"): P,

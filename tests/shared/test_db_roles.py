@@ -42,7 +42,9 @@ REFUSED: list[tuple[str, str]] = [
     # The API reads the data path but never writes it.
     ("api", READING),
     ("api", "DELETE FROM dead_letters"),
-    ("api", "UPDATE stations SET active = false"),
+    # The API provisions, edits and retires stations, but never deletes one nor renames its id.
+    ("api", "DELETE FROM stations"),
+    ("api", "UPDATE stations SET id = 'renamed'"),
     # It acknowledges incidents, and may change nothing else about them.
     ("api", "UPDATE incidents SET level = 'red'"),
     ("api", "UPDATE incidents SET state = 'resolved'"),
@@ -156,6 +158,14 @@ def test_each_role_does_its_own_work(db: Conn, service_db_url: Callable[[str], s
         assert ack.fetchone() != (None,)
         api.execute(RULE)
         assert api.execute("SELECT count(*) FROM rain_readings").fetchone() == (1,)
+        # Stations through the API (issue 10 §2): provision, edit, retire.
+        api.execute(
+            "INSERT INTO stations (id, name, commune_insee, lat, lon)"
+            " VALUES ('api-made', 'x', '60636', 49.5, 2.9)"
+        )
+        api.execute(
+            "UPDATE stations SET name = 'y', expected_interval_s = 600, active = false WHERE id = 'api-made'"
+        )
     assert db.execute("SELECT acknowledged_by FROM incidents").fetchone() == ("technicien",)
 
 

@@ -27,6 +27,8 @@ ACTIONS: dict[str, str] = {
     "token.created": "jeton créé",
     "token.revoked": "jeton révoqué",
     "incident.acknowledged": "incident pris en compte",
+    "station.provisioned": "station créée (compte d'appareil)",
+    "station.credentials.rotated": "mot de passe d'appareil renouvelé",
     "deleted": "suppression",
     "export": "export",
 }

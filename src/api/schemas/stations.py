@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigie.stations import NAME
+
 _STATION_EXAMPLE: dict[str, Any] = {
     "id": "thourotte-mairie",
     "name": "Pluviomètre de la mairie",
@@ -125,3 +127,100 @@ class Reading(BaseModel):
     rssi: int | None
     flags: list[str]
     received_at: datetime
+
+
+class StationUpdate(BaseModel):
+    """The fields a technician may change (all optional; the id, the device's account, is fixed)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"expected_interval_s": 600}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NAME)
+    commune_insee: str | None = Field(default=None, pattern=r"^60[0-9]{3}$")
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    altitude_m: float | None = Field(default=None, ge=-500, le=9000, allow_inf_nan=False)
+    tip_mm: float | None = Field(default=None, gt=0, le=10, allow_inf_nan=False)
+    expected_interval_s: int | None = Field(default=None, ge=10, le=86400)
+    dev_eui: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+
+
+class DeviceCredentialsOut(BaseModel):
+    """The device's MQTT account. The password is shown only in this answer: it is not stored
+    in plain text anywhere, so a lost one is rotated."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "station": "thourotte-mairie",
+                    "username": "thourotte-mairie",
+                    "password": "k3J9...",
+                    "broker_reloaded": True,
+                }
+            ]
+        }
+    )
+
+    station: str
+    username: str
+    password: str
+    broker_reloaded: bool
+
+
+class DeadLetterBrief(BaseModel):
+    """A refused input of the station (its payload is read with the dead-letter tools)."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    detail: str
+    payload_size: int
+
+
+class StationHealth(BaseModel):
+    """A gauge's health: status is online, late, offline or low_battery."""
+
+    station: str
+    status: str
+    last_seen: datetime | None
+    battery_v: float | None
+    rssi: int | None
+    fw: str | None
+    expected_interval_s: int
+    flags_24h: dict[str, int]
+    dead_letters_24h: int
+    dead_letters: list[DeadLetterBrief]
+
+
+class MaintenanceItem(BaseModel):
+    """A device that needs a visit, and why (reasons: offline, late, low_battery, double_tips,
+    clogged_funnel, dead_letters)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "station": "thourotte-mairie",
+                    "name": "Pluviomètre de la mairie",
+                    "commune_name": "Thourotte",
+                    "reasons": ["low_battery", "clogged_funnel"],
+                    "details": {
+                        "low_battery": "batterie à 3.31 V (seuil 3.4 V)",
+                        "clogged_funnel": "sec depuis 24 h alors que 2 station(s) à moins de 5 km"
+                        " ont reçu au moins 5 mm : entonnoir bouché ?",
+                    },
+                    "last_seen": "2026-11-20T10:05:02Z",
+                    "battery_v": 3.31,
+                }
+            ]
+        }
+    )
+
+    station: str
+    name: str
+    commune_name: str
+    reasons: list[str]
+    details: dict[str, str]
+    last_seen: datetime | None
+    battery_v: float | None
