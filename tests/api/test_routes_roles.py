@@ -40,6 +40,10 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/stations/{station_id}"): STAFF,
     ("GET", "/api/v1/stations/{station_id}/rain"): STAFF,
     ("GET", "/api/v1/stations/{station_id}/readings"): STAFF,
+    # api-readings: series and exports
+    ("GET", "/api/v1/stations/{station_id}/series"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/export.csv"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/export.json"): STAFF,
     # Incidents: the public sees public ones; the person on duty acknowledges and reads the log.
     ("GET", "/api/v1/incidents"): P,
     ("GET", "/api/v1/incidents/{incident_id}"): P,
