@@ -5,8 +5,6 @@ Last-Event-ID and gets exactly what it missed, and an incident change arrives.""
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,15 +15,14 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from tests.api.conftest import ADMIN
+from tests.api.live_server import serving
 from tests.api.test_incidents import make_incident
 from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import publisher
-from tests.support import Broker, Service, free_port, running, wait_for
+from tests.support import Broker, Service, running, wait_for
 from vigie import notify, provisioning
 from vigie.settings import Settings
 from vigie.stations import StationIn
@@ -40,28 +37,11 @@ class Event:
     data: dict[str, Any]
 
 
-def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-live-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def two_apis(api_settings: Settings) -> Iterator[tuple[str, str]]:
     """Two API processes' worth of app (each its own pool and LISTEN connection) on one database."""
-    a, b = _serve(api_settings), _serve(api_settings)
-    yield a[2], b[2]
-    for server, thread, _ in (a, b):
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serving(api_settings) as a, serving(api_settings) as b:
+        yield a, b
 
 
 class Stream:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,14 +12,12 @@ import httpx
 import httpx2
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from psycopg import sql
 
-from api.app import create_app
 from tests.api.conftest import ADMIN
+from tests.api.live_server import serving
 from tests.factories import make_station
-from tests.support import free_port
 from vigie.settings import Settings
 
 Db = psycopg.Connection[tuple[object, ...]]
@@ -207,19 +203,8 @@ def test_export_bad_input(client: TestClient, db: Db) -> None:
 @pytest.fixture
 def live_api(api_settings: Settings) -> Iterator[str]:
     """A real uvicorn (TestClient buffers whole bodies, so it cannot show streaming)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-export", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(api_settings) as url:
+        yield url
 
 
 def _rss_kib() -> int:
