@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, openapi
+from api import errors, live, openapi
 from api.hardening import SecurityHeadersMiddleware
 from api.limits import BodyLimit
 from api.routes import (
@@ -29,6 +29,7 @@ from api.routes import (
     tokens,
     users,
 )
+from api.routes import live as live_routes
 from api.web import errors as web_errors
 from api.web.routes import account, admin
 from api.web.routes import vigilance as vigilance_page
@@ -61,6 +62,8 @@ ROUTERS = (
     # Issue 10 §2: stations' CRUD, device accounts and health; the maintenance list.
     station_admin.router,
     maintenance.router,
+    # api-readings
+    live_routes.router,
 )
 
 
@@ -72,9 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
         pool = make_async_pool(settings.database_url.get_secret_value(), name=APP_API)
         await pool.open(wait=False)
         app.state.pool = pool
+        # api-readings: the one LISTEN connection of the live stream, opened with its first client.
+        app.state.live = live.LiveHub(settings.database_url.get_secret_value())
         try:
             yield
         finally:
+            await app.state.live.close()
             await pool.close()
 
     # No /docs nor /redoc: FastAPI's pages load Swagger UI from a CDN, and Vigie fetches nothing

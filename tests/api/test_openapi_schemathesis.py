@@ -108,7 +108,9 @@ def _document() -> dict[str, Any]:
 
 
 DOCUMENT = _document()
-schema = schemathesis.openapi.from_dict(DOCUMENT)
+# api-readings: the live SSE stream never ends, so a generated call could only time out; its
+# inputs and roles are tested in tests/api/test_live.py and test_routes_roles.py.
+schema = schemathesis.openapi.from_dict(DOCUMENT).exclude(path="/api/v1/live")
 
 
 def test_served_document_is_the_tested_one(live_url: str) -> None:

@@ -48,6 +48,11 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/stations/{station_id}/credentials/rotate"): TECH,
     ("GET", "/api/v1/stations/{station_id}/health"): STAFF,
     ("GET", "/api/v1/maintenance"): frozenset({Role.TECHNICIAN, Role.ADMIN, Role.DUTY}),
+    # api-readings: series and exports
+    ("GET", "/api/v1/stations/{station_id}/series"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/export.csv"): STAFF,
+    ("GET", "/api/v1/stations/{station_id}/export.json"): STAFF,
+    ("GET", "/api/v1/live"): STAFF,
     # Incidents: the public sees public ones; the person on duty acknowledges and reads the log.
     ("GET", "/api/v1/incidents"): P,
     ("GET", "/api/v1/incidents/{incident_id}"): P,
@@ -218,7 +223,9 @@ def test_each_role_is_let_in_or_refused_on_every_route(client: TestClient, who: 
     wrong = []
     for (method, path), allowed in sorted(MATRIX.items()):
         body: dict[str, object] | None = {} if method in {"POST", "PUT", "PATCH"} else None
-        r = client.request(method, _url(path), headers=headers, json=body, follow_redirects=False)
+        # api-readings: the live stream never ends; an unknown station answers 404 after the role check.
+        url = _url(path) + ("?station=999999" if path == "/api/v1/live" else "")
+        r = client.request(method, url, headers=headers, json=body, follow_redirects=False)
         if (method, path) in OWN_KEY:
             ok = r.status_code == 401  # no role opens it: only the gateway's shared key
         elif Role.PUBLIC in allowed or (who != "anonymous" and Role(who) in allowed):

@@ -96,3 +96,132 @@ async def totals(
         cur = await conn.execute(query, {"start": start, "end": end, "sid": station_id, "tz": timezone})
         rows = await cur.fetchall()
     return [Bucket(start=r[0], mm=None if r[1] is None else float(r[1])) for r in rows]
+
+
+@dataclass(frozen=True)
+class SeriesStep:
+    """A bucket size of the series route and the coarsest stored table that serves it."""
+
+    name: str
+    table: str  # rain_readings (raw), rain_5min or rain_1h
+    interval: str
+    seconds: int
+
+
+# Each step reads the coarsest table whose buckets divide it: 1 min needs the raw readings,
+# 5-30 min the 5-minute rollup, hours and days the hourly one. 1 d buckets are local days.
+SERIES_STEPS: dict[str, SeriesStep] = {
+    s.name: s
+    for s in (
+        SeriesStep("1min", "rain_readings", "1 minute", 60),
+        SeriesStep("5min", "rain_5min", "5 minutes", 300),
+        SeriesStep("15min", "rain_5min", "15 minutes", 900),
+        SeriesStep("30min", "rain_5min", "30 minutes", 1800),
+        SeriesStep("1h", "rain_1h", "1 hour", 3600),
+        SeriesStep("3h", "rain_1h", "3 hours", 10800),
+        SeriesStep("6h", "rain_1h", "6 hours", 21600),
+        SeriesStep("1d", "rain_1h", "1 day", 86400),
+    )
+}
+
+
+@dataclass(frozen=True)
+class SeriesBucket:
+    """Depth in [start, start + step), the running total and the mean intensity over the bucket.
+
+    depth_mm and intensity_mm_h are None when no reading covers the bucket (never 0);
+    cumulative_mm is the rain known so far in the range, None before the first covered bucket.
+    """
+
+    start: datetime
+    depth_mm: float | None
+    cumulative_mm: float | None
+    intensity_mm_h: float | None
+
+
+def _series_query(step: SeriesStep) -> sql.SQL | sql.Composed:
+    if step.name == "1d":
+        # Local days (the session zone is set to Settings.timezone), so 23 h and 25 h days exist.
+        return sql.SQL(
+            """
+            WITH b AS (
+                SELECT generate_series(date_trunc('day', %(start)s::timestamptz, %(tz)s),
+                                       %(end)s::timestamptz - interval '1 microsecond',
+                                       interval '1 day') AS bucket)
+            SELECT b.bucket, sum(r.mm), extract(epoch FROM (b.bucket + interval '1 day') - b.bucket)
+            FROM b
+            LEFT JOIN rain_1h r ON r.station_id = %(sid)s
+                 AND r.bucket >= b.bucket AND r.bucket < b.bucket + interval '1 day'
+            GROUP BY b.bucket ORDER BY b.bucket
+            """
+        )
+    if step.table == "rain_readings":
+        # A raw reading belongs to the bucket that holds the end of its interval minus 1 µs, as in
+        # the rollups (ts = 10:05 counts in 10:04); the bounds stay on ts so the index serves them.
+        source = sql.SQL(
+            """
+            SELECT time_bucket({interval}::interval, ts - interval '1 microsecond') AS bucket,
+                   sum(mm) AS mm
+            FROM rain_readings, lim
+            WHERE station_id = %(sid)s AND ts > lim.lo AND ts <= lim.hi
+            GROUP BY 1
+            """
+        )
+    else:
+        source = sql.SQL(
+            """
+            SELECT time_bucket({interval}::interval, bucket) AS bucket, sum(mm) AS mm
+            FROM {table}, lim
+            WHERE station_id = %(sid)s AND bucket >= lim.lo AND bucket < lim.hi
+            GROUP BY 1
+            """
+        )
+    return sql.SQL(
+        """
+        WITH lim AS (
+            SELECT time_bucket({interval}::interval, %(start)s::timestamptz) AS lo,
+                   time_bucket({interval}::interval, %(end)s::timestamptz - interval '1 microsecond')
+                       + {interval}::interval AS hi),
+        b AS (SELECT generate_series(lim.lo, lim.hi - interval '1 microsecond', {interval}::interval)
+                     AS bucket FROM lim),
+        agg AS ({source})
+        SELECT b.bucket, agg.mm, {seconds} FROM b LEFT JOIN agg USING (bucket) ORDER BY b.bucket
+        """
+    ).format(
+        source=source.format(interval=sql.Literal(step.interval), table=sql.Identifier(step.table)),
+        interval=sql.Literal(step.interval),
+        seconds=sql.Literal(step.seconds),
+    )
+
+
+async def series(
+    conn: AsyncConn,
+    station_id: str,
+    start: datetime,
+    end: datetime,
+    step: SeriesStep,
+    timezone: str,
+) -> list[SeriesBucket]:
+    """Depth, running total and intensity per bucket, from the coarsest table serving the step."""
+    check_range(start, end, Step(step.name, step.table, step.interval, step.seconds))
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('TimeZone', %s, true)", (timezone,))
+        cur = await conn.execute(
+            _series_query(step), {"start": start, "end": end, "sid": station_id, "tz": timezone}
+        )
+        rows = await cur.fetchall()
+    out: list[SeriesBucket] = []
+    total: float | None = None
+    for bucket, mm, seconds in rows:
+        depth = None if mm is None else float(mm)
+        if depth is not None:
+            total = (total or 0.0) + depth
+        out.append(
+            SeriesBucket(
+                start=bucket,
+                depth_mm=depth,
+                cumulative_mm=total,
+                intensity_mm_h=None if depth is None else depth * 3600.0 / float(seconds),
+            )
+        )
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -18,3 +20,21 @@ async def newest(conn: AsyncConn, station_id: str, limit: int) -> list[dict[str,
             (station_id, limit),
         )
         return await cur.fetchall()
+
+
+EXPORT_BATCH = 2000
+
+
+async def stream_range(
+    conn: AsyncConn, station_id: str, start: datetime, end: datetime
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The station's readings with start <= ts < end, oldest first, in batches read through a
+    server-side cursor: an export of any size holds one batch in memory, never the whole range."""
+    async with conn.transaction(), conn.cursor(name="vigie_export") as cur:
+        await cur.execute(
+            "SELECT ts, interval_s, seq, tips, counter, mm, battery_v, rssi, flags, received_at"
+            " FROM rain_readings WHERE station_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+            (station_id, start, end),
+        )
+        while rows := await cur.fetchmany(EXPORT_BATCH):
+            yield rows

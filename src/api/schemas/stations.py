@@ -224,3 +224,55 @@ class MaintenanceItem(BaseModel):
     details: dict[str, str]
     last_seen: datetime | None
     battery_v: float | None
+
+
+class SeriesPoint(BaseModel):
+    """One bucket: depth, running total and mean intensity; depth and intensity null when no
+    reading covers the bucket (never 0)."""
+
+    start: datetime
+    depth_mm: float | None
+    cumulative_mm: float | None
+    intensity_mm_h: float | None
+
+
+class RainSeriesDetail(BaseModel):
+    """A bucketed rain series of one station."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "station": "thourotte-mairie",
+                    "step": "15min",
+                    "source": "rain_5min",
+                    "from": "2026-11-20T10:00:00Z",
+                    "to": "2026-11-20T10:30:00Z",
+                    "total_mm": 1.2,
+                    "buckets": [
+                        {
+                            "start": "2026-11-20T10:00:00Z",
+                            "depth_mm": 1.2,
+                            "cumulative_mm": 1.2,
+                            "intensity_mm_h": 4.8,
+                        },
+                        {
+                            "start": "2026-11-20T10:15:00Z",
+                            "depth_mm": None,
+                            "cumulative_mm": 1.2,
+                            "intensity_mm_h": None,
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+
+    station: str
+    step: str
+    source: str
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
+    total_mm: float | None
+    buckets: list[SeriesPoint]

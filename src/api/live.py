@@ -1,0 +1,224 @@
+"""The live stream (Server-Sent Events) of new readings, station status changes and incident
+changes, woken by PostgreSQL NOTIFY and read from the database by cursor.
+
+One LISTEN connection per API process (LiveHub) wakes every connected client; each client then
+reads what is new after its own cursor through the pool. Because the event id IS that cursor, a
+client that reconnects with Last-Event-ID to any API process, or after a restart, resumes from
+the database, not from one process's memory. See docs/api.md ("Live") for the limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from api.queries import live as live_queries
+from vigie import notify
+from vigie.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+# Ingest stamps received_at before its batch commits, so a reading can become visible after a
+# later-stamped one; live streams re-read this much before their cursor and skip what they sent.
+OVERLAP = timedelta(seconds=10)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def _at(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+@dataclass
+class Cursor:
+    """Where a client is: the last reading (received_at, station, ts), status change, incident change."""
+
+    received_at: datetime
+    station: str
+    ts: datetime
+    status_at: datetime
+    change_id: int
+
+    def encode(self) -> str:
+        return f"{_us(self.received_at)}.{self.station}.{_us(self.ts)}.{_us(self.status_at)}.{self.change_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        parts = text.split(".")
+        try:
+            if len(text) > 200 or len(parts) != 5 or not 0 <= len(parts[1]) <= 64:
+                raise ValueError
+            r_us, ts_us, s_us, change = (int(p) for p in (parts[0], parts[2], parts[3], parts[4]))
+            if min(r_us, ts_us, s_us, change) < 0 or max(r_us, ts_us, s_us) > 10**17:
+                raise ValueError
+        except ValueError:
+            raise ValidationFailed("Last-Event-ID illisible : reconnectez-vous sans lui") from None
+        return cls(_at(r_us), parts[1], _at(ts_us), _at(s_us), change)
+
+    def reading_key(self) -> tuple[datetime, str, datetime]:
+        return (self.received_at, self.station, self.ts)
+
+
+class Subscription:
+    """One client's wake-up flag."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when woken by a notification, False when `seconds` passed."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.event.wait()
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+
+class LiveHub:
+    """The one LISTEN connection of this API process, opened with the first client; it wakes
+    every subscription on each notification (and on reconnecting, since notifications sent while
+    it was away are lost and the clients must look)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._subs: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def subscribe(self) -> Subscription:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="vigie-live-listen")
+        sub = Subscription()
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def _wake(self) -> None:
+        for sub in self._subs:
+            sub.event.set()
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, application_name="vigie-api-live"
+                ) as conn:
+                    for channel in (notify.READINGS, notify.INCIDENT_CHANGE):
+                        await conn.execute(
+                            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+                        )
+                    self.listening.set()
+                    self._wake()
+                    delay = 0.5
+                    async for _ in conn.notifies():
+                        self._wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live: LISTEN connection lost; reconnecting in %.1f s", delay)
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def start_cursor(pool: AsyncConnectionPool, last_event_id: str | None) -> Cursor:
+    """The client's cursor: its Last-Event-ID, else the newest stored state ("from now on")."""
+    if last_event_id:
+        return Cursor.decode(last_event_id)
+    async with pool.connection() as conn:
+        head = await live_queries.head(conn)
+    received = head["received_at"] or head["now"]
+    return Cursor(received, "\uffff", EPOCH, head["status_at"] or head["now"], int(head["change_id"]))
+
+
+@dataclass
+class _Reader:
+    cursor: Cursor
+    station: str | None
+    # (station, ts) -> received_at of readings sent in the overlap window.
+    sent: dict[tuple[str, datetime], datetime] = field(default_factory=dict)
+    seeded: bool = False
+    catching_up: bool = False
+
+    async def read(self, pool: AsyncConnectionPool) -> tuple[list[str], bool]:
+        """The events after the cursor, and whether a query was cut at its limit (read on)."""
+        out: list[str] = []
+        # Catching up, the overlap is not re-read: its rows could fill the whole batch.
+        since = self.cursor.received_at - (timedelta(0) if self.catching_up else OVERLAP)
+        async with pool.connection() as conn:
+            changes = await live_queries.incident_changes_after(conn, self.cursor.change_id)
+            statuses = await live_queries.status_since(conn, self.cursor.status_at, self.station)
+            readings = await live_queries.readings_since(conn, since, self.station)
+        for c in changes:
+            self.cursor.change_id = int(c["id"])
+            out.append(_event("incident", self.cursor, c))
+        for s in statuses:
+            self.cursor.status_at = max(self.cursor.status_at, s["status_changed_at"])
+            out.append(_event("status", self.cursor, s))
+        for r in readings:
+            key = (r["station_id"], r["ts"])
+            position = (r["received_at"], r["station_id"], r["ts"])
+            if key in self.sent:
+                continue  # sent by this stream (the overlap)
+            self.sent[key] = r["received_at"]
+            if not self.seeded and position <= self.cursor.reading_key():
+                continue  # at or before the cursor the stream started from: sent before
+            if position > self.cursor.reading_key():
+                self.cursor.received_at, self.cursor.station, self.cursor.ts = position
+            out.append(_event("reading", self.cursor, r))
+        self.seeded = True
+        floor = self.cursor.received_at - OVERLAP
+        self.sent = {k: v for k, v in self.sent.items() if v >= floor}
+        full = max(len(changes), len(statuses), len(readings)) >= live_queries.BATCH
+        self.catching_up = full
+        return out, full
+
+
+def _event(kind: str, cursor: Cursor, row: dict[str, Any]) -> str:
+    data = json.dumps(row, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+    return f"id: {cursor.encode()}\nevent: {kind}\ndata: {data}\n\n"
+
+
+async def stream(
+    pool: AsyncConnectionPool, hub: LiveHub, cursor: Cursor, station: str | None
+) -> AsyncIterator[str]:
+    """The SSE text: what is new after the cursor, then whatever each notification brings;
+    a comment every HEARTBEAT_S so that proxies keep the connection and clients see it live."""
+    sub = hub.subscribe()  # before the first read, so that nothing committed meanwhile is missed
+    reader = _Reader(cursor, station)
+    try:
+        yield "retry: 3000\n\n"
+        while True:
+            events, full = await reader.read(pool)
+            for text in events:
+                yield text
+            if full:
+                continue  # catching up: read on without waiting
+            if not await sub.wait(HEARTBEAT_S):
+                yield ": ping\n\n"
+    finally:
+        hub.unsubscribe(sub)
