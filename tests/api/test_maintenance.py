@@ -14,6 +14,8 @@ from vigie import device_health, stations
 from vigie.device_health import Health
 
 Db = psycopg.Connection[tuple[object, ...]]
+# Only for the pure status functions below: rows are dated at the time they are written, since
+# the database judges them by its own now() (collection may come minutes before the test runs).
 NOW = datetime.now(UTC)
 TECH = bearer(role_token("technician"))
 DUTY = bearer(role_token("duty"))
@@ -32,12 +34,12 @@ def _status(db: Db, sid: str, *, ago_s: float = 10, online: bool = True, battery
     db.execute(
         "INSERT INTO device_status (station_id, last_seen, battery_v, rssi, fw, online)"
         " VALUES (%s, %s, %s, -70, '1.4.0', %s)",
-        (sid, NOW - timedelta(seconds=ago_s), battery, online),
+        (sid, datetime.now(UTC) - timedelta(seconds=ago_s), battery, online),
     )
 
 
 def _reading(db: Db, sid: str, mm: float, *, ago_h: float = 1, flags: int = 0) -> None:
-    ts = NOW - timedelta(hours=ago_h)
+    ts = datetime.now(UTC) - timedelta(hours=ago_h)
     db.execute(
         "INSERT INTO rain_readings (station_id, ts, interval_s, tips, mm, flags, received_at)"
         " VALUES (%s, %s, 300, %s, %s, %s, %s)",
@@ -49,7 +51,7 @@ def _dead_letter(db: Db, sid: str, *, ago_h: float = 1) -> None:
     db.execute(
         "INSERT INTO dead_letters (received_at, topic, payload, payload_size, reason, detail, station_id)"
         " VALUES (%s, %s, 'xx', 2, 'invalid_json', 'bad', %s)",
-        (NOW - timedelta(hours=ago_h), f"vigie/v1/gauges/{sid}/up", sid),
+        (datetime.now(UTC) - timedelta(hours=ago_h), f"vigie/v1/gauges/{sid}/up", sid),
     )
 
 
