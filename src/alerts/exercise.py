@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from vigie import exercises as ex
+from vigie import notify
 from vigie.db import APP_ALERTS_EXERCISE, connect
 from vigie.heartbeat import Heartbeat
 from vigie.levels import RANK
@@ -57,7 +58,7 @@ def create(conn: Conn, body: ex.ExerciseIn, by: str, now: datetime) -> int:
         assert row is not None
         exercise_id = int(row[0])
         conn.execute(ex.INSERT_STEPS_SQL, ex.steps_params(exercise_id, ex.start_time(now, body), plan.steps))
-        conn.execute("SELECT pg_notify(%s, %s)", (ex.NOTIFY_CHANNEL, str(exercise_id)))
+        conn.execute("SELECT pg_notify(%s, %s)", (notify.EXERCISE, str(exercise_id)))
     return exercise_id
 
 
@@ -197,7 +198,7 @@ class ExerciseRunner:
         self.loop = ListenLoop(
             "exercise runner",
             lambda: connect(self.url, application_name=APP_ALERTS_EXERCISE, autocommit=True),
-            [ex.NOTIFY_CHANNEL],
+            [notify.EXERCISE],
             self,
             stop_event=self.stop_event,
             heartbeat=heartbeat,

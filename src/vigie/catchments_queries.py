@@ -15,6 +15,7 @@ from vigie import alert_rules_queries, communes_queries, stations_queries, subsc
 from vigie.catchments import CatchmentBody
 from vigie.db import AsyncConn
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed
+from vigie.key_queries import key_exists, missing_keys
 
 _SELECT = """
 SELECT c.id, c.name, c.area_km2, c.cn2, c.communes, c.upstream, c.polygon, c.montana,
@@ -52,20 +53,12 @@ async def get(conn: AsyncConn, catchment_id: str) -> dict[str, Any]:
 
 async def exists(conn: AsyncConn, catchment_id: str) -> bool:
     """True when the catchment is stored."""
-    cur = await conn.execute("SELECT 1 FROM catchments WHERE id = %s", (catchment_id,))
-    return await cur.fetchone() is not None
+    return await key_exists(conn, "catchments", "id", catchment_id)
 
 
 async def missing(conn: AsyncConn, ids: list[str]) -> list[str]:
     """The ids of `ids` that are not catchments, sorted."""
-    if not ids:
-        return []
-    cur = await conn.execute(
-        "SELECT x FROM unnest(%s::text[]) AS x"
-        " WHERE NOT EXISTS (SELECT 1 FROM catchments WHERE id = x) ORDER BY x",
-        (ids,),
-    )
-    return [str(r[0]) for r in await cur.fetchall()]
+    return await missing_keys(conn, "catchments", "id", ids)
 
 
 async def montana_set_exists(conn: AsyncConn, set_id: str) -> bool:

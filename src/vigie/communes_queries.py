@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 from vigie.db import AsyncConn
+from vigie.key_queries import key_exists, missing_keys
 
 
 async def exists(conn: AsyncConn, insee: str) -> bool:
     """True when the INSEE code is one of the territory's communes."""
-    cur = await conn.execute("SELECT 1 FROM communes WHERE insee = %s", (insee,))
-    return await cur.fetchone() is not None
+    return await key_exists(conn, "communes", "insee", insee)
 
 
 async def missing(conn: AsyncConn, codes: list[str]) -> list[str]:
     """The INSEE codes of `codes` that are not communes of the territory, sorted."""
-    if not codes:
-        return []
-    cur = await conn.execute(
-        "SELECT x FROM unnest(%s::text[]) AS x"
-        " WHERE NOT EXISTS (SELECT 1 FROM communes WHERE insee = x) ORDER BY x",
-        (codes,),
-    )
-    return [str(r[0]) for r in await cur.fetchall()]
+    return await missing_keys(conn, "communes", "insee", codes)
 
 
 async def names(conn: AsyncConn, codes: list[str]) -> list[str]:

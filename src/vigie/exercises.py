@@ -34,7 +34,6 @@ def strip_title(title_: str) -> str:
 # ---- what an admin asks for ---------------------------------------------------------------------
 
 INSEE = Annotated[str, StringConstraints(pattern=r"^60[0-9]{3}$")]
-NOTIFY_CHANNEL = "vigie_exercise"  # the API wakes the alerts service's exercise runner
 MAX_STEPS = 20
 MAX_OFFSET_S = 7 * 24 * 3600
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from vigie import communes_queries
+from vigie import communes_queries, notify
 from vigie import exercises as ex
 from vigie.db import AsyncConn
 from vigie.errors import NotFoundError, ValidationFailed
@@ -39,7 +39,7 @@ async def create(conn: AsyncConn, body: ex.ExerciseIn, by: str, now: datetime) -
         exercise_id = int(row["id"])
         start = ex.start_time(now, body)
         await cur.execute(ex.INSERT_STEPS_SQL, ex.steps_params(exercise_id, start, plan.steps))
-        await cur.execute("SELECT pg_notify(%s, %s)", (ex.NOTIFY_CHANNEL, str(exercise_id)))
+        await cur.execute("SELECT pg_notify(%s, %s)", (notify.EXERCISE, str(exercise_id)))
     return exercise_id, len(plan.steps), start
 
 

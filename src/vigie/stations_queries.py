@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from vigie.db import AsyncConn
 from vigie.errors import ConflictError, ValidationFailed
+from vigie.key_queries import key_exists, missing_keys
 from vigie.quality import DOUBLE_TIP, FLAGS
 
 _WITH_STATUS = """
@@ -37,20 +38,12 @@ async def get_with_status(conn: AsyncConn, station_id: str) -> dict[str, Any] | 
 
 async def exists(conn: AsyncConn, station_id: str) -> bool:
     """True when the station is stored."""
-    cur = await conn.execute("SELECT 1 FROM stations WHERE id = %s", (station_id,))
-    return await cur.fetchone() is not None
+    return await key_exists(conn, "stations", "id", station_id)
 
 
 async def missing(conn: AsyncConn, ids: list[str]) -> list[str]:
     """The ids of `ids` that are not stations, sorted."""
-    if not ids:
-        return []
-    cur = await conn.execute(
-        "SELECT x FROM unnest(%s::text[]) AS x"
-        " WHERE NOT EXISTS (SELECT 1 FROM stations WHERE id = x) ORDER BY x",
-        (ids,),
-    )
-    return [str(r[0]) for r in await cur.fetchall()]
+    return await missing_keys(conn, "stations", "id", ids)
 
 
 async def activity_counts(conn: AsyncConn) -> dict[str, int]:
