@@ -90,7 +90,7 @@ cat <<MSG
   Vigie demo — the whole system on simulated gauges and a simulated webcam.
 
   Web app:             $API/   sign in as admin / $VIGIE_DEMO_ADMIN_PASSWORD
-  API (OpenAPI):       $API/openapi.json   API token: $VIGIE_DEMO_TOKEN
+  API (OpenAPI):       $API/docs (Swagger UI)   $API/openapi.json   API token: $VIGIE_DEMO_TOKEN
   Stations:            curl -H "Authorization: Bearer \$VIGIE_DEMO_TOKEN" $API/api/v1/stations
   Rain of a station:   curl -H "Authorization: Bearer \$VIGIE_DEMO_TOKEN" "$API/api/v1/stations/<id>/rain?step=5min"
   Health / metrics:    $API/healthz   $API/metrics (token)

@@ -31,7 +31,7 @@ from api.routes import (
 )
 from api.routes import live as live_routes
 from api.web import errors as web_errors
-from api.web.routes import account, admin
+from api.web.routes import account, admin, api_docs
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
@@ -64,6 +64,7 @@ ROUTERS = (
     maintenance.router,
     # api-readings
     live_routes.router,
+    api_docs.router,
 )
 
 
@@ -83,8 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.live.close()
             await pool.close()
 
-    # No /docs nor /redoc: FastAPI's pages load Swagger UI from a CDN, and Vigie fetches nothing
-    # from outside (the CSP forbids it). The OpenAPI document stays at /openapi.json.
+    # FastAPI's own /docs and /redoc load Swagger UI from a CDN, and Vigie fetches nothing from
+    # outside (the CSP forbids it): /docs is our page (web/routes/api_docs.py) on the npm copy.
     app = FastAPI(
         title="Vigie",
         version="0.1.0",

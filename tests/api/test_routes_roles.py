@@ -140,6 +140,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/vigilance/contours.geojson"): P,
     ("POST", "/vigilance/inscription"): P,
     ("POST", "/vigilance/inscription/code"): P,
+    # The API's documentation page (Swagger UI on the public /openapi.json).
+    ("GET", "/docs"): P,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
