@@ -26,9 +26,12 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two pytest workers (pytest-xdist), a test file each at a time: most tests wait on the real
+# services rather than on the CPU. TEST_WORKERS=0 runs them in this process, one after another.
+TEST_WORKERS ?= 2
 unit: setup assets
 	@bash scripts/timescaledb.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: lint unit
 
