@@ -134,7 +134,8 @@
           },
           {
             label: "Intensité (mm/h)", scale: "mmh", stroke: "#2d6a2e", width: 1.5, dash: [6, 4],
-            points: { show: false }, value: function (u, v) { return num(v, 1) + " mm/h"; }
+            // Points too: a lone wet bucket between empty ones has no line to draw.
+            points: { show: true, size: 5, fill: "#2d6a2e" }, value: function (u, v) { return num(v, 1) + " mm/h"; }
           }
         ],
         axes: [
