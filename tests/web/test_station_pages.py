@@ -53,7 +53,9 @@ LOW = Gauge("marest-bois", "60378")
 SILENT = Gauge("chevincourt-ecole", "60150")
 LIVE = Gauge("longueil-live", "60368")
 WILL = Gauge("machemont-will", "60373")
-GAUGES = (WET, LATE, LOW, SILENT, LIVE, WILL)
+# Needs no visit, whatever the live tests do: hourly, so not late for 90 min.
+HEALTHY = Gauge("cambronne-ok", "60119", interval_s=3600)
+GAUGES = (WET, LATE, LOW, SILENT, LIVE, WILL, HEALTHY)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def _seed(conn: psycopg.Connection[Any], now: datetime) -> None:
         LOW.id: (now - timedelta(minutes=2), 3.21, -95, True),
         SILENT.id: (now - timedelta(hours=2), 3.70, -80, True),
         LIVE.id: (now - timedelta(minutes=1), 3.88, -67, True),
+        HEALTHY.id: (now - timedelta(minutes=1), 3.95, -60, True),
     }
     for sid, (seen, battery, rssi, online) in status.items():
         conn.execute(
@@ -283,9 +286,17 @@ def test_a_reading_published_over_mqtt_appears_on_the_chart_without_reload(
         pub.publish(_reading(LIVE.id, 3, 1, at))  # 3 tips of 0.2 mm
         assert pub.flush(10)
         expect(chart).to_have_attribute("data-total-mm", "2", timeout=15_000)
+        expect(page.locator("[data-latest-text]")).to_contain_text("0,6 mm à ")
+        screenshot(page, "station")
+        # The device vanishes: its status on this page follows (the health route's word).
+        conn = pub.conns[LIVE.id]
+        sock = conn.client.socket()
+        assert sock is not None
+        conn.client.loop_stop()
+        sock.close()
+        expect(page.locator('[data-fact="status"]')).to_have_text("hors ligne", timeout=30_000)
     finally:
         pub.close()
-    expect(page.locator("[data-latest-text]")).to_contain_text("0,6 mm à ")
     expect(page.locator("[data-total-text]")).to_have_text("2,0")
     expect(page.locator('[data-fact="battery"]')).to_have_text("3,77 V")
     expect(page.locator('[data-fact="rssi"]')).to_have_text("-63 dBm")
@@ -294,7 +305,6 @@ def test_a_reading_published_over_mqtt_appears_on_the_chart_without_reload(
     )
     assert after == before + 1
     assert page.evaluate("window.__same_page") is True
-    screenshot(page, "station")
 
 
 def test_station_page_shows_health_ranges_and_the_csv_of_the_range(page: Page, live: LiveSite) -> None:
@@ -429,7 +439,7 @@ def test_maintenance_page_lists_the_round_with_reasons_in_words_and_prints(
     expect(table.locator(f'tr[data-station="{WET.id}"]')).to_contain_text("Messages refusés")
     expect(table.locator(f'tr[data-station="{WET.id}"]')).to_contain_text("(depuis le ")
     # A gauge that needs nothing is not listed.
-    expect(table.locator(f'tr[data-station="{LIVE.id}"]')).to_have_count(0)
+    expect(table.locator(f'tr[data-station="{HEALTHY.id}"]')).to_have_count(0)
     # Printable: the navigation and the buttons are not printed.
     page.emulate_media(media="print")
     expect(page.locator(".site-nav")).to_be_hidden()
@@ -492,3 +502,37 @@ def _sign_in_http(client: httpx.Client, login: str) -> None:
     token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     r = client.post("/connexion", data={"login": login, "password": PASSWORD, "csrf_token": token})
     assert r.status_code in (200, 303), r.text[:300]
+
+
+def test_hostile_station_names_are_shown_as_text(browser: Browser, live: LiveSite) -> None:
+    """A name typed by a person, with markup in it, on the map (table, hover label, popup) and
+    the station page; the CSP is bypassed so that only escaping stands in the way."""
+    hostile = '<img src=x onerror="window.__xss=1">'
+    sid = "hostile-name"
+    lat, lon = _centre("60654")
+    with psycopg.connect(live.site.database_url, autocommit=True) as conn:
+        stations.add(
+            conn, StationIn(id=sid, name=hostile, commune_insee="60654", lat=lat, lon=lon, tip_mm=0.2)
+        )
+        conn.execute(
+            "INSERT INTO device_status (station_id, last_seen, online) VALUES (%s, now(), true)", (sid,)
+        )
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        sign_in(page, live.site, "theo")
+        page.goto(f"{live.site.url}/carte")
+        marker = page.locator(f'.gauge-marker[data-station="{sid}"]')
+        expect(marker).to_have_attribute("data-status", "online")
+        marker.hover()
+        expect(page.locator(".leaflet-tooltip", has_text=hostile)).to_be_visible()
+        marker.click()
+        expect(page.locator(".gauge-popup", has_text=hostile)).to_be_visible()
+        expect(page.locator(f'#tableau-stations tr[data-station="{sid}"] th')).to_have_text(hostile)
+        page.goto(f"{live.site.url}/stations/{sid}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(hostile)
+        assert page.evaluate("window.__xss") is None
+    finally:
+        context.close()
+        with psycopg.connect(live.site.database_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM stations WHERE id = %s", (sid,))

@@ -239,6 +239,8 @@ async def station_page(
         csv_url=csv_url,
         live_url="/api/v1/live?" + urlencode({"station": station_id}),
         low_battery_v=settings.maintenance.low_battery_v,
+        status_words=words.STATUS_WORDS,
+        status_badges=words.STATUS_BADGE,
     )
 
 

@@ -68,7 +68,8 @@
     // Not online: the status word stays written beside the marker (short, so that labels of
     // neighbouring gauges do not cover each other); the name is in the hover label and popup.
     m.unbindTooltip();
-    m.bindTooltip(s.status !== "online" ? s.status_word : s.name + " : " + s.status_word, {
+    // A node, not a string: Leaflet puts a string in as HTML, and a name is typed by a person.
+    m.bindTooltip(text("span", null, s.status !== "online" ? s.status_word : s.name + " : " + s.status_word), {
       permanent: s.status !== "online", direction: "right",
       className: "gauge-label" + (s.status !== "online" ? " gauge-label--alert" : "")
     });

@@ -57,15 +57,23 @@
     var rssi = fact("rssi");
     if (rssi && r.rssi !== null && r.rssi !== undefined) { rssi.textContent = r.rssi + " dBm"; }
   });
-  source.addEventListener("status", function (e) {
-    var s;
-    try { s = JSON.parse(e.data); } catch (_) { return; }
-    var status = fact("status");
-    if (!status) { return; }
-    status.textContent = "";
-    var badge = document.createElement("span");
-    badge.className = "badge badge--" + (s.online ? "ok" : "off");
-    badge.textContent = s.online ? "en ligne" : "hors ligne";
-    status.appendChild(badge);
+  // A status change: the page asks the health route for the one word (late and low battery
+  // are the server's to decide, not the event's online flag).
+  var words = JSON.parse(el.getAttribute("data-status-words") || "{}");
+  var badges = JSON.parse(el.getAttribute("data-status-badges") || "{}");
+  source.addEventListener("status", function () {
+    fetch(el.getAttribute("data-health-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (h) {
+        var status = fact("status");
+        if (!status) { return; }
+        status.textContent = "";
+        var badge = document.createElement("span");
+        badge.className = "badge badge--" + (badges[h.status] || "neutral");
+        badge.textContent = words[h.status] || h.status;
+        status.appendChild(badge);
+        el.setAttribute("data-status", h.status);
+      })
+      .catch(function () {});
   });
 })();
