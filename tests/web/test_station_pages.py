@@ -245,6 +245,11 @@ def test_a_gauge_turns_offline_on_the_map_when_its_last_will_fires(page: Page, l
         offline_labels = page.locator(".leaflet-tooltip.gauge-label--alert", has_text="hors ligne")
         expect(offline_labels).to_have_count(1)  # the silent gauge only
         page.evaluate("window.__same_page = true")
+        # A reading comes: its rain shows in the table and colours the marker, live.
+        pub.publish(_reading(WILL.id, 15, 2, datetime.now(UTC).replace(microsecond=0)))  # 3 mm
+        assert pub.flush(10)
+        expect(row.locator('[data-cell="rain1h"]')).to_have_text("3,0", timeout=15_000)
+        expect(marker.locator(".gauge-marker__core")).to_have_class(re.compile("rain1-2"))
         # Vanish without DISCONNECT: the broker publishes the will, ingest stores it, the page
         # learns it from the live stream (status changes are polled by it every 15 s at most).
         conn = pub.conns[WILL.id]
