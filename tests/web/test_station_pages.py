@@ -214,6 +214,13 @@ def test_map_shows_each_gauge_with_its_status_in_words_and_sorts_by_keyboard(
     expect(labels.filter(has_text="hors ligne")).to_have_count(2)
     expect(labels.filter(has_text="en retard")).to_have_count(1)
 
+    # A marker by keyboard: focused, with a visible ring; Enter opens its popup and link.
+    marker.focus()
+    assert marker.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    page.keyboard.press("Enter")
+    expect(page.locator(".gauge-popup").get_by_role("link", name="Ouvrir la station")).to_have_attribute(
+        "href", f"/stations/{LOW.id}"
+    )
     # Sorting by keyboard: Tab to the "24 h" header's button, Enter, then Enter again.
     header = page.locator("#tableau-stations thead th").nth(4)
     button = header.get_by_role("button", name="24 h (mm)")
