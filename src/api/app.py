@@ -32,6 +32,7 @@ from api.routes import (
 from api.routes import live as live_routes
 from api.web import errors as web_errors
 from api.web.routes import account, admin, api_docs
+from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
@@ -65,6 +66,8 @@ ROUTERS = (
     # api-readings
     live_routes.router,
     api_docs.router,
+    # web-stations: the technicians' map, station and maintenance pages
+    station_pages.router,
 )
 
 

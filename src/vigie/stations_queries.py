@@ -129,17 +129,19 @@ async def recent_dead_letters(
 _MAINTENANCE = """
 WITH rain AS (
     SELECT station_id, sum(coalesce(mm, 0)) AS mm, count(*) AS readings,
-           count(*) FILTER (WHERE flags & %(double_tip)s <> 0) AS double_tips
+           count(*) FILTER (WHERE flags & %(double_tip)s <> 0) AS double_tips,
+           min(ts) FILTER (WHERE flags & %(double_tip)s <> 0) AS first_double_tip
     FROM rain_readings WHERE ts > now() - interval '24 hours' GROUP BY station_id
 ), dead AS (
-    SELECT station_id, count(*) AS n FROM dead_letters
+    SELECT station_id, count(*) AS n, min(received_at) AS first_at FROM dead_letters
     WHERE received_at > now() - interval '24 hours' AND station_id IS NOT NULL GROUP BY station_id
 )
 SELECT s.id, s.name, s.commune_insee, c.name AS commune_name, s.expected_interval_s,
-       d.last_seen, d.battery_v, d.online,
+       d.last_seen, d.battery_v, d.online, d.status_changed_at,
        coalesce(r.mm, 0) AS mm_24h, coalesce(r.readings, 0) AS readings_24h,
        coalesce(r.double_tips, 0) AS double_tips_24h,
        coalesce(dl.n, 0) AS dead_letters_24h,
+       r.first_double_tip, dl.first_at AS first_dead_letter,
        (SELECT count(*) FROM stations o JOIN rain ro ON ro.station_id = o.id
         WHERE o.active AND o.id <> s.id AND ro.mm >= %(wet_mm)s
           AND 2 * 6371.0 * asin(sqrt(
@@ -158,7 +160,8 @@ ORDER BY s.id
 
 async def maintenance_facts(conn: AsyncConn, *, radius_km: float, wet_mm: float) -> list[dict[str, Any]]:
     """Every active station with its device status and the last 24 h's rain, double tips, dead
-    letters and wet neighbours (stations within `radius_km` that got at least `wet_mm`)."""
+    letters (with the first of each in the 24 h) and wet neighbours (stations within `radius_km`
+    that got at least `wet_mm`)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             _MAINTENANCE, {"double_tip": DOUBLE_TIP.bit, "wet_mm": wet_mm, "radius_km": radius_km}

@@ -142,6 +142,11 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/vigilance/inscription/code"): P,
     # The API's documentation page (Swagger UI on the public /openapi.json).
     ("GET", "/docs"): P,
+    # web-stations: the technicians' pages (the maintenance round as the API's list).
+    ("GET", "/carte"): STAFF,
+    ("GET", "/carte/etat.json"): STAFF,
+    ("GET", "/stations/{station_id}"): STAFF,
+    ("GET", "/maintenance"): frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN}),
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg import sql
 
@@ -225,3 +225,25 @@ async def series(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class RecentRain:
+    """A station's rain of the last hour and the last 24 h (5 min rollup); None: no reading."""
+
+    mm_1h: float | None
+    mm_24h: float | None
+
+
+async def recent_by_station(conn: AsyncConn, now: datetime) -> dict[str, RecentRain]:
+    """Per station with a reading in the last 24 h: its 1 h and 24 h totals (the map's colours).
+    A 5 min bucket counts when it starts in the window, as on the public page."""
+    cur = await conn.execute(
+        "SELECT station_id, sum(mm) FILTER (WHERE bucket >= %(h)s), sum(mm) FROM rain_5min"
+        " WHERE bucket >= %(d)s AND bucket < %(now)s GROUP BY station_id",
+        {"h": now - timedelta(hours=1), "d": now - timedelta(hours=24), "now": now},
+    )
+    return {
+        str(r[0]): RecentRain(None if r[1] is None else float(r[1]), None if r[2] is None else float(r[2]))
+        for r in await cur.fetchall()
+    }

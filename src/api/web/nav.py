@@ -28,6 +28,9 @@ ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Jetons d'API", "/admin/jetons", frozenset({Role.ADMIN})),
     NavEntry("Journal d'audit", "/admin/journal", frozenset({Role.ADMIN})),
     NavEntry("Mon compte", "/compte", ANYONE_SIGNED_IN),
+    # web-stations
+    NavEntry("Carte", "/carte", frozenset({Role.TECHNICIAN, Role.DUTY, Role.VIEWER, Role.ADMIN})),
+    NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
 )
 
 

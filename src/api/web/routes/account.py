@@ -55,15 +55,27 @@ HOME: tuple[HomeSection, ...] = (
         (
             HomeLink("Stations (API)", "/api/v1/stations", "liste des pluviomètres, en JSON"),
             HomeLink("Règles d'alerte (API)", "/api/v1/rules"),
+            HomeLink("Carte du territoire", "/carte", "les pluviomètres, leur état et leur pluie, en direct"),
+            HomeLink("Tournée de maintenance", "/maintenance", "les pluviomètres à visiter, imprimable"),
         ),
     ),
     HomeSection(
         "Astreinte",
         Role.DUTY,
-        (HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),),
+        (
+            HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),
+            HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
+        ),
     ),
     HomeSection("Naturaliste", Role.NATURALIST, (), "Les pages de revue des webcams arrivent bientôt."),
-    HomeSection("Élus", Role.VIEWER, (HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),)),
+    HomeSection(
+        "Élus",
+        Role.VIEWER,
+        (
+            HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
+            HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
+        ),
+    ),
 )
 
 

@@ -1,23 +1,17 @@
 // The public vigilance map: the communes' outlines (no tile layer: nothing is fetched from
 // outside), each filled with its level's colour AND labelled with its level's word, since
 // colour alone tells nothing to a colour-blind reader. The table beside says the same in text.
+// The map itself is static/territory_map.js, shared with the technicians' map.
 (function () {
   "use strict";
   var el = document.getElementById("carte");
-  if (!el || typeof L === "undefined") { return; }
+  if (!el || typeof L === "undefined" || !window.VigieTerritoryMap) { return; }
 
-  function getJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error(url + " : " + r.status); } return r.json(); });
-  }
-
-  Promise.all([getJson("/vigilance/contours.geojson"), getJson("/vigilance/etat.json")])
-    .then(function (res) {
-      var outlines = res[0], state = res[1], byInsee = {};
+  VigieTerritoryMap.getJson("/vigilance/etat.json")
+    .then(function (state) {
+      var byInsee = {};
       state.communes.forEach(function (c) { byInsee[c.insee] = c; });
-      el.textContent = "";
-      var map = L.map(el, { attributionControl: false, zoomSnap: 0.25, scrollWheelZoom: false });
-      var layer = L.geoJSON(outlines, {
+      return VigieTerritoryMap.create(el, {
         style: function (f) {
           var c = byInsee[f.properties.code];
           return { color: "#1b1f24", weight: 1.5, fillColor: c ? c.colour : "#ffffff", fillOpacity: 0.75 };
@@ -34,9 +28,7 @@
           });
           if (lyr.feature) { lyr.feature.properties.vigieLabel = label; }
         }
-      }).addTo(map);
-      map.fitBounds(layer.getBounds(), { padding: [8, 8] });
-      el.setAttribute("data-ready", String(layer.getLayers().length));
+      });
     })
     .catch(function () {
       el.textContent = "La carte n'a pas pu être chargée ; le tableau donne les mêmes informations.";
