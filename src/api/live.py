@@ -121,7 +121,7 @@ class LiveHub:
                 async with await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, application_name="vigie-api-live"
                 ) as conn:
-                    for channel in (notify.READINGS, notify.INCIDENT_CHANGE):
+                    for channel in (notify.READINGS, notify.INCIDENT_CHANGE, notify.STATION_STATUS):
                         await conn.execute(
                             psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
                         )

@@ -267,8 +267,7 @@ def write_batch(
             wet_list = sorted(wet)
         else:
             station_list, wet_list = [], []
-        for status in statuses:
-            _apply_status(conn, status, stats)
+        applied = [_apply_status(conn, status, stats) for status in statuses]
         if dead:
             _copy_dead(conn, dead)
         if flooded:
@@ -280,6 +279,10 @@ def write_batch(
         if station_list:
             payload = notify.readings_payload(station_list, wet_list, worker)
             conn.execute("SELECT pg_notify(%s, %s)", (notify.READINGS, payload))
+        if any(applied):
+            # The payload names only the worker: a reconnecting fleet's ids would not fit in a
+            # NOTIFY, and the listeners read the statuses from device_status anyway.
+            conn.execute("SELECT pg_notify(%s, %s)", (notify.STATION_STATUS, worker))
     return Committed(stats, station_list, wet_list)
 
 
@@ -322,11 +325,12 @@ def _lock_counter_stations(conn: Conn) -> None:
     )
 
 
-def _apply_status(conn: Conn, status: StatusUpdate, stats: BatchStats) -> None:
+def _apply_status(conn: Conn, status: StatusUpdate, stats: BatchStats) -> bool:
+    """Store one status message; True when a registered station's status row was written."""
     cur = conn.execute(_STATUS, {"sid": status.station_id, "online": status.online, "at": status.received_at})
     if cur.rowcount == 0 and status.retained:
         stats.ignored_retained += 1
-        return
+        return False
     if cur.rowcount == 0:
         _copy_dead(
             conn,
@@ -343,6 +347,8 @@ def _apply_status(conn: Conn, status: StatusUpdate, stats: BatchStats) -> None:
             ],
         )
         stats.dead_letters["unknown_station"] += 1
+        return False
+    return True
 
 
 def _copy_dead(conn: Conn, dead: list[DeadLetter]) -> None:

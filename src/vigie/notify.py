@@ -9,6 +9,7 @@ the names and the readings payload's format from here.
 | `vigie_readings` | ingest, at each committed batch | `readings_payload()` | alerts engine |
 | `vigie_incident_change` | alerts engine (and 100_alerts_core's SQL) | the change id | CAP writer, notifier |
 | `vigie_delivery` | `vigie_request_test_send()` (140_alerts_notify) | the subscriber id | notifier |
+| `vigie_station_status` | ingest, when a status message was stored | the worker | API live stream |
 | `vigie_exercise` | the API, when an admin starts an exercise | the exercise id | exercise runner |
 """
 
@@ -22,6 +23,8 @@ READINGS = "vigie_readings"
 INCIDENT_CHANGE = "vigie_incident_change"
 DELIVERY = "vigie_delivery"
 EXERCISE = "vigie_exercise"
+# A Last Will or an `online` that came alone, with no reading to wake the live stream.
+STATION_STATUS = "vigie_station_status"
 
 # NOTIFY payloads must stay under 8000 bytes; past this many stations we say "many" (null).
 _NOTIFY_MAX_BYTES = 7900

@@ -18,6 +18,7 @@ from tests.factories import make_station
 from tests.ingest.readings import minute, reading, topic
 from tests.mqtt_helpers import publisher
 from tests.support import Broker, Service, free_port, running, wait_for
+from vigie import notify
 from vigie.logins import ensure_logins
 from vigie.migrate import migrate
 
@@ -284,3 +285,25 @@ def test_retained_status_of_unknown_station_is_counted_not_dead_lettered(
     finally:
         with publisher(broker.url("vigie-simulator")) as pub:
             pub.publish(topic(ghost, "status"), b"", retain=True)  # clear it for later tests
+
+
+def test_a_status_alone_notifies_the_live_stream_and_an_unknown_one_does_not(
+    db: psycopg.Connection[tuple[object, ...]],
+    database_url: str,
+    broker: Broker,
+    make_ingest: Callable[..., Service],
+) -> None:
+    st = make_station(db).id
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {notify.STATION_STATUS}")
+        with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+            assert pub.publish(topic(ghost, "status"), "offline") == 0
+            wait_for(lambda: _one(db, "SELECT count(*) FROM dead_letters") == 1)
+            assert list(listener.notifies(timeout=1.0)) == []  # nothing of ours changed
+            assert pub.publish(topic(st, "status"), "offline") == 0  # a Last Will, no reading
+            got = list(listener.notifies(timeout=10.0, stop_after=1))
+        assert [n.channel for n in got] == [notify.STATION_STATUS]
+        assert db.execute("SELECT online FROM device_status WHERE station_id = %s", (st,)).fetchone() == (
+            False,
+        )
