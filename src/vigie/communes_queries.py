@@ -29,3 +29,9 @@ async def names(conn: AsyncConn, codes: list[str]) -> list[str]:
         "SELECT name FROM communes WHERE insee = ANY (%s) ORDER BY name", (codes,)
     )
     return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def all_names(conn: AsyncConn) -> list[tuple[str, str]]:
+    """Every commune of the territory as (INSEE code, name), alphabetically: the forms' lists."""
+    cur = await conn.execute("SELECT insee, name FROM communes ORDER BY name")
+    return [(str(i), str(n)) for i, n in await cur.fetchall()]

@@ -28,6 +28,8 @@ ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Jetons d'API", "/admin/jetons", frozenset({Role.ADMIN})),
     NavEntry("Journal d'audit", "/admin/journal", frozenset({Role.ADMIN})),
     NavEntry("Mon compte", "/compte", ANYONE_SIGNED_IN),
+    # web-admin: one entry for the admin pages of the network and residents (their hub lists them)
+    NavEntry("Administration", "/admin", frozenset({Role.ADMIN, Role.TECHNICIAN})),
 )
 
 
