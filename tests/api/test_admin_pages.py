@@ -251,6 +251,7 @@ def test_rules_create_edit_disable_delete_in_words(pages: TestClient, db: Db) ->
     assert rule_id is not None
     listed = pages.get("/admin/regles", headers=TECH).text
     assert "Cumul sur 1 h ≥ 30 mm (fin sous 20 mm) — commune de Thourotte : alerte orange." in listed
+    assert "Cumul sur 24 h ≥ 40 mm (fin sous 30 mm) — toutes les stations : alerte jaune." in listed  # seeded rule
     rid = int(str(rule_id[0]))
     edited = pages.post(
         f"/admin/regles/{rid}", headers=TECH, data=_rule_form(**{"raise": "35,5"}), follow_redirects=False
@@ -352,8 +353,9 @@ def test_subscriber_test_send_reaches_the_smtp_stand_in(
         listed = pages.get("/admin/abonnes", headers=ADMIN).text
         assert "Mairie de Thourotte" in listed and url not in listed and "mailto://" in listed
         with dispatching(service_db_url("alerts")):
-            sent = pages.post(f"/admin/abonnes/{sid[0]}/test", headers=ADMIN)
-            assert sent.status_code == 200 and "1 message(s) en file" in sent.text
+            sent = pages.post(f"/admin/abonnes/{sid[0]}/test", headers=ADMIN, follow_redirects=False)
+            assert sent.status_code == 303 and sent.headers["location"] == "/admin/abonnes?fait=test-envoye"
+            assert "Envoi de test demandé" in pages.get(sent.headers["location"], headers=ADMIN).text
             wait_for(lambda: len(smtp.messages) == 1, timeout=15)
             wait_settled(db)
         assert smtp.messages[0]["subject"] == "[Vigie] Message de test"

@@ -144,7 +144,8 @@ def test_test_send_to_a_subscriber_reaches_the_smtp_stand_in(page: Page, admin_s
         expect(page.get_by_role("status")).to_contain_text("Abonné ajouté")
         with dispatching(admin_site.alerts_url):
             page.get_by_role("button", name="Envoyer un message de test à Mairie de Thourotte").click()
-            expect(page.get_by_role("status")).to_contain_text("1 message(s) en file")
+            expect(page.get_by_role("status")).to_contain_text("Envoi de test demandé")
+            assert "/test" not in page.url  # reloading the page does not send again
             wait_for(lambda: len(smtp.messages) == 1, timeout=15)
         assert smtp.messages[0]["subject"] == "[Vigie] Message de test"
         assert "mairie@thourotte.example" in smtp.messages[0]["rcpt_tos"]

@@ -31,7 +31,7 @@ def duration_fr(minutes: Any) -> str:
         m = int(minutes)
     except (TypeError, ValueError):
         return str(minutes)
-    if m % 1440 == 0:
+    if m % 1440 == 0 and m > 1440:  # 24 h reads better than 1 j; 72 h as 3 j
         return f"{m // 1440} j"
     if m % 60 == 0:
         return f"{m // 60} h"

@@ -48,6 +48,8 @@ FLASH: dict[str, str] = {
     "consigne": "Consigne enregistrée.",
     "consigne-defaut": "Consigne revenue au texte par défaut.",
     "exercice": "Exercice lancé : le service d'alerte le joue.",
+    "test-envoye": "Envoi de test demandé : un message par contact, que le notifieur envoie dans les"
+    " secondes qui viennent (le journal des envois le confirme).",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
 LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}

@@ -37,7 +37,7 @@ RULE_FIELDS = ("name", "kind", "scope_kind", "scope_id", "level", "audience")
 PARAM_FIELDS = ("raise", "clear", "for_min", "window_min", "windows", "check", "measure")
 LEVEL_OPTIONS = [("yellow", "jaune"), ("orange", "orange"), ("red", "rouge")]
 AUDIENCE_OPTIONS = [
-    ("", "selon le type (public, sauf santé des stations)"),
+    ("", "selon le type"),
     ("public", "public"),
     ("technicians", "techniciens"),
 ]
