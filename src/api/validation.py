@@ -133,7 +133,8 @@ def reasons_by_field(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         field = str(loc[0]) if loc else ""
         inner = ".".join(str(p) for p in loc[1:])
-        msg = _message(err)
+        # Bounds the French way on a page: « 90 », « 0,2 » (pydantic prints 90.0 and 0.2).
+        msg = re.sub(r"(?<=\d)\.(?=\d)", ",", re.sub(r"(?<=\d)\.0\b", "", _message(err)))
         out.setdefault(field, []).append(f"{inner} : {msg}" if inner else msg)
     return {k: " ; ".join(v[:MAX_REASONS]) for k, v in out.items()}
 

@@ -178,7 +178,7 @@ def test_station_form_errors_sit_beside_their_fields_and_keep_what_was_typed(
     r = pages.post("/admin/stations", headers=TECH, data=bad)
     assert r.status_code == 422
     assert 'id="champ-id-erreur"' in r.text and "format invalide" in r.text
-    assert 'id="champ-lat-erreur"' in r.text and "doit être inférieur ou égal à 90" in r.text
+    assert 'id="champ-lat-erreur"' in r.text and "doit être inférieur ou égal à 90<" in r.text
     assert 'id="champ-lon-erreur"' in r.text and "nombre attendu" in r.text
     assert 'id="champ-tip_mm-erreur"' in r.text
     assert 'value="Mairie du bas"' in r.text and 'value="Pas Valide!"' in r.text and 'value="abc"' in r.text
@@ -196,6 +196,9 @@ def test_station_form_errors_sit_beside_their_fields_and_keep_what_was_typed(
     assert pages.post("/admin/stations", headers=TECH, data={"name": "x" * 70_000}).status_code == 413
     assert pages.post("/admin/stations", headers=TECH, json={"id": "x"}).status_code == 415
     assert pages.get("/admin/stations/inconnue", headers=TECH).status_code == 404
+    hostile = pages.get("/admin/stations/%3Cscript%3Ealert(1)%3Cb%3E", headers=TECH)
+    assert hostile.status_code == 404
+    assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
 def test_station_edit_and_hostile_names(pages: TestClient, db: Db) -> None:
@@ -251,7 +254,8 @@ def test_rules_create_edit_disable_delete_in_words(pages: TestClient, db: Db) ->
     assert rule_id is not None
     listed = pages.get("/admin/regles", headers=TECH).text
     assert "Cumul sur 1 h ≥ 30 mm (fin sous 20 mm) — commune de Thourotte : alerte orange." in listed
-    assert "Cumul sur 24 h ≥ 40 mm (fin sous 30 mm) — toutes les stations : alerte jaune." in listed  # seeded rule
+    # A seeded rule, with its 24 h window:
+    assert "Cumul sur 24 h ≥ 40 mm (fin sous 30 mm) — toutes les stations : alerte jaune." in listed
     rid = int(str(rule_id[0]))
     edited = pages.post(
         f"/admin/regles/{rid}", headers=TECH, data=_rule_form(**{"raise": "35,5"}), follow_redirects=False
@@ -324,7 +328,15 @@ def test_catchments_create_edit_delete(pages: TestClient, db: Db) -> None:
     assert bad.status_code == 422 and 'id="champ-area_km2-erreur"' in bad.text and 'value="autre"' in bad.text
     dup = pages.post("/admin/bassins", headers=TECH, data=form)
     assert dup.status_code == 409
-    # Deleted once nothing refers to it.
+    # A rule still watching it: refused (409), the page names the rule; deleted once nothing refers to it.
+    rule = _rule_form(name="Cumul bassin", scope_kind="catchment", scope_id="matz-aval")
+    assert pages.post("/admin/regles", headers=TECH, data=rule, follow_redirects=False).status_code == 303
+    held = pages.post("/admin/bassins/matz-aval/supprimer", headers=TECH)
+    assert held.status_code == 409 and "matz-aval" in held.text
+    rid = db.execute("SELECT id FROM rules WHERE name = 'Cumul bassin'").fetchone()
+    assert rid is not None
+    dropped = pages.post(f"/admin/regles/{rid[0]}/supprimer", headers=TECH, follow_redirects=False)
+    assert dropped.status_code == 303
     gone = pages.post("/admin/bassins/matz-aval/supprimer", headers=TECH, follow_redirects=False)
     assert gone.status_code == 303
     assert db.execute("SELECT count(*) FROM catchments WHERE id = 'matz-aval'").fetchone() == (0,)
