@@ -520,3 +520,23 @@ def test_exercise_form_refusals(pages: TestClient, db: Db) -> None:
     assert db.execute("SELECT count(*) FROM exercises").fetchone() == (1,)
     _escaped(pages.get("/admin/exercices", headers=ADMIN).text)
     assert pages.get("/admin/exercices/999999", headers=ADMIN).status_code == 404
+
+
+def test_replay_a_past_incident_chosen_from_the_list(pages: TestClient, db: Db) -> None:
+    from tests.alerts.rain import T0, add_rain, engine, only_rules
+
+    make_station(db, "thourotte-mairie")
+    only_rules(db, "Cumul 1 h%")
+    add_rain(db, "thourotte-mairie", T0, 20.0)
+    engine().evaluate(db, ["thourotte-mairie"], now=T0)
+    iid = db.execute("SELECT id FROM incidents").fetchone()
+    assert iid is not None
+    listed = pages.get("/admin/exercices", headers=ADMIN).text
+    assert f'<option value="{iid[0]}">n° {iid[0]} — ' in listed  # offered in the list
+    form = {"name": "Rejeu", "source": "incident", "incident_id": str(iid[0]), "speed": "60"}
+    started = pages.post("/admin/exercices", headers=ADMIN, data=form, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    report = pages.get(started.headers["location"], headers=ADMIN).text
+    assert f"incident n° {iid[0]} rejoué" in report and "accélération \u00d7 60" in report
+    kinds = [k for (k,) in db.execute("SELECT kind FROM exercise_steps ORDER BY seq").fetchall()]
+    assert kinds == ["opened", "resolved"]
