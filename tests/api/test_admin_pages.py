@@ -540,3 +540,11 @@ def test_replay_a_past_incident_chosen_from_the_list(pages: TestClient, db: Db) 
     assert f"incident n° {iid[0]} rejoué" in report and "accélération \u00d7 60" in report
     kinds = [k for (k,) in db.execute("SELECT kind FROM exercise_steps ORDER BY seq").fetchall()]
     assert kinds == ["opened", "resolved"]
+
+
+def test_without_the_broker_directory_a_station_is_refused_in_french(client: TestClient, db: Db) -> None:
+    """No VIGIE_BROKER__DIRECTORY: the page says why (503), keeps the form, creates nothing."""
+    r = client.post("/admin/stations", headers=TECH, data=_station_form("st-sans-broker"))
+    assert r.status_code == 503
+    assert "VIGIE_BROKER__DIRECTORY" in r.text and 'value="st-sans-broker"' in r.text
+    assert db.execute("SELECT count(*) FROM stations WHERE id = 'st-sans-broker'").fetchone() == (0,)
