@@ -31,7 +31,7 @@ from api.routes import (
 )
 from api.routes import live as live_routes
 from api.web import errors as web_errors
-from api.web.routes import account, admin, api_docs
+from api.web.routes import account, admin, admin_alerting, admin_network, admin_residents, api_docs
 from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
@@ -68,6 +68,10 @@ ROUTERS = (
     api_docs.router,
     # web-stations: the technicians' map, station and maintenance pages
     station_pages.router,
+    # web-admin: admin pages of the network, the alerts and the residents
+    admin_network.router,
+    admin_alerting.router,
+    admin_residents.router,
 )
 
 

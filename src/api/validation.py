@@ -123,3 +123,26 @@ def _iso_only(value: Any) -> Any:
 # A query time: ISO 8601 text only (the OpenAPI format date-time), never a bare number.
 IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
 IsoAwareDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+
+
+def reasons_by_field(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """pydantic errors as French reasons keyed by their top-level field ('' for the whole
+    object), so that a page shows each beside its field; never echoes the input."""
+    out: dict[str, list[str]] = {}
+    for err in errors:
+        loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        field = str(loc[0]) if loc else ""
+        inner = ".".join(str(p) for p in loc[1:])
+        # Bounds the French way on a page: « 90 », « 0,2 » (pydantic prints 90.0 and 0.2).
+        msg = re.sub(r"(?<=\d)\.(?=\d)", ",", re.sub(r"(?<=\d)\.0\b", "", _message(err)))
+        out.setdefault(field, []).append(f"{inner} : {msg}" if inner else msg)
+    return {k: " ; ".join(v[:MAX_REASONS]) for k, v in out.items()}
+
+
+def field_errors(model: type[M], data: Any) -> dict[str, str]:
+    """What is wrong with data as model, per field (see reasons_by_field); {} when it is valid."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return reasons_by_field(exc.errors(include_url=False))
+    return {}

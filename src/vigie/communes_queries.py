@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from vigie.db import AsyncConn
 from vigie.key_queries import key_exists, missing_keys
 
@@ -22,3 +24,11 @@ async def names(conn: AsyncConn, codes: list[str]) -> list[str]:
         "SELECT name FROM communes WHERE insee = ANY (%s) ORDER BY name", (codes,)
     )
     return [str(r[0]) for r in await cur.fetchall()]
+
+
+async def all_names(conn: AsyncConn) -> list[tuple[str, str]]:
+    """Every commune of the territory as (INSEE code, name), alphabetically: the forms' lists."""
+    cur = await conn.execute("SELECT insee, name FROM communes")
+    rows = [(str(i), str(n)) for i, n in await cur.fetchall()]
+    # In the order a French reader expects (Mélicocq before Montmacq), whatever the collation.
+    return sorted(rows, key=lambda r: unicodedata.normalize("NFKD", r[1]).encode("ascii", "ignore").lower())

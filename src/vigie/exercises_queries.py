@@ -53,3 +53,14 @@ async def report(conn: AsyncConn, exercise_id: int) -> dict[str, Any]:
         await cur.execute(ex.REPORT_SQL, (exercise_id,))
         steps = await cur.fetchall()
     return ex.report(exercise, steps)
+
+
+async def recent(conn: AsyncConn, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest exercises, newest first: id, name, source, who started it, when, finished."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, name, source, source_incident_id, speed, created_by, created_at, finished_at"
+            " FROM exercises ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()

@@ -31,6 +31,19 @@ ACTIONS: dict[str, str] = {
     "station.credentials.rotated": "mot de passe d'appareil renouvelé",
     "deleted": "suppression",
     "export": "export",
+    # web-admin: the admin pages' actions
+    "station.changed": "station modifiée",
+    "rule.created": "règle créée",
+    "rule.changed": "règle modifiée",
+    "rule.enabled": "règle réactivée",
+    "rule.disabled": "règle désactivée",
+    "catchment.created": "bassin versant créé",
+    "catchment.changed": "bassin versant modifié",
+    "subscriber.created": "abonné ajouté",
+    "subscriber.test": "envoi de test",
+    "instruction.changed": "consigne modifiée",
+    "instruction.reset": "consigne remise par défaut",
+    "exercise.started": "exercice lancé",
 }
 
 

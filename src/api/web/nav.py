@@ -31,6 +31,8 @@ ENTRIES: tuple[NavEntry, ...] = (
     # web-stations
     NavEntry("Carte", "/carte", frozenset({Role.TECHNICIAN, Role.DUTY, Role.VIEWER, Role.ADMIN})),
     NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
+    # web-admin: one entry for the admin pages of the network and residents (their hub lists them)
+    NavEntry("Administration", "/admin", frozenset({Role.ADMIN, Role.TECHNICIAN})),
 )
 
 

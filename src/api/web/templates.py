@@ -34,6 +34,22 @@ FLASH: dict[str, str] = {
     "desactive": "Compte désactivé : ses sessions sont fermées.",
     "reactive": "Compte réactivé.",
     "revoque": "Jeton révoqué.",
+    # web-admin: the network and residents admin pages
+    "station": "Station enregistrée.",
+    "station-retiree": "Station retirée : son compte MQTT est supprimé, ses relevés sont gardés.",
+    "regle": "Règle enregistrée.",
+    "regle-activee": "Règle réactivée.",
+    "regle-desactivee": "Règle désactivée : elle n'est plus évaluée.",
+    "regle-supprimee": "Règle supprimée.",
+    "bassin": "Bassin versant enregistré.",
+    "bassin-supprime": "Bassin versant supprimé.",
+    "abonne": "Abonné ajouté.",
+    "abonne-supprime": "Abonné supprimé.",
+    "consigne": "Consigne enregistrée.",
+    "consigne-defaut": "Consigne revenue au texte par défaut.",
+    "exercice": "Exercice lancé : le service d'alerte le joue.",
+    "test-envoye": "Envoi de test demandé : un message par contact, que le notifieur envoie dans les"
+    " secondes qui viennent (le journal des envois le confirme).",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
 LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}

@@ -76,6 +76,29 @@ HOME: tuple[HomeSection, ...] = (
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
         ),
     ),
+    # web-admin: the gauge network for technicians; who is warned and what they are told, for admins
+    HomeSection(
+        "Réseau et alertes",
+        Role.TECHNICIAN,
+        (
+            HomeLink("Stations", "/admin/stations", "créer une station, son compte MQTT, la retirer"),
+            HomeLink("Règles d'alerte", "/admin/regles", "seuils, fenêtres et niveaux"),
+            HomeLink("Bassins versants", "/admin/bassins", "communes et stations de chaque bassin"),
+        ),
+    ),
+    HomeSection(
+        "Abonnés, consignes et exercices",
+        Role.ADMIN,
+        (
+            HomeLink("Administration", "/admin", "toutes les pages d'administration"),
+            HomeLink("Abonnés", "/admin/abonnes", "qui est prévenu, et l'envoi de test"),
+            HomeLink(
+                "Portée par commune", "/admin/abonnes/portee", "habitants inscrits face à la population"
+            ),
+            HomeLink("Consignes", "/admin/consignes", "ce que les messages disent de faire"),
+            HomeLink("Exercices", "/admin/exercices", "l'exercice du PCS et son rapport"),
+        ),
+    ),
 )
 
 
