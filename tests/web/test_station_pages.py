@@ -258,13 +258,14 @@ def test_a_gauge_turns_offline_on_the_map_when_its_last_will_fires(page: Page, l
         expect(row.locator('[data-cell="rain1h"]')).to_have_text("3,0", timeout=15_000)
         expect(marker.locator(".gauge-marker__core")).to_have_class(re.compile("rain1-2"))
         # Vanish without DISCONNECT: the broker publishes the will, ingest stores it, the page
-        # learns it from the live stream (status changes are polled by it every 15 s at most).
+        # learns it from the live stream, woken by ingest's vigie_station_status NOTIFY: well
+        # before the stream's own 15 s wake-up.
         conn = pub.conns[WILL.id]
         sock = conn.client.socket()
         assert sock is not None
         conn.client.loop_stop()
         sock.close()
-        expect(marker).to_have_attribute("data-status", "offline", timeout=30_000)
+        expect(marker).to_have_attribute("data-status", "offline", timeout=10_000)
         expect(row.locator('[data-cell="status"]')).to_have_text("hors ligne")
         expect(offline_labels).to_have_count(2)
         expect(marker).to_have_attribute("aria-label", re.compile(": hors ligne ;"))
@@ -306,7 +307,7 @@ def test_a_reading_published_over_mqtt_appears_on_the_chart_without_reload(
         assert sock is not None
         conn.client.loop_stop()
         sock.close()
-        expect(page.locator('[data-fact="status"]')).to_have_text("hors ligne", timeout=30_000)
+        expect(page.locator('[data-fact="status"]')).to_have_text("hors ligne", timeout=10_000)
     finally:
         pub.close()
     expect(page.locator("[data-total-text]")).to_have_text("2,0")
