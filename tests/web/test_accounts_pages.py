@@ -28,7 +28,7 @@ def test_sign_in_wrong_password_and_sign_out(page: Page, site: Site) -> None:
     expect(page.locator(".site-header__who")).to_have_text("David Astreinte")
     # The duty officer's navigation has no admin entry.
     nav = page.get_by_role("navigation", name="Navigation principale")
-    expect(nav.get_by_role("link", name="Utilisateurs")).to_have_count(0)
+    expect(nav.get_by_role("link", name="Administration")).to_have_count(0)
     expect(nav.get_by_role("link", name="Mon compte")).to_be_visible()
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["vigie_session"]["httpOnly"] is True and cookies["vigie_session"]["sameSite"] == "Lax"

@@ -24,16 +24,18 @@ class NavEntry:
 ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Accueil", "/", frozenset({Role.PUBLIC})),
     NavEntry("Vigilance", "/vigilance", frozenset({Role.PUBLIC})),
-    NavEntry("Utilisateurs", "/admin/utilisateurs", frozenset({Role.ADMIN})),
-    NavEntry("Jetons d'API", "/admin/jetons", frozenset({Role.ADMIN})),
-    NavEntry("Journal d'audit", "/admin/journal", frozenset({Role.ADMIN})),
-    NavEntry("Mon compte", "/compte", ANYONE_SIGNED_IN),
-    # web-stations
     NavEntry("Carte", "/carte", frozenset({Role.TECHNICIAN, Role.DUTY, Role.VIEWER, Role.ADMIN})),
     NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
-    # web-admin: one entry for the admin pages of the network and residents (their hub lists them)
+    # One entry for every admin page (users, tokens, audit, network, residents): the hub at
+    # /admin lists them, so the header stays one line on a laptop.
     NavEntry("Administration", "/admin", frozenset({Role.ADMIN, Role.TECHNICIAN})),
+    NavEntry("Mon compte", "/compte", ANYONE_SIGNED_IN),
 )
+
+
+def is_current(entry: NavEntry, path: str) -> bool:
+    """Whether the header marks this entry as the current page: its own path or one below it."""
+    return path == entry.href or (entry.href != "/" and path.startswith(entry.href + "/"))
 
 
 def entries_for(roles: frozenset[Role]) -> list[NavEntry]:

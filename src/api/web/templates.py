@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from api.accounts.roles import LABELS, Role, ordered
 from api.auth import Principal
-from api.web.nav import entries_for
+from api.web.nav import entries_for, is_current
 from api.web.static import Assets
 from vigie.levels import LEVEL_FR
 from vigie.settings import Settings
@@ -84,7 +84,10 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.globals.update(
-            asset=self.assets.url, territory=settings.api.territory_name, timezone=settings.timezone
+            asset=self.assets.url,
+            territory=settings.api.territory_name,
+            timezone=settings.timezone,
+            is_current=is_current,
         )
         self.env.filters.update(
             datetime_fr=self.datetime_fr,

@@ -38,6 +38,9 @@ STATUS_FR = {
 
 # The hub: each admin page with what it is for, shown to the roles that may open it.
 HUB: tuple[tuple[str, str, str, frozenset[Role]], ...] = (
+    ("Utilisateurs", "/admin/utilisateurs", "les comptes et leurs rôles", frozenset({Role.ADMIN})),
+    ("Jetons d'API", "/admin/jetons", "les accès des intégrations", frozenset({Role.ADMIN})),
+    ("Journal d'audit", "/admin/journal", "qui a fait quoi, quand, d'où", frozenset({Role.ADMIN})),
     (
         "Stations",
         "/admin/stations",
