@@ -31,7 +31,7 @@ from api.routes import (
 )
 from api.routes import live as live_routes
 from api.web import errors as web_errors
-from api.web.routes import account, admin
+from api.web.routes import account, admin, duty
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
@@ -64,6 +64,8 @@ ROUTERS = (
     maintenance.router,
     # api-readings
     live_routes.router,
+    # web-duty: the person on duty's pages
+    duty.router,
 )
 
 

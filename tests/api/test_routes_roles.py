@@ -140,6 +140,11 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/vigilance/contours.geojson"): P,
     ("POST", "/vigilance/inscription"): P,
     ("POST", "/vigilance/inscription/code"): P,
+    # web-duty: the person on duty's pages; officials and technicians read them (the full view
+    # of the incidents API), only duty and admin acknowledge, as in the API.
+    ("GET", "/astreinte"): STAFF,
+    ("GET", "/astreinte/incidents/{incident_id}"): STAFF,
+    ("POST", "/astreinte/incidents/{incident_id}/prise-en-compte"): DUTY,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -28,6 +28,7 @@ ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Jetons d'API", "/admin/jetons", frozenset({Role.ADMIN})),
     NavEntry("Journal d'audit", "/admin/journal", frozenset({Role.ADMIN})),
     NavEntry("Mon compte", "/compte", ANYONE_SIGNED_IN),
+    NavEntry("Astreinte", "/astreinte", frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})),
 )
 
 

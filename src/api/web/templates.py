@@ -34,6 +34,7 @@ FLASH: dict[str, str] = {
     "desactive": "Compte désactivé : ses sessions sont fermées.",
     "reactive": "Compte réactivé.",
     "revoque": "Jeton révoqué.",
+    "pris-en-compte": "Incident pris en compte : l'équipe sait que vous vous en occupez.",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
 LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}

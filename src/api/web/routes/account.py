@@ -60,10 +60,20 @@ HOME: tuple[HomeSection, ...] = (
     HomeSection(
         "Astreinte",
         Role.DUTY,
-        (HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),),
+        (
+            HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),
+            HomeLink("Astreinte", "/astreinte", "incidents ouverts, prise en compte, preuve d'alerte"),
+        ),
     ),
     HomeSection("Naturaliste", Role.NATURALIST, (), "Les pages de revue des webcams arrivent bientôt."),
-    HomeSection("Élus", Role.VIEWER, (HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),)),
+    HomeSection(
+        "Élus",
+        Role.VIEWER,
+        (
+            HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
+            HomeLink("Incidents", "/astreinte", "en cours et historique, en lecture seule"),
+        ),
+    ),
 )
 
 
