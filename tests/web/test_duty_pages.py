@@ -103,6 +103,9 @@ def test_the_delivery_log_pdf_from_the_page_passes_verify(
     inc = incidents["open"]
     sign_in(page, site, "david")
     page.goto(f"{site.url}/astreinte/incidents/{inc}")
+    # One chart per gauge of the scope (one here), with the gauge's name.
+    expect(page.locator(".rain-chart__one figcaption")).to_have_text([f"Pluviomètre {GAUGE}"])
+    expect(page.locator(".rain-chart [data-total-mm]")).to_have_attribute("data-total-mm", "25")
     shown = page.locator(".chain__head").inner_text()
     assert re.fullmatch(r"[0-9a-f]{64}", shown)
     with page.expect_download() as download:
@@ -158,6 +161,11 @@ def test_public_incident_page_is_under_100_kb_with_the_consignes(
     expect(anonymous_phone.get_by_role("heading", level=1)).to_have_text("Cumul 1 h — Thourotte")
     expect(anonymous_phone.locator(".consigne")).to_contain_text(CONSIGNE)
     expect(anonymous_phone.locator(".small-map svg")).to_be_visible()
+    # The chart (uPlot through rain_chart.js) drew the merged series: 25 mm in all.
+    chart = anonymous_phone.locator(".rain-chart [data-total-mm]")
+    expect(chart).to_have_count(1)
+    expect(chart).to_have_attribute("data-total-mm", "25")
+    expect(anonymous_phone.locator(".rain-chart canvas").first).to_be_visible()
     # Every byte over the wire: headers and bodies of the page and all it loaded.
     sizes = {r.url: r.sizes() for r in finished}
     total = sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes.values())
