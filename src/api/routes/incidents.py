@@ -242,7 +242,7 @@ def _etag(body: bytes) -> str:
     responses={
         200: {"content": {"text/html": {}}, "description": "La page de l'incident, en français"},
         304: {"description": "Inchangée depuis la version en cache (If-None-Match)"},
-        **error_responses(404),
+        404: {"content": {"text/html": {}}, "description": "Incident inconnu : une page en français"},
     },
 )
 async def incident_page(
