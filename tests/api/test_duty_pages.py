@@ -192,6 +192,7 @@ def test_the_form_without_its_csrf_token_is_refused(david: TestClient, db: Db) -
     for data in ({"comment": "x"}, {"comment": "x", "csrf_token": "faux"}, {"csrf_token": ""}):
         r = david.post(url, data=data, follow_redirects=False)
         assert r.status_code == 403, (data, r.status_code)
+        assert "jeton CSRF manquant ou invalide" in r.text
     assert _ack_of(db, inc) == (None, None)
 
 
@@ -297,3 +298,12 @@ def test_public_page_is_cached_and_answers_304(client: TestClient, db: Db) -> No
     # A signed-in visitor's copy is theirs: never kept by a shared cache.
     staff = client.get(f"/incidents/{inc}", headers=DUTY)
     assert staff.headers["cache-control"] == "private, no-cache"
+
+
+def test_the_person_on_duty_goes_from_the_sms_page_to_their_own(client: TestClient, db: Db) -> None:
+    inc = make_incident(db)
+    staff = client.get(f"/incidents/{inc}", headers=DUTY).text
+    assert f'href="/astreinte/incidents/{inc}"' in staff and "se connecter pour prendre" not in staff
+    public = client.get(f"/incidents/{inc}").text
+    assert f'href="/astreinte/incidents/{inc}"' not in public
+    assert f'href="/connexion?suivant=%2Fastreinte%2Fincidents%2F{inc}"' in public

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.api.test_incidents import add_delivery, make_incident
 from tests.factories import make_station
-from tests.web.conftest import Site, screenshot, sign_in
+from tests.web.conftest import PASSWORD, Site, screenshot, sign_in
 from tests.web.test_accounts_pages import _axe
 
 GAUGE = "thourotte-duty-1"
@@ -176,6 +176,19 @@ def test_public_incident_page_is_under_100_kb_with_the_consignes(
     assert 0 < total < BUDGET_BYTES, sizes
     _fits(anonymous_phone)
     screenshot(anonymous_phone, "incident-public-360px")
+
+
+def test_from_the_sms_page_the_person_on_duty_signs_in_to_the_incident(
+    anonymous_phone: Page, site: Site, incidents: dict[str, int]
+) -> None:
+    inc = incidents["waiting"]
+    anonymous_phone.goto(f"{site.url}/incidents/{inc}")
+    anonymous_phone.get_by_role("link", name=re.compile("se connecter pour prendre")).click()
+    anonymous_phone.get_by_label("Identifiant").fill("david")
+    anonymous_phone.get_by_label("Mot de passe").fill(PASSWORD)
+    anonymous_phone.get_by_role("button", name="Se connecter").click()
+    expect(anonymous_phone).to_have_url(re.compile(f"/astreinte/incidents/{inc}$"))
+    expect(anonymous_phone.get_by_role("button", name="Prendre en compte")).to_be_visible()
 
 
 def test_public_incident_page_reads_without_scripts(

@@ -293,6 +293,7 @@ async def incident_page(
         rain_top=top,
         smap=incident_view.small_map(),
         credit=OUTLINES_CREDIT,
+        staff_view=full,  # the person on duty lands here from the SMS: a way to their page
     )
     etag = _etag(bytes(page.body))
     headers = {
