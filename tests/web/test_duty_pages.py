@@ -17,11 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
+from tests.alerts.test_proof import _storm
 from tests.api.test_incidents import add_delivery, make_incident
-from tests.factories import make_station
-from tests.web.conftest import PASSWORD, Site, screenshot, sign_in
+from tests.factories import make_station, make_user
+from tests.support import create_database, db_url, drop_database
+from tests.web.conftest import PASSWORD, Site, screenshot, serve, sign_in
 from tests.web.test_accounts_pages import _axe
 
 GAUGE = "thourotte-duty-1"
@@ -56,6 +58,18 @@ def incidents(site: Site) -> dict[str, int]:
         title = "Cumul 1 h — Ribécourt-Dreslincourt"
         conn.execute("UPDATE incidents SET title = %s WHERE id = %s", (title, waiting))
     return {"open": inc, "closed": closed, "waiting": waiting}
+
+
+def _verify(database_url: str, incident: int, head: str) -> subprocess.CompletedProcess[str]:
+    """`vigie incidents verify ID --head HEAD`, as the PCS's reader runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "vigie.cli", "incidents", "verify", str(incident), "--head", head],
+        env={**os.environ, "VIGIE_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _fits(page: Page) -> None:
@@ -117,27 +131,45 @@ def test_the_delivery_log_pdf_from_the_page_passes_verify(
     assert pdf.startswith(b"%PDF")
     printed = re.search(rb"T\xeate de cha\xeene : ([0-9a-f]{64})", pdf)
     assert printed is not None and printed.group(1).decode() == shown
-    done = subprocess.run(
-        [sys.executable, "-m", "vigie.cli", "incidents", "verify", str(inc), "--head", shown],
-        env={**os.environ, "VIGIE_DATABASE_URL": site.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _verify(site.database_url, inc, shown)
     assert done.returncode == 0, done.stderr
     assert "chaîne intègre" in done.stdout
     # A wrong head (a paper that does not match the database) fails.
-    wrong = subprocess.run(
-        [sys.executable, "-m", "vigie.cli", "incidents", "verify", str(inc), "--head", "0" * 64],
-        env={**os.environ, "VIGIE_DATABASE_URL": site.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    wrong = _verify(site.database_url, inc, "0" * 64)
     assert wrong.returncode == 1
     screenshot(page, "incident-astreinte")
+
+
+def test_the_real_notifiers_delivery_log_from_the_page_passes_verify(
+    page: Page, template_db: str, tmp_path: Path
+) -> None:
+    """The same with the real engine and notifier: a storm over Thourotte opened and ended an
+    incident, sent to two subscribers through the SMTP and SMS stand-ins (6 messages)."""
+    name = create_database(template=template_db)
+    url = db_url(name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            make_user(conn, "david", ["duty"], password=PASSWORD, display_name="David Astreinte")
+            inc = _storm(conn, url)
+        with serve(url) as storm_site:
+            sign_in(page, storm_site, "david")
+            page.goto(f"{storm_site.url}/astreinte/incidents/{inc}")
+            log = page.get_by_role("region", name="Messages de l'incident (destinataires masqués)")
+            rows = log.locator("tbody tr")
+            expect(rows).to_have_count(6)
+            expect(rows.filter(has_text="accepté par le fournisseur")).to_have_count(6)
+            expect(page.locator(".timeline__step--resolved")).to_have_count(1)
+            shown = page.locator(".chain__head").inner_text()
+            with page.expect_download() as download:
+                page.get_by_role("link", name="Télécharger le PDF").click()
+            target = tmp_path / "preuve.pdf"
+            download.value.save_as(target)
+            printed = re.search(rb"T\xeate de cha\xeene : ([0-9a-f]{64})", target.read_bytes())
+            assert printed is not None and printed.group(1).decode() == shown
+            done = _verify(url, inc, shown)
+            assert done.returncode == 0, done.stderr
+    finally:
+        drop_database(name)
 
 
 @pytest.fixture
@@ -189,6 +221,29 @@ def test_from_the_sms_page_the_person_on_duty_signs_in_to_the_incident(
     anonymous_phone.get_by_role("button", name="Se connecter").click()
     expect(anonymous_phone).to_have_url(re.compile(f"/astreinte/incidents/{inc}$"))
     expect(anonymous_phone.get_by_role("button", name="Prendre en compte")).to_be_visible()
+
+
+def test_public_incident_page_reads_before_its_scripts_arrive(
+    anonymous_phone: Page, site: Site, incidents: dict[str, int]
+) -> None:
+    """A slow mobile link: the scripts are held back; the level, the consignes, the rain in words
+    and the map are there already, and the chart comes when they arrive."""
+    held: list[Route] = []
+    anonymous_phone.route(re.compile(r"\.js(\?|$)"), lambda route: held.append(route))
+    anonymous_phone.goto(f"{site.url}/incidents/{incidents['open']}", wait_until="commit")
+    expect(anonymous_phone.locator(".consigne")).to_contain_text(CONSIGNE)
+    expect(anonymous_phone.locator(".incident-state")).to_contain_text("Alerte orange")
+    expect(anonymous_phone.get_by_text(re.compile(r"Sur la fenêtre de la règle"))).to_be_visible()
+    expect(anonymous_phone.locator(".small-map svg")).to_be_visible()
+    assert anonymous_phone.locator(".rain-chart").inner_html() == ""  # no chart yet
+    for _ in range(100):  # route callbacks run while Playwright waits: wait a little for the 4
+        if len(held) >= 4:
+            break
+        anonymous_phone.wait_for_timeout(50)
+    assert len(held) == 4  # vigie.js, uPlot, rain_chart.js, incident_chart.js, all held
+    for route in held:
+        route.continue_()
+    expect(anonymous_phone.locator(".rain-chart canvas").first).to_be_visible()
 
 
 def test_public_incident_page_reads_without_scripts(
