@@ -307,3 +307,31 @@ def test_the_person_on_duty_goes_from_the_sms_page_to_their_own(client: TestClie
     public = client.get(f"/incidents/{inc}").text
     assert f'href="/astreinte/incidents/{inc}"' not in public
     assert f'href="/connexion?suivant=%2Fastreinte%2Fincidents%2F{inc}"' in public
+
+
+def test_the_rain_comes_from_the_gauges_of_a_catchment_or_a_commune(client: TestClient, db: Db) -> None:
+    for sid, insee in (("amont", "60537"), ("aval", "60636"), ("eteint", "60636"), ("ville", "60636")):
+        make_station(db, sid, commune=insee)
+    db.execute("UPDATE stations SET active = false WHERE id = 'eteint'")
+    db.execute(
+        "INSERT INTO catchments (id, name, area_km2, cn2, communes) VALUES"
+        " ('matz', 'Matz', 12.5, 74, ARRAY['60636'])"
+    )
+    db.execute(
+        "INSERT INTO catchment_stations (catchment_id, station_id, weight) VALUES"
+        " ('matz', 'aval', 0.3), ('matz', 'amont', 0.7)"
+    )
+    basin = make_incident(db, scope_id="matz")
+    commune = make_incident(db, scope_id="60636")
+    db.execute("UPDATE incidents SET scope_kind = 'catchment' WHERE id = %s", (basin,))
+    db.execute("UPDATE incidents SET scope_kind = 'commune' WHERE id = %s", (commune,))
+
+    def labels(inc: int) -> list[str]:
+        text = client.get(f"/astreinte/incidents/{inc}", headers=DUTY).text
+        found = re.search(r'id="pluie-donnees">(.*?)</script>', text, re.S)
+        assert found is not None
+        return [s["label"] for s in json.loads(html.unescape(found.group(1)))["series"]]
+
+    # The catchment's gauges by weight; the commune's active gauges (not the retired one).
+    assert labels(basin) == ["Pluviomètre amont", "Pluviomètre aval"]
+    assert labels(commune) == ["Pluviomètre aval", "Pluviomètre ville"]
