@@ -62,8 +62,8 @@ async def duty_page(
     principal: Staff,
     page: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 1,
 ) -> Response:
-    """Open incidents first (oldest crossing first is not what a phone wants: newest first),
-    each with its timeline; then the history of closed ones, paginated."""
+    """Open incidents first, newest first, each with its timeline; then the history of closed
+    ones, paginated, newest first."""
     async with pool.connection() as conn:
         _, open_rows = await incident_queries.page(
             conn, incident_queries.IncidentFilter(state="open"), full=True, limit=MAX_OPEN, offset=0
