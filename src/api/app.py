@@ -31,7 +31,15 @@ from api.routes import (
 )
 from api.routes import live as live_routes
 from api.web import errors as web_errors
-from api.web.routes import account, admin, admin_alerting, admin_network, admin_residents, api_docs
+from api.web.routes import (
+    account,
+    admin,
+    admin_alerting,
+    admin_network,
+    admin_residents,
+    api_docs,
+    duty,
+)
 from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
@@ -72,6 +80,8 @@ ROUTERS = (
     admin_network.router,
     admin_alerting.router,
     admin_residents.router,
+    # web-duty: the person on duty's pages
+    duty.router,
 )
 
 

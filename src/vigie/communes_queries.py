@@ -20,9 +20,7 @@ async def missing(conn: AsyncConn, codes: list[str]) -> list[str]:
 
 async def names(conn: AsyncConn, codes: list[str]) -> list[str]:
     """The names of these communes, alphabetically (unknown codes are left out)."""
-    cur = await conn.execute(
-        "SELECT name FROM communes WHERE insee = ANY (%s) ORDER BY name", (codes,)
-    )
+    cur = await conn.execute("SELECT name FROM communes WHERE insee = ANY (%s) ORDER BY name", (codes,))
     return [str(r[0]) for r in await cur.fetchall()]
 
 
@@ -32,3 +30,9 @@ async def all_names(conn: AsyncConn) -> list[tuple[str, str]]:
     rows = [(str(i), str(n)) for i, n in await cur.fetchall()]
     # In the order a French reader expects (Mélicocq before Montmacq), whatever the collation.
     return sorted(rows, key=lambda r: unicodedata.normalize("NFKD", r[1]).encode("ascii", "ignore").lower())
+async def names_by_code(conn: AsyncConn, codes: list[str]) -> dict[str, str]:
+    """INSEE code -> name for these communes, alphabetically by name (unknown codes left out)."""
+    cur = await conn.execute(
+        "SELECT insee, name FROM communes WHERE insee = ANY (%s) ORDER BY name", (codes,)
+    )
+    return {str(insee): str(name) for insee, name in await cur.fetchall()}

@@ -167,3 +167,26 @@ async def maintenance_facts(conn: AsyncConn, *, radius_km: float, wet_mm: float)
             _MAINTENANCE, {"double_tip": DOUBLE_TIP.bit, "wet_mm": wet_mm, "radius_km": radius_km}
         )
         return await cur.fetchall()
+
+
+async def of_scope(conn: AsyncConn, scope_kind: str, scope_id: str, limit: int = 6) -> list[dict[str, Any]]:
+    """The gauges behind an alert's scope (a station, a commune's active gauges, a catchment's
+    gauges by weight), at most `limit`, as the alert messages' rain table picks them."""
+    if scope_kind == "station":
+        query = "SELECT s.id, s.name, s.commune_insee FROM stations s WHERE s.id = %(id)s"
+    elif scope_kind == "commune":
+        query = (
+            "SELECT s.id, s.name, s.commune_insee FROM stations s WHERE s.commune_insee = %(id)s"
+            " AND s.active ORDER BY s.id LIMIT %(limit)s"
+        )
+    elif scope_kind == "catchment":
+        query = (
+            "SELECT s.id, s.name, s.commune_insee FROM catchment_stations cs"
+            " JOIN stations s ON s.id = cs.station_id WHERE cs.catchment_id = %(id)s"
+            " ORDER BY cs.weight DESC, s.id LIMIT %(limit)s"
+        )
+    else:
+        return []
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, {"id": scope_id, "limit": limit})
+        return await cur.fetchall()

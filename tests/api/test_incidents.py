@@ -219,7 +219,7 @@ def test_incident_page_is_public_french_html_and_escaped(client: TestClient, db:
     db.execute("UPDATE incidents SET title = %s WHERE id = %s", ("<script>x</script> Cumul", inc))
     r = client.get(f"/incidents/{inc}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "Alerte orange" in r.text and "Thourotte" in r.text and "ouverture" in r.text
+    assert "Alerte orange" in r.text and "Thourotte" in r.text and "Ouverture" in r.text
     assert "<script>x" not in r.text and "&lt;script&gt;x" in r.text
     # Technician incidents are not on public pages; unknown ids are 404 too.
     tech = make_incident(db, audience="technicians", scope_id="thourotte-eglise")

@@ -180,6 +180,11 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/admin/exercices"): ADMIN,
     ("POST", "/admin/exercices"): ADMIN,
     ("GET", "/admin/exercices/{exercise_id}"): ADMIN,
+    # web-duty: the person on duty's pages; officials and technicians read them (the full view
+    # of the incidents API), only duty and admin acknowledge, as in the API.
+    ("GET", "/astreinte"): STAFF,
+    ("GET", "/astreinte/incidents/{incident_id}"): STAFF,
+    ("POST", "/astreinte/incidents/{incident_id}/prise-en-compte"): DUTY,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

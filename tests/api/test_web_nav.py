@@ -12,7 +12,7 @@ def _labels(*roles: Role) -> list[str]:
 
 def test_each_role_sees_its_own_entries_and_one_administration_entry() -> None:
     assert _labels() == ["Accueil", "Vigilance"]
-    assert _labels(Role.VIEWER) == ["Accueil", "Vigilance", "Carte", "Mon compte"]
+    assert _labels(Role.VIEWER) == ["Accueil", "Vigilance", "Astreinte", "Carte", "Mon compte"]
     assert "Administration" not in _labels(Role.DUTY)
     admin = _labels(Role.ADMIN)
     assert admin.count("Administration") == 1 and len(admin) <= 9  # one line on a laptop

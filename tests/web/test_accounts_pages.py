@@ -214,7 +214,7 @@ def test_the_incident_page_keeps_its_style_under_the_csp(page: Page, site: Site)
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{site.url}/incidents/{inc}")
-    badge = page.locator(".niveau")
+    badge = page.locator(".incident-state .badge").first
     expect(badge).to_have_text("Alerte orange")
     assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(240, 138, 0)"
     assert refused == []

@@ -38,9 +38,7 @@ async def log_page(
 
 async def request_test_send(conn: AsyncConn, subscriber_id: int, by: str) -> list[tuple[int, int]]:
     """Queue one test delivery per channel of the subscriber: (delivery id, channel index)."""
-    cur = await conn.execute(
-        "SELECT id FROM vigie_request_test_send(%s, %s) AS id", (subscriber_id, by)
-    )
+    cur = await conn.execute("SELECT id FROM vigie_request_test_send(%s, %s) AS id", (subscriber_id, by))
     ids = [int(r[0]) for r in await cur.fetchall()]
     cur = await conn.execute(
         "SELECT id, channel_index FROM deliveries WHERE id = ANY (%s) ORDER BY channel_index", (ids,)
@@ -77,6 +75,21 @@ async def proof_rows(conn: AsyncConn, incident_id: int) -> list[dict[str, Any]]:
             "   ORDER BY a.at DESC LIMIT 1) AS last_detail"
             " FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
             " WHERE d.incident_id = %s ORDER BY d.created_at, d.id",
+            (incident_id,),
+        )
+        return await cur.fetchall()
+
+
+async def sent_by_change(conn: AsyncConn, incident_id: int) -> list[dict[str, Any]]:
+    """Per change of the incident that queued messages: how many, how many the provider accepted,
+    and when the first went out (the "notified" steps of the timeline)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT incident_change_id AS change_id, count(*) AS messages,"
+            " count(*) FILTER (WHERE state = 'accepted') AS accepted, min(sent_at) AS first_sent_at,"
+            " min(created_at) AS queued_at"
+            " FROM deliveries WHERE incident_id = %s AND incident_change_id IS NOT NULL"
+            " GROUP BY incident_change_id ORDER BY min(created_at)",
             (incident_id,),
         )
         return await cur.fetchall()

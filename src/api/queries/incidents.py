@@ -108,6 +108,9 @@ async def timeline(conn: AsyncConn, incident_id: int, *, full: bool) -> list[dic
         for row in rows:
             detail = row["detail"] if isinstance(row["detail"], dict) else {}
             row["detail"] = {k: v for k, v in detail.items() if k in PUBLIC_DETAIL}
+            if row["kind"] == "acknowledged":
+                # Its summary is "pris en compte par <login>": who acknowledged is not public.
+                row["detail"].pop("summary", None)
             del row["notify"]
     return rows
 
@@ -136,9 +139,7 @@ async def acknowledge(conn: AsyncConn, incident_id: int, by: str, comment: str |
 
     NotFoundError when absent, ConflictError (in French, saying why) when resolved or done."""
     async with conn.transaction():
-        cur = await conn.execute(
-            "SELECT vigie_acknowledge_incident(%s, %s, %s)", (incident_id, by, comment)
-        )
+        cur = await conn.execute("SELECT vigie_acknowledge_incident(%s, %s, %s)", (incident_id, by, comment))
         row = await cur.fetchone()
     if row is None or row[0] is None:
         raise await _why_not_acknowledged(conn, incident_id)

@@ -8,12 +8,12 @@ vigie_acknowledge_incident, shared with the engine, so the API never imports the
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
-from html import escape
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,10 +37,13 @@ from api.schemas.incidents import (
     IncidentPublic,
 )
 from api.validation import IsoAwareDatetime
-from vigie import communes_queries, proof
+from api.web import incident_rain, incident_view
+from api.web.templates import PagesDep
+from vigie import communes_queries, instructions_queries, proof
+from vigie.communes import OUTLINES_CREDIT
 from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX, INSEE
-from vigie.levels import LEVEL_FR, Level
+from vigie.levels import Level
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], route_class=VigieRoute)
 # The page that every SMS, e-mail and CAP message links to: readable on a phone, no script.
@@ -188,8 +191,10 @@ def _attachment(incident_id: int, ext: str) -> dict[str, str]:
     "/{incident_id}/deliveries.csv",
     dependencies=[_PROOF_ROLES, audited("export")],
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "Journal d'envoi en CSV"},
-               **error_responses(404)},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "Journal d'envoi en CSV"},
+        **error_responses(404),
+    },
 )
 async def delivery_log_csv(
     pool: Pool,
@@ -209,8 +214,10 @@ async def delivery_log_csv(
     "/{incident_id}/deliveries.pdf",
     dependencies=[_PROOF_ROLES, audited("export")],
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "Journal d'envoi en PDF"},
-               **error_responses(404)},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "Journal d'envoi en PDF"},
+        **error_responses(404),
+    },
 )
 async def delivery_log_pdf(pool: Pool, settings: SettingsDep, incident_id: IncidentId) -> Response:
     """The proof of warning as a PDF for the Plan Communal de Sauvegarde, with the chain's head
@@ -220,59 +227,13 @@ async def delivery_log_pdf(pool: Pool, settings: SettingsDep, incident_id: Incid
     return Response(pdf, media_type="application/pdf", headers=_attachment(incident_id, "pdf"))
 
 
-_CHANGE_FR = {
-    "opened": "ouverture",
-    "escalated": "aggravation",
-    "deescalated": "amélioration",
-    "resolved": "fin de l'alerte",
-    "acknowledged": "prise en compte",
-    "reminder": "rappel",
-}
+# The public page is kept a little by browsers and proxies: SMS links are opened by many residents
+# at once, and a reload answers 304 when nothing changed (ETag of the page's bytes).
+PUBLIC_MAX_AGE_S = 30
 
 
-def _local(at: datetime | None, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%d/%m/%Y %H:%M") if at is not None else "—"
-
-
-def _timeline_row(change: dict[str, Any], zone: ZoneInfo) -> str:
-    detail = change["detail"] if isinstance(change["detail"], dict) else {}
-    what = _CHANGE_FR.get(str(change["kind"]), str(change["kind"]))
-    level = LEVEL_FR.get(str(change["level"]), str(change["level"]))
-    measure = str(detail.get("measure") or detail.get("summary") or "")
-    return (
-        f"<tr><td>{_local(change['at'], zone)}</td><td>{escape(what)}</td><td>{escape(level)}</td>"
-        f"<td>{escape(measure)}</td></tr>"
-    )
-
-
-def render_incident_page(incident: dict[str, Any], communes: list[str], timezone: str) -> str:
-    """The incident as a small French HTML page, times in `timezone`; every value is escaped."""
-    zone = ZoneInfo(timezone)
-    level = str(incident["level"])
-    name = LEVEL_FR.get(level, level)
-    ended = _local(incident["resolved_at"], zone)
-    state = "en cours" if incident["state"] == "open" else f"terminée le {ended}"
-    rows = "".join(_timeline_row(c, zone) for c in incident["timeline"])
-    return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Vigie — {escape(str(incident["title"]))}</title>
-<link rel="stylesheet" href="/static/incident.css"></head>
-<body><h1>{escape(str(incident["title"]))}</h1>
-<p><span class="niveau niveau--{escape(level)}">Alerte {escape(name)}</span> — {escape(state)}</p>
-<p>Communes : {escape(", ".join(communes) or "—")}<br>
-Début : {_local(incident["opened_at"], zone)} — dernière mise à jour : {
-    _local(incident["updated_at"], zone)}</p>
-<h2>Chronologie</h2><table><tr><th>Heure ({escape(_zone_label(timezone))})</th><th>Événement</th>
-<th>Niveau</th><th>Mesure</th></tr>
-{rows}</table>
-<p><small>Vigie — Communauté de communes des Deux Vallées. Données brutes :
-<a href="/api/v1/incidents/{int(incident["id"])}">JSON</a>.</small></p></body></html>
-"""
-
-
-def _zone_label(timezone: str) -> str:
-    # The zone's city ('Paris' for Europe/Paris), as the residents read it.
-    return timezone.rsplit("/", 1)[-1].replace("_", " ")
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 @page_router.get(
@@ -280,14 +241,70 @@ def _zone_label(timezone: str) -> str:
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}, "description": "La page de l'incident, en français"},
-        **error_responses(404),
+        304: {"description": "Inchangée depuis la version en cache (If-None-Match)"},
+        404: {"content": {"text/html": {}}, "description": "Incident inconnu : une page en français"},
     },
 )
 async def incident_page(
-    pool: Pool, settings: SettingsDep, principal: Public, incident_id: IncidentId
-) -> HTMLResponse:
-    """The public page of one incident (technician incidents: admin only, as in the API)."""
-    incident = await _detail(pool, incident_id, _is_admin(principal))
+    request: Request,
+    pages: PagesDep,
+    pool: Pool,
+    settings: SettingsDep,
+    principal: Public,
+    incident_id: IncidentId,
+) -> Response:
+    """The public page of one incident, every SMS links to it (technician incidents: staff only,
+    as in the API): level, consignes of each commune, the rain, a small map, the timeline, and
+    when it ended. Nothing private: the public view of the incident and its timeline."""
+    full = _is_admin(principal)
     async with pool.connection() as conn:
-        communes = await communes_queries.names(conn, list(incident["communes"]))
-    return HTMLResponse(render_incident_page(incident, communes, settings.timezone))
+        try:
+            incident = await incident_queries.get(conn, incident_id, full=full)
+        except NotFoundError:
+            return pages.render(
+                request,
+                "error.html",
+                principal,
+                status=404,
+                title="Incident introuvable",
+                message=f"Aucun incident public n° {incident_id}.",
+                sign_in_href=None,
+            )
+        changes = await incident_queries.timeline(conn, incident_id, full=False)
+        communes = await communes_queries.names_by_code(conn, list(incident["communes"] or ()))
+        consignes = await instructions_queries.all_communes(conn)
+        chart = await incident_rain.rain_behind(conn, incident, settings.timezone, merge=True)
+    key = str(incident["level"]) if incident["state"] == "open" else "end"
+    texts = [
+        {"name": name, "text": next((c["text"] for c in consignes.get(insee, []) if c["level"] == key), "")}
+        for insee, name in communes.items()
+    ]
+    total, top = incident_view.rain_summary(chart) if chart else (None, None)
+    page = pages.render(
+        request,
+        "incidents_public.html",
+        principal,
+        incident=incident,
+        timeline=incident_view.timeline(changes, full=False),
+        communes=communes,
+        consignes=[t for t in texts if t["text"]],
+        chart=chart,
+        rain_total=total,
+        rain_top=top,
+        smap=incident_view.small_map(),
+        credit=OUTLINES_CREDIT,
+        staff_view=full,  # the person on duty lands here from the SMS: a way to their page
+    )
+    etag = _etag(bytes(page.body))
+    headers = {
+        # A signed-in visitor's page names them (and holds their CSRF token): never shared.
+        "Cache-Control": "private, no-cache"
+        if principal.signed_in
+        else f"public, max-age={PUBLIC_MAX_AGE_S}",
+        "ETag": etag,
+        "Vary": "Cookie, Authorization",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    page.headers.update(headers)
+    return page

@@ -24,6 +24,7 @@ class NavEntry:
 ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Accueil", "/", frozenset({Role.PUBLIC})),
     NavEntry("Vigilance", "/vigilance", frozenset({Role.PUBLIC})),
+    NavEntry("Astreinte", "/astreinte", frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})),
     NavEntry("Carte", "/carte", frozenset({Role.TECHNICIAN, Role.DUTY, Role.VIEWER, Role.ADMIN})),
     NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
     # One entry for every admin page (users, tokens, audit, network, residents): the hub at

@@ -50,6 +50,7 @@ FLASH: dict[str, str] = {
     "exercice": "Exercice lancé : le service d'alerte le joue.",
     "test-envoye": "Envoi de test demandé : un message par contact, que le notifieur envoie dans les"
     " secondes qui viennent (le journal des envois le confirme).",
+    "pris-en-compte": "Incident pris en compte : l'équipe sait que vous vous en occupez.",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
 LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}

@@ -63,8 +63,9 @@ HOME: tuple[HomeSection, ...] = (
         "Astreinte",
         Role.DUTY,
         (
-            HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),
+            HomeLink("Astreinte", "/astreinte", "incidents ouverts, prise en compte, preuve d'alerte"),
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
+            HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),
         ),
     ),
     HomeSection("Naturaliste", Role.NATURALIST, (), "Les pages de revue des webcams arrivent bientôt."),
@@ -72,8 +73,9 @@ HOME: tuple[HomeSection, ...] = (
         "Élus",
         Role.VIEWER,
         (
-            HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
+            HomeLink("Incidents", "/astreinte", "en cours et historique, en lecture seule"),
+            HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
         ),
     ),
     # web-admin: the gauge network for technicians; who is warned and what they are told, for admins
