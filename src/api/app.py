@@ -15,6 +15,7 @@ from api.routes import (
     alerts_cap,
     audit,
     catchments,
+    events,
     exercises,
     health,
     incidents,
@@ -64,6 +65,8 @@ ROUTERS = (
     maintenance.router,
     # api-readings
     live_routes.router,
+    # review-api (issue 11 §1): the naturalists' review.
+    events.router,
 )
 
 

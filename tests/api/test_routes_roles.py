@@ -31,6 +31,8 @@ TECH = frozenset({Role.TECHNICIAN, Role.ADMIN})
 DUTY = frozenset({Role.DUTY, Role.ADMIN})
 STAFF = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})
 SIGNED_IN = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.NATURALIST, Role.VIEWER})
+REVIEW_READ = frozenset({Role.NATURALIST, Role.ADMIN, Role.VIEWER})
+REVIEW_WRITE = frozenset({Role.NATURALIST, Role.ADMIN})
 
 MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/healthz"): P,
@@ -140,6 +142,11 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/vigilance/contours.geojson"): P,
     ("POST", "/vigilance/inscription"): P,
     ("POST", "/vigilance/inscription/code"): P,
+    # review-api (issue 11 §1): naturalists review, elected officials (viewer) read.
+    ("GET", "/api/v1/events"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}"): REVIEW_READ,
+    ("PATCH", "/api/v1/events/{event_id}"): REVIEW_WRITE,
+    ("POST", "/api/v1/events/bulk"): REVIEW_WRITE,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -31,6 +31,7 @@ ACTIONS: dict[str, str] = {
     "station.credentials.rotated": "mot de passe d'appareil renouvelé",
     "deleted": "suppression",
     "export": "export",
+    "events.deleted": "événements de caméra supprimés",
 }
 
 
