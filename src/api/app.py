@@ -15,6 +15,7 @@ from api.routes import (
     alerts_cap,
     audit,
     catchments,
+    event_media,
     events,
     exercises,
     health,
@@ -67,6 +68,7 @@ ROUTERS = (
     live_routes.router,
     # review-api (issue 11 §1): the naturalists' review.
     events.router,
+    event_media.router,
 )
 
 

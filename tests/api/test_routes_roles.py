@@ -147,6 +147,10 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/events/{event_id}"): REVIEW_READ,
     ("PATCH", "/api/v1/events/{event_id}"): REVIEW_WRITE,
     ("POST", "/api/v1/events/bulk"): REVIEW_WRITE,
+    ("GET", "/api/v1/events/{event_id}/clip"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/snapshot"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/thumbnail"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/poster"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
