@@ -15,6 +15,7 @@ from api.routes import (
     alerts_cap,
     audit,
     catchments,
+    deployments,
     event_media,
     events,
     exercises,
@@ -25,6 +26,7 @@ from api.routes import (
     metrics,
     rules,
     signup,
+    species,
     station_admin,
     stations,
     subscribers,
@@ -69,6 +71,8 @@ ROUTERS = (
     # review-api (issue 11 §1): the naturalists' review.
     events.router,
     event_media.router,
+    deployments.router,
+    species.router,
 )
 
 

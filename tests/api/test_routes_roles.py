@@ -151,6 +151,12 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/events/{event_id}/snapshot"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/thumbnail"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/poster"): REVIEW_READ,
+    ("GET", "/api/v1/deployments"): REVIEW_READ,
+    ("GET", "/api/v1/deployments/{deployment_id}"): REVIEW_READ,
+    ("POST", "/api/v1/deployments"): REVIEW_WRITE,
+    ("PATCH", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
+    ("DELETE", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
+    ("GET", "/api/v1/species"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
