@@ -24,6 +24,7 @@ from api.routes import (
     instructions,
     maintenance,
     metrics,
+    observations,
     rules,
     signup,
     species,
@@ -71,6 +72,7 @@ ROUTERS = (
     # review-api (issue 11 §1): the naturalists' review.
     events.router,
     event_media.router,
+    observations.router,
     deployments.router,
     species.router,
 )
