@@ -71,6 +71,7 @@ ROUTERS = (
     live_routes.router,
     # review-api (issue 11 §1): the naturalists' review.
     events.router,
+    events.bulk_router,
     event_media.router,
     observations.router,
     deployments.router,

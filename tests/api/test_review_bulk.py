@@ -25,7 +25,7 @@ from tests.api.review_support import (
 from tests.factories import make_user
 
 __all__ = ["media_dir", "review"]
-URL = "/api/v1/events/bulk"
+URL = "/api/v1/bulk/events"
 
 
 def test_mark_tag_and_favourite_a_selection(review: TestClient, db: Conn) -> None:

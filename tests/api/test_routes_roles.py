@@ -146,7 +146,7 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/events"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}"): REVIEW_READ,
     ("PATCH", "/api/v1/events/{event_id}"): REVIEW_WRITE,
-    ("POST", "/api/v1/events/bulk"): REVIEW_WRITE,
+    ("POST", "/api/v1/bulk/events"): REVIEW_WRITE,
     ("GET", "/api/v1/events/{event_id}/clip"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/snapshot"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/thumbnail"): REVIEW_READ,

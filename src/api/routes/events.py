@@ -28,6 +28,8 @@ from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX
 
 router = APIRouter(prefix="/api/v1/events", tags=["review"], route_class=VigieRoute)
+# Not under /api/v1/events: "bulk" there would be read as an event id by the other methods.
+bulk_router = APIRouter(prefix="/api/v1/bulk", tags=["review"], route_class=VigieRoute)
 
 EventId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 Reader = Annotated[Principal, require(*REVIEW_READ)]
@@ -178,7 +180,7 @@ def _unlink(media_dir: FsPath, doomed: list[camera_events.Doomed]) -> None:
             path.unlink(missing_ok=True)
 
 
-@router.post("/bulk", responses=error_responses(422), openapi_extra=json_body(BulkIn))
+@bulk_router.post("/events", responses=error_responses(422), openapi_extra=json_body(BulkIn))
 async def bulk(
     pool: Pool, settings: SettingsDep, principal: Writer, body: Annotated[dict[str, Any], Body()]
 ) -> BulkOut:
@@ -235,7 +237,7 @@ async def bulk(
                     conn,
                     principal.actor,
                     "events.deleted",
-                    "/api/v1/events/bulk",
+                    "/api/v1/bulk/events",
                     {"deleted": done, "kept": [k.id for k in kept], "unknown": unknown},
                 )
     return BulkOut(action=request.action, done=done, kept=kept, unknown=unknown, warnings=warnings)
