@@ -11,8 +11,11 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
+from camera.clips import ClipOptions, ClipWriter
+from simulators.webcam.scene import Scene, SceneConfig
 from tests.api.review_support import (
     NATURALIST,
+    T0,
     VIEWER,
     Conn,
     event_with_clip,
@@ -163,3 +166,30 @@ def test_a_tampered_stored_path_outside_the_media_dir_is_refused(
             assert r.status_code == 404, (stored, kind, r.status_code)
             assert b"not yours" not in r.content and b"root:" not in r.content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["media", "secret.mp4"]  # nothing written outside
+
+
+def test_a_clip_the_worker_wrote_from_the_simulated_webcam(
+    review: TestClient, db: Conn, media_dir: Path
+) -> None:
+    """The worker's own H.264 clip (ClipWriter) of a simulator scene: ranges, its snapshot,
+    and a poster that OpenCV decodes from the H.264 stream."""
+    make_camera(db)
+    scene = Scene(SceneConfig(seconds=6.0, fps=5.0, width=320, height=180, first_animal_s=1.0, seed=3))
+    start = T0.timestamp()
+    writer = ClipWriter(media_dir, "etang-nord", "sim-p1", start, fps=5.0, options=ClipOptions())
+    for i in range(scene.config.frames):
+        writer.add(scene.render(i), start + i / 5.0, score=float(i == 15))
+    files = writer.close()
+    assert files.clip_path and files.snapshot_path
+    eid = make_event(db, clip=files.clip_path, snapshot=files.snapshot_path, thumbnail=files.thumbnail_path)
+    clip = media_dir / files.clip_path
+    size = clip.stat().st_size
+    r = review.get(f"/api/v1/events/{eid}/clip", headers=VIEWER | {"Range": "bytes=-512"})
+    assert r.status_code == 206 and r.content == clip.read_bytes()[-512:]
+    assert r.headers["content-range"] == f"bytes {size - 512}-{size - 1}/{size}"
+    r = review.get(f"/api/v1/events/{eid}/snapshot", headers=VIEWER)
+    assert r.content == (media_dir / files.snapshot_path).read_bytes()
+    r = review.get(f"/api/v1/events/{eid}/poster", headers=VIEWER)
+    assert r.status_code == 200
+    poster = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert poster is not None and poster.shape[:2] == (180, 320)
