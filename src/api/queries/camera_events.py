@@ -27,7 +27,9 @@ STATUSES = ("new", "reviewed", "false_positive")
 # comparison (key, id) < (last key, last id) is exact and total.
 SORTS: dict[str, str] = {
     "start": "e.start_ts",
-    "confidence": "e.confidence::float8",
+    # real, as stored, so that the index (confidence, id) serves the sort; the cursor's key is
+    # cast back to real, which is exact (a real's value is a double).
+    "confidence": "e.confidence",
     "duration": "extract(epoch FROM coalesce(e.end_ts, e.start_ts) - e.start_ts)::float8",
     "peak_score": "coalesce(e.peak_score, -1)::float8",
 }
@@ -36,6 +38,9 @@ _DEPLOYMENT = (
     "LEFT JOIN LATERAL (SELECT d.id, d.lat, d.lon FROM deployments d WHERE d.camera_id = e.camera_id"
     " AND d.start_ts <= e.start_ts AND (d.end_ts IS NULL OR e.start_ts < d.end_ts)"
     " ORDER BY d.start_ts DESC LIMIT 1) dep ON TRUE"
+    # The caller's own review: one primary-key lookup per row (an EXISTS here became a hash of
+    # every review of every user, read in full at each page).
+    " LEFT JOIN event_reviews mine ON mine.event_id = e.id AND mine.user_id = %(me)s"
 )
 _NIGHT = (
     f"vigie_sun_elevation(e.start_ts, coalesce(dep.lat, {DEFAULT_LAT}), coalesce(dep.lon, {DEFAULT_LON})) < 0"
@@ -48,8 +53,7 @@ _COLUMNS = (  # constants only
     " e.clip_path IS NOT NULL AS has_clip,"
     " (e.snapshot_path IS NOT NULL OR e.clip_path IS NOT NULL) AS has_snapshot,"
     f" CASE WHEN {_NIGHT} THEN 'night' ELSE 'day' END AS period,"
-    " EXISTS (SELECT 1 FROM event_reviews r WHERE r.event_id = e.id AND r.user_id = %(me)s)"
-    " AS reviewed_by_me,"
+    " mine.event_id IS NOT NULL AS reviewed_by_me,"
     " ARRAY(SELECT DISTINCT o.scientific_name FROM observations o WHERE o.event_id = e.id"
     " AND o.status <> 'rejected' AND o.scientific_name IS NOT NULL ORDER BY 1) AS species"
 )
@@ -121,8 +125,7 @@ async def _where(conn: AsyncConn, flt: EventFilter) -> tuple[str, dict[str, Any]
         clauses.append("e.status = ANY(%(statuses)s)")
         p["statuses"] = list(flt.statuses)
     if flt.reviewed_by_me is not None:
-        seen = "EXISTS (SELECT 1 FROM event_reviews r WHERE r.event_id = e.id AND r.user_id = %(me)s)"
-        clauses.append(seen if flt.reviewed_by_me else f"NOT {seen}")
+        clauses.append("mine.event_id IS NOT NULL" if flt.reviewed_by_me else "mine.event_id IS NULL")
     if flt.species:
         clauses.append(
             "EXISTS (SELECT 1 FROM observations o WHERE o.event_id = e.id AND o.status <> 'rejected'"
@@ -176,6 +179,8 @@ async def page(
     if after is not None:
         where += f" AND ({expr}, e.id) {'<' if order == 'desc' else '>'} (%(after_key)s, %(after_id)s)"
         params |= {"after_key": _cursor_key(sort, after.key), "after_id": after.id}
+        if sort == "confidence":
+            where = where.replace("%(after_key)s", "%(after_key)s::real")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS}, {expr} AS sort_key FROM camera_events e {_DEPLOYMENT}"  # noqa: S608

@@ -128,3 +128,8 @@ RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         + cos(radians(lat)) * cos(decl) * cos(radians((minutes + eqtime + 4 * lon) / 4.0 - 180))))))
     FROM s
 $$;
+
+-- The review's sorts read camera_events in (key, id) order, page after page (keyset): these
+-- let a page start where the last one stopped instead of sorting every event.
+CREATE INDEX camera_events_start_id ON camera_events (start_ts, id);
+CREATE INDEX camera_events_confidence_id ON camera_events (confidence, id);
