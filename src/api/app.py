@@ -21,6 +21,7 @@ from api.routes import (
     instructions,
     maintenance,
     metrics,
+    rain_recent,
     rules,
     signup,
     station_admin,
@@ -64,6 +65,8 @@ ROUTERS = (
     maintenance.router,
     # api-readings
     live_routes.router,
+    # bench-api: every station's recent rain (the map's query)
+    rain_recent.router,
 )
 
 

@@ -140,6 +140,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/vigilance/contours.geojson"): P,
     ("POST", "/vigilance/inscription"): P,
     ("POST", "/vigilance/inscription/code"): P,
+    # bench-api: every station's recent rain, for the map.
+    ("GET", "/api/v1/rain/recent"): STAFF,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -225,3 +225,40 @@ async def series(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class StationTotals:
+    """One active station's rain over the last hour and the last 24 h before a time (the map)."""
+
+    station_id: str
+    mm_1h: float | None
+    mm_24h: float | None
+    readings_24h: int
+
+
+async def recent_totals(conn: AsyncConn, end: datetime) -> list[StationTotals]:
+    """Every active station's totals of [end - 1 h, end) and [end - 24 h, end), from the 5-minute
+    rollup (288 rows a station, read by its primary key); None when no reading covers the span."""
+    cur = await conn.execute(
+        """
+        SELECT s.id,
+               sum(r.mm) FILTER (WHERE r.bucket >= %(end)s::timestamptz - interval '1 hour'),
+               sum(r.mm), coalesce(sum(r.readings), 0)
+        FROM stations s
+        LEFT JOIN rain_5min r ON r.station_id = s.id
+             AND r.bucket >= %(end)s::timestamptz - interval '24 hours' AND r.bucket < %(end)s
+        WHERE s.active
+        GROUP BY s.id ORDER BY s.id
+        """,
+        {"end": end},
+    )
+    return [
+        StationTotals(
+            station_id=str(r[0]),
+            mm_1h=None if r[1] is None else float(r[1]),
+            mm_24h=None if r[2] is None else float(r[2]),
+            readings_24h=int(r[3]),
+        )
+        for r in await cur.fetchall()
+    ]
