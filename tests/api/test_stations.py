@@ -141,7 +141,8 @@ def test_recent_rain_bad_input_is_a_clear_error(
     client: TestClient, db: psycopg.Connection[tuple[object, ...]]
 ) -> None:
     make_station(db)
-    for to in ("2026-11-20T10:00:00", "hier", "1700000000", "2026-11-20T10:00:00Z' OR '1'='1", "9" * 5000):
+    hostile = ("2026-11-20T10:00:00Z' OR '1'='1", "9" * 5000, "0001-01-01T00:00:00Z", "2026-13-01T00:00:00Z")
+    for to in ("2026-11-20T10:00:00", "hier", "1700000000", *hostile):
         r = client.get("/api/v1/rain/recent", params={"to": to}, headers=ADMIN)
         assert r.status_code == 422, (to[:40], r.text)
         assert isinstance(r.json()["detail"], str)
@@ -149,3 +150,19 @@ def test_recent_rain_bad_input_is_a_clear_error(
     far = client.get("/api/v1/rain/recent", params={"to": "1900-01-01T00:00:00Z"}, headers=ADMIN)
     assert far.status_code == 200
     assert [s["mm_24h"] for s in far.json()["stations"]] == [None]
+
+
+def test_series_and_rain_at_the_ends_of_the_calendar_are_not_a_server_error(
+    client: TestClient, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    st = make_station(db).id
+    for route in ("rain", "series"):
+        for start, end in (
+            ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+            ("9999-12-30T00:00:00Z", "9999-12-31T00:00:00Z"),
+        ):
+            params = {"from": start, "to": end, "step": "1h"}
+            r = client.get(f"/api/v1/stations/{st}/{route}", params=params, headers=ADMIN)
+            assert r.status_code in (200, 422), (route, start, r.text)
+            if r.status_code == 200:
+                assert all(b.get("mm", b.get("depth_mm")) is None for b in r.json()["buckets"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from psycopg import sql
 
@@ -63,8 +63,23 @@ def check_range(start: datetime, end: datetime, step: Step) -> None:
 PAD = timedelta(days=2)
 
 
+def _shift(t: datetime, by: timedelta) -> datetime:
+    """t + by, held at the ends of Python's calendar (year 1, year 9999) instead of overflowing."""
+    try:
+        return t + by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if by < timedelta(0) else datetime.max.replace(tzinfo=UTC)
+
+
 def _params(station_id: str, start: datetime, end: datetime, timezone: str) -> dict[str, object]:
-    return {"start": start, "end": end, "sid": station_id, "tz": timezone, "lo": start - PAD, "hi": end + PAD}
+    return {
+        "start": start,
+        "end": end,
+        "sid": station_id,
+        "tz": timezone,
+        "lo": _shift(start, -PAD),
+        "hi": _shift(end, PAD),
+    }
 
 
 async def totals(
@@ -258,6 +273,10 @@ class StationTotals:
 async def recent_totals(conn: AsyncConn, end: datetime) -> list[StationTotals]:
     """Every active station's totals of [end - 1 h, end) and [end - 24 h, end), from the 5-minute
     rollup (288 rows a station, read by its primary key); None when no reading covers the span."""
+    try:
+        day = end - timedelta(hours=24)
+    except OverflowError:  # 0001-01-01: no day before it
+        raise ValidationFailed("'to' est hors des dates possibles") from None
     cur = await conn.execute(
         """
         SELECT s.id, sum(r.mm) FILTER (WHERE r.bucket >= %(hour)s), sum(r.mm), coalesce(sum(r.readings), 0)
@@ -267,7 +286,7 @@ async def recent_totals(conn: AsyncConn, end: datetime) -> list[StationTotals]:
         GROUP BY s.id ORDER BY s.id
         """,
         # Constant bounds, so only the chunks of the day are planned (see PAD above).
-        {"end": end, "hour": end - timedelta(hours=1), "day": end - timedelta(hours=24)},
+        {"end": end, "hour": end - timedelta(hours=1), "day": day},
     )
     return [
         StationTotals(
