@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware chaos lock audit clean-demo fuzz
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware bench-api chaos lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +37,12 @@ test: lint unit
 
 bench-ingest: services
 	$(BIN)/python bench/ingest.py
+
+# API read paths on a kept year of 50 gauges (~26 M rows, loaded once, ~5 min), open loop at
+# 200 req/s then stepped up, CSV export, 200 SSE clients; prints JSON. Not in `make test`.
+# BENCH_API_ARGS passes options (e.g. BENCH_API_ARGS=--reload to load the data again).
+bench-api: services
+	$(BIN)/python -m bench.api $(BENCH_API_ARGS)
 
 # Chaos (issue 14): kill -9 loops on every service under the gauge simulator's load; prints JSON.
 # Not in `make test`. CHAOS_ARGS passes options (e.g. CHAOS_ARGS='--kills 5').

@@ -25,6 +25,7 @@ from api.routes import (
     maintenance,
     metrics,
     observations,
+    rain_recent,
     rules,
     signup,
     species,
@@ -94,6 +95,8 @@ ROUTERS = (
     observations.router,
     deployments.router,
     species.router,
+    # bench-api: every station's recent rain (the map's query)
+    rain_recent.router,
 )
 
 

@@ -396,3 +396,34 @@ def test_pages_refuse_in_html_with_a_way_to_sign_in(client: TestClient) -> None:
 def test_settings_have_no_admin_token() -> None:
     with pytest.raises(ValueError, match="admin_token"):
         ApiSettings(admin_token=SecretStr("x"))  # type: ignore[call-arg]
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(client: TestClient, db: Db) -> None:
+    viewer_id = db.execute("SELECT id FROM users WHERE login = 'viewer'").fetchone()
+    assert viewer_id is not None
+    body = {"user_id": viewer_id[0], "name": "Tableau de bord", "roles": ["viewer"], "days": 30}
+    made = client.post("/api/v1/tokens", json=body, headers=ADMIN).json()
+
+    def last_used() -> object:
+        row = db.execute("SELECT last_used_at FROM api_tokens WHERE id = %s", (made["id"],)).fetchone()
+        assert row is not None
+        return row[0]
+
+    assert last_used() is None
+    token = bearer(made["token"])
+    assert client.get("/api/v1/stations", headers=token).status_code == 200
+    first = last_used()
+    assert first is not None  # the first use is recorded
+    assert client.get("/api/v1/stations", headers=token).status_code == 200
+    assert last_used() == first  # within the minute: not written again
+    db.execute(
+        "UPDATE api_tokens SET last_used_at = now() - interval '2 minutes' WHERE id = %s", (made["id"],)
+    )
+    stale = last_used()
+    assert client.get("/api/v1/stations", headers=token).status_code == 200
+    assert last_used() > stale  # type: ignore[operator]  # older than a minute: written again
+    # Revoked: refused, and the failed use is not recorded.
+    client.delete(f"/api/v1/tokens/{made['id']}", headers=ADMIN)
+    db.execute("UPDATE api_tokens SET last_used_at = NULL WHERE id = %s", (made["id"],))
+    assert client.get("/api/v1/stations", headers=token).status_code == 401
+    assert last_used() is None

@@ -209,6 +209,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("PATCH", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
     ("DELETE", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
     ("GET", "/api/v1/species"): REVIEW_READ,
+    # bench-api: every station's recent rain, for the map.
+    ("GET", "/api/v1/rain/recent"): STAFF,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

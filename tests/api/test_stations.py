@@ -112,3 +112,57 @@ def test_metrics_render_ingest_counters(
     assert 'vigie_ingest_dead_letters_total{reason="malformed_json"} 1.0' in text
     assert 'vigie_ingest_batch_seconds_bucket{le="0.05"} 1.0' in text
     assert 'vigie_ingest_lag_seconds{worker="w1"} 0.4' in text
+
+
+def test_recent_rain_of_every_station_for_the_map(
+    client: TestClient, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    wet, retired = make_station(db, "aa-wet").id, make_station(db).id
+    make_station(db, "bb-dry")
+    db.execute("UPDATE stations SET active = false WHERE id = %s", (retired,))
+    to = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    _rollup(db, wet, to - timedelta(minutes=30), 1.0)  # in the hour and the day
+    _rollup(db, wet, to - timedelta(hours=5), 2.5)  # in the day only
+    _rollup(db, wet, to - timedelta(hours=25), 9.0)  # before the day
+    _rollup(db, wet, to, 7.0)  # the bucket starting at `to` is after the span
+    _rollup(db, retired, to - timedelta(minutes=30), 4.0)
+    r = client.get("/api/v1/rain/recent", params={"to": to.isoformat()}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["to"].startswith("2026-11-20T10:00:00")
+    assert body["stations"] == [
+        {"station": "aa-wet", "mm_1h": 1.0, "mm_24h": 3.5, "readings_24h": 2},
+        {"station": "bb-dry", "mm_1h": None, "mm_24h": None, "readings_24h": 0},
+    ]
+    assert client.get("/api/v1/rain/recent").status_code == 401
+
+
+def test_recent_rain_bad_input_is_a_clear_error(
+    client: TestClient, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    make_station(db)
+    hostile = ("2026-11-20T10:00:00Z' OR '1'='1", "9" * 5000, "0001-01-01T00:00:00Z", "2026-13-01T00:00:00Z")
+    for to in ("2026-11-20T10:00:00", "hier", "1700000000", *hostile):
+        r = client.get("/api/v1/rain/recent", params={"to": to}, headers=ADMIN)
+        assert r.status_code == 422, (to[:40], r.text)
+        assert isinstance(r.json()["detail"], str)
+    # Far out of any data, yet a valid time: every station, none with rain.
+    far = client.get("/api/v1/rain/recent", params={"to": "1900-01-01T00:00:00Z"}, headers=ADMIN)
+    assert far.status_code == 200
+    assert [s["mm_24h"] for s in far.json()["stations"]] == [None]
+
+
+def test_series_and_rain_at_the_ends_of_the_calendar_are_not_a_server_error(
+    client: TestClient, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    st = make_station(db).id
+    for route in ("rain", "series"):
+        for start, end in (
+            ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+            ("9999-12-30T00:00:00Z", "9999-12-31T00:00:00Z"),
+        ):
+            params = {"from": start, "to": end, "step": "1h"}
+            r = client.get(f"/api/v1/stations/{st}/{route}", params=params, headers=ADMIN)
+            assert r.status_code in (200, 422), (route, start, r.text)
+            if r.status_code == 200:
+                assert all(b.get("mm", b.get("depth_mm")) is None for b in r.json()["buckets"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from psycopg import sql
 
@@ -53,6 +53,35 @@ def check_range(start: datetime, end: datetime, step: Step) -> None:
         )
 
 
+# The rollups are hypertables of many chunks. Bounds computed in SQL (start - 1 day, a CTE's
+# column, date_trunc in a zone) are not constants to the planner, so it plans every chunk of the
+# table and prunes them only at execution: measured by make bench-api, planning a year's 13
+# chunks of rain_1h (or 53 of rain_5min) cost more than running the query. So the scans get
+# plain timestamptz bounds from here, padded by two days on each side: wide enough for any
+# bucket of the range (a local day is at most 25 h), while the exact buckets still come from
+# the SQL (a row outside them forms a group that the join to the generated buckets drops).
+PAD = timedelta(days=2)
+
+
+def _shift(t: datetime, by: timedelta) -> datetime:
+    """t + by, held at the ends of Python's calendar (year 1, year 9999) instead of overflowing."""
+    try:
+        return t + by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if by < timedelta(0) else datetime.max.replace(tzinfo=UTC)
+
+
+def _params(station_id: str, start: datetime, end: datetime, timezone: str) -> dict[str, object]:
+    return {
+        "start": start,
+        "end": end,
+        "sid": station_id,
+        "tz": timezone,
+        "lo": _shift(start, -PAD),
+        "hi": _shift(end, PAD),
+    }
+
+
 async def totals(
     conn: AsyncConn,
     station_id: str,
@@ -71,11 +100,13 @@ async def totals(
                 SELECT generate_series(date_trunc('day', %(start)s::timestamptz, %(tz)s),
                                        %(end)s::timestamptz - interval '1 microsecond',
                                        interval '1 day') AS bucket)
-            SELECT d.bucket, sum(r.mm)
+            SELECT d.bucket, agg.mm
             FROM days d
-            LEFT JOIN rain_1h r ON r.station_id = %(sid)s
-                 AND r.bucket >= d.bucket AND r.bucket < d.bucket + interval '1 day'
-            GROUP BY d.bucket ORDER BY d.bucket
+            LEFT JOIN (SELECT date_trunc('day', bucket, %(tz)s) AS bucket, sum(mm) AS mm
+                       FROM rain_1h
+                       WHERE station_id = %(sid)s AND bucket >= %(lo)s AND bucket < %(hi)s
+                       GROUP BY 1) agg USING (bucket)
+            ORDER BY d.bucket
             """
         )
     else:
@@ -87,13 +118,14 @@ async def totals(
                                        {interval}::interval) AS bucket)
             SELECT b.bucket, r.mm FROM b
             LEFT JOIN {table} r ON r.station_id = %(sid)s AND r.bucket = b.bucket
+                 AND r.bucket >= %(lo)s AND r.bucket < %(hi)s
             ORDER BY b.bucket
             """
         ).format(interval=sql.Literal(step.interval), table=sql.Identifier(step.table))
     async with conn.transaction():
         # Local days follow DST; generate_series steps '1 day' in the session zone.
         await conn.execute("SELECT set_config('TimeZone', %s, true)", (timezone,))
-        cur = await conn.execute(query, {"start": start, "end": end, "sid": station_id, "tz": timezone})
+        cur = await conn.execute(query, _params(station_id, start, end, timezone))
         rows = await cur.fetchall()
     return [Bucket(start=r[0], mm=None if r[1] is None else float(r[1])) for r in rows]
 
@@ -148,11 +180,13 @@ def _series_query(step: SeriesStep) -> sql.SQL | sql.Composed:
                 SELECT generate_series(date_trunc('day', %(start)s::timestamptz, %(tz)s),
                                        %(end)s::timestamptz - interval '1 microsecond',
                                        interval '1 day') AS bucket)
-            SELECT b.bucket, sum(r.mm), extract(epoch FROM (b.bucket + interval '1 day') - b.bucket)
+            SELECT b.bucket, agg.mm, extract(epoch FROM (b.bucket + interval '1 day') - b.bucket)
             FROM b
-            LEFT JOIN rain_1h r ON r.station_id = %(sid)s
-                 AND r.bucket >= b.bucket AND r.bucket < b.bucket + interval '1 day'
-            GROUP BY b.bucket ORDER BY b.bucket
+            LEFT JOIN (SELECT date_trunc('day', bucket, %(tz)s) AS bucket, sum(mm) AS mm
+                       FROM rain_1h
+                       WHERE station_id = %(sid)s AND bucket >= %(lo)s AND bucket < %(hi)s
+                       GROUP BY 1) agg USING (bucket)
+            ORDER BY b.bucket
             """
         )
     if step.table == "rain_readings":
@@ -163,7 +197,7 @@ def _series_query(step: SeriesStep) -> sql.SQL | sql.Composed:
             SELECT time_bucket({interval}::interval, ts - interval '1 microsecond') AS bucket,
                    sum(mm) AS mm
             FROM rain_readings, lim
-            WHERE station_id = %(sid)s AND ts > lim.lo AND ts <= lim.hi
+            WHERE station_id = %(sid)s AND ts > lim.lo AND ts <= lim.hi AND ts > %(lo)s AND ts < %(hi)s
             GROUP BY 1
             """
         )
@@ -173,6 +207,7 @@ def _series_query(step: SeriesStep) -> sql.SQL | sql.Composed:
             SELECT time_bucket({interval}::interval, bucket) AS bucket, sum(mm) AS mm
             FROM {table}, lim
             WHERE station_id = %(sid)s AND bucket >= lim.lo AND bucket < lim.hi
+                  AND bucket >= %(lo)s AND bucket < %(hi)s
             GROUP BY 1
             """
         )
@@ -206,9 +241,7 @@ async def series(
     check_range(start, end, Step(step.name, step.table, step.interval, step.seconds))
     async with conn.transaction():
         await conn.execute("SELECT set_config('TimeZone', %s, true)", (timezone,))
-        cur = await conn.execute(
-            _series_query(step), {"start": start, "end": end, "sid": station_id, "tz": timezone}
-        )
+        cur = await conn.execute(_series_query(step), _params(station_id, start, end, timezone))
         rows = await cur.fetchall()
     out: list[SeriesBucket] = []
     total: float | None = None
@@ -228,22 +261,39 @@ async def series(
 
 
 @dataclass(frozen=True)
-class RecentRain:
-    """A station's rain of the last hour and the last 24 h (5 min rollup); None: no reading."""
+class StationTotals:
+    """One active station's rain over the last hour and the last 24 h before a time (the map)."""
 
+    station_id: str
     mm_1h: float | None
     mm_24h: float | None
+    readings_24h: int
 
 
-async def recent_by_station(conn: AsyncConn, now: datetime) -> dict[str, RecentRain]:
-    """Per station with a reading in the last 24 h: its 1 h and 24 h totals (the map's colours).
-    A 5 min bucket counts when it starts in the window, as on the public page."""
+async def recent_totals(conn: AsyncConn, end: datetime) -> list[StationTotals]:
+    """Every active station's totals of [end - 1 h, end) and [end - 24 h, end), from the 5-minute
+    rollup (288 rows a station, read by its primary key); None when no reading covers the span."""
+    try:
+        day = end - timedelta(hours=24)
+    except OverflowError:  # 0001-01-01: no day before it
+        raise ValidationFailed("'to' est hors des dates possibles") from None
     cur = await conn.execute(
-        "SELECT station_id, sum(mm) FILTER (WHERE bucket >= %(h)s), sum(mm) FROM rain_5min"
-        " WHERE bucket >= %(d)s AND bucket < %(now)s GROUP BY station_id",
-        {"h": now - timedelta(hours=1), "d": now - timedelta(hours=24), "now": now},
+        """
+        SELECT s.id, sum(r.mm) FILTER (WHERE r.bucket >= %(hour)s), sum(r.mm), coalesce(sum(r.readings), 0)
+        FROM stations s
+        LEFT JOIN rain_5min r ON r.station_id = s.id AND r.bucket >= %(day)s AND r.bucket < %(end)s
+        WHERE s.active
+        GROUP BY s.id ORDER BY s.id
+        """,
+        # Constant bounds, so only the chunks of the day are planned (see PAD above).
+        {"end": end, "hour": end - timedelta(hours=1), "day": day},
     )
-    return {
-        str(r[0]): RecentRain(None if r[1] is None else float(r[1]), None if r[2] is None else float(r[2]))
+    return [
+        StationTotals(
+            station_id=str(r[0]),
+            mm_1h=None if r[1] is None else float(r[1]),
+            mm_24h=None if r[2] is None else float(r[2]),
+            readings_24h=int(r[3]),
+        )
         for r in await cur.fetchall()
-    }
+    ]

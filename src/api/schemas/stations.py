@@ -276,3 +276,37 @@ class RainSeriesDetail(BaseModel):
     end: datetime = Field(alias="to")
     total_mm: float | None
     buckets: list[SeriesPoint]
+
+
+class StationRecent(BaseModel):
+    """One active station's rain over the last hour and the last 24 h; null when no reading
+    covers the span (never 0)."""
+
+    station: str
+    mm_1h: float | None
+    mm_24h: float | None
+    readings_24h: int
+
+
+class RecentRain(BaseModel):
+    """Every active station's recent rain, for the map."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "2026-11-20T10:00:00Z",
+                    "source": "rain_5min",
+                    "stations": [
+                        {"station": "thourotte-mairie", "mm_1h": 0.4, "mm_24h": 12.6, "readings_24h": 288},
+                        {"station": "pimprez-ecole", "mm_1h": None, "mm_24h": None, "readings_24h": 0},
+                    ],
+                }
+            ]
+        },
+    )
+
+    end: datetime = Field(alias="to")
+    source: str = "rain_5min"
+    stations: list[StationRecent]

@@ -127,7 +127,7 @@ async def _map_stations(pool: Pool, settings: Settings, pages: Pages) -> tuple[d
     now = datetime.now(UTC)
     async with pool.connection() as conn:
         rows = await stations_queries.list_with_status(conn)
-        recent = await rain.recent_by_station(conn, now)
+        recent = {t.station_id: t for t in await rain.recent_totals(conn, now)}
     out = []
     for r in rows:
         if not r["active"]:
@@ -140,7 +140,7 @@ async def _map_stations(pool: Pool, settings: Settings, pages: Pages) -> tuple[d
             r["battery_v"],
             settings.maintenance.low_battery_v,
         ).value
-        got = recent.get(r["id"], rain.RecentRain(None, None))
+        got = recent.get(r["id"]) or rain.StationTotals(r["id"], None, None, 0)
         out.append(
             MapStation(
                 id=r["id"],
