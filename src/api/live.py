@@ -89,6 +89,51 @@ class Subscription:
         return True
 
 
+Rows = list[dict[str, Any]]
+ReadKey = tuple[int, datetime, datetime, str | None]
+
+
+class SharedReads:
+    """Clients at the same cursor share one read of the database per wake-up.
+
+    Every notification wakes every client; caught-up clients then stand at the same cursor and
+    would each run the same three queries (200 clients: 600 queries for one reading). The first
+    of them starts the read as a task of its own, the others await it. A read is reused only
+    within the wake-up that started it and for at most MAX_AGE_S, so a client never gets rows
+    older than the notification that woke it, and the 15 s heartbeat still re-reads.
+    """
+
+    MAX_AGE_S = 1.0
+
+    def __init__(self) -> None:
+        self._reads: dict[ReadKey, tuple[float, asyncio.Task[tuple[Rows, Rows, Rows]]]] = {}
+        self.executed = 0  # reads actually run (what the sharing saves is visible in tests)
+
+    def next_wake(self) -> None:
+        self._reads.clear()
+
+    async def read(self, pool: AsyncConnectionPool, key: ReadKey) -> tuple[Rows, Rows, Rows]:
+        now = asyncio.get_running_loop().time()
+        hit = self._reads.get(key)
+        if hit is None or now - hit[0] > self.MAX_AGE_S:
+            task = asyncio.create_task(self._run(pool, key), name="vigie-live-read")
+            # Retrieved even if every client waiting on it has gone (no "never retrieved" noise).
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            hit = (now, task)
+            self._reads[key] = hit
+        # shield: a client that disconnects does not cancel the read the others wait on.
+        return await asyncio.shield(hit[1])
+
+    async def _run(self, pool: AsyncConnectionPool, key: ReadKey) -> tuple[Rows, Rows, Rows]:
+        change_id, status_at, since, station = key
+        self.executed += 1
+        async with pool.connection() as conn:
+            changes = await live_queries.incident_changes_after(conn, change_id)
+            statuses = await live_queries.status_since(conn, status_at, station)
+            readings = await live_queries.readings_since(conn, since, station)
+        return changes, statuses, readings
+
+
 class LiveHub:
     """The one LISTEN connection of this API process, opened with the first client; it wakes
     every subscription on each notification (and on reconnecting, since notifications sent while
@@ -99,6 +144,7 @@ class LiveHub:
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
+        self.shared = SharedReads()
 
     def subscribe(self) -> Subscription:
         if self._task is None or self._task.done():
@@ -111,6 +157,7 @@ class LiveHub:
         self._subs.discard(sub)
 
     def _wake(self) -> None:
+        self.shared.next_wake()
         for sub in self._subs:
             sub.event.set()
 
@@ -164,15 +211,13 @@ class _Reader:
     seeded: bool = False
     catching_up: bool = False
 
-    async def read(self, pool: AsyncConnectionPool) -> tuple[list[str], bool]:
+    async def read(self, pool: AsyncConnectionPool, shared: SharedReads) -> tuple[list[str], bool]:
         """The events after the cursor, and whether a query was cut at its limit (read on)."""
         out: list[str] = []
         # Catching up, the overlap is not re-read: its rows could fill the whole batch.
         since = self.cursor.received_at - (timedelta(0) if self.catching_up else OVERLAP)
-        async with pool.connection() as conn:
-            changes = await live_queries.incident_changes_after(conn, self.cursor.change_id)
-            statuses = await live_queries.status_since(conn, self.cursor.status_at, self.station)
-            readings = await live_queries.readings_since(conn, since, self.station)
+        at = (self.cursor.change_id, self.cursor.status_at, since, self.station)
+        changes, statuses, readings = await shared.read(pool, at)
         for c in changes:
             self.cursor.change_id = int(c["id"])
             out.append(_event("incident", self.cursor, c))
@@ -213,7 +258,7 @@ async def stream(
     try:
         yield "retry: 3000\n\n"
         while True:
-            events, full = await reader.read(pool)
+            events, full = await reader.read(pool, hub.shared)
             for text in events:
                 yield text
             if full:
