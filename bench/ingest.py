@@ -148,7 +148,7 @@ def naive_proc(url: str, db_url: str, expected: int, out: Any) -> None:
         doc = json.loads(msg.payload)
         sid = msg.topic.split("/")[3]
         conn.execute(
-            "INSERT INTO naive_readings (station_id, ts, interval_s, seq, tips, received_at)"
+            "INSERT INTO bench.naive_readings (station_id, ts, interval_s, seq, tips, received_at)"
             " VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
             (sid, doc["ts"], doc["interval_s"], doc["seq"], doc["tips"]),
         )
@@ -284,7 +284,7 @@ def raw_copy(db_url: str, n_stations: int, per_station: int) -> float:
         started = time.monotonic()
         for k in range(0, len(rows), 5000):
             with conn.cursor().copy(
-                "COPY copy_readings (station_id, ts, interval_s, seq, tips, received_at) FROM STDIN"
+                "COPY bench.copy_readings (station_id, ts, interval_s, seq, tips, received_at) FROM STDIN"
             ) as copy:
                 for r in rows[k : k + 5000]:
                     copy.write_row(r)
@@ -330,7 +330,10 @@ def main() -> None:
             with conn.cursor().copy("COPY stations (id, name, commune_insee, lat, lon) FROM STDIN") as copy:
                 for sid in stations(args.stations):
                     copy.write_row((sid, sid, "60636", 49.47, 2.88))
-            for table in ("copy_readings", "naive_readings"):
+            # The peers' tables live in their own schema: `vigie migrate`'s grants registry covers
+            # every object of schema public, and ingest refuses to start on one it does not know.
+            conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+            for table in ("bench.copy_readings", "bench.naive_readings"):
                 conn.execute(f"CREATE TABLE {table} (LIKE rain_readings INCLUDING ALL)")
                 conn.execute("SELECT create_hypertable(%s, by_range('ts', INTERVAL '1 day'))", (table,))
             env = {
