@@ -44,8 +44,9 @@ bench-ingest: services
 bench-api: services
 	$(BIN)/python -m bench.api $(BENCH_API_ARGS)
 
-# Chaos (issue 14): kill -9 loops on every service under the gauge simulator's load; prints JSON.
-# Not in `make test`. CHAOS_ARGS passes options (e.g. CHAOS_ARGS='--kills 5').
+# Chaos (issue 14): process, network (namespaces + fault proxy) and disk faults under the gauge
+# simulators' load, on a database server of its own; prints JSON. Needs root (ip netns, mount).
+# Not in `make test`. CHAOS_ARGS passes options (e.g. CHAOS_ARGS='--faults kill,network --kills 5').
 chaos: services
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 

@@ -4,8 +4,8 @@ Sits between clients (gauges, services) and a server (the broker) and degrades t
 rural backhaul would, seen from TCP: latency with jitter (order kept, as TCP keeps it), loss
 as a peer sees it (a chunk held back for a retransmission delay; now and then a reset), and
 partitions, during which bytes are held, not dropped (TCP retransmits until it gives up), and
-delivered when the link heals. `flap(period_s)` toggles partitions. bench/chaos.py puts it
-between the gauge simulator and the broker (--network).
+delivered when the link heals. `flap(period_s)` toggles partitions. bench/chaos.py puts one on
+each link that crosses a network namespace: gauges -> broker and services -> broker.
 """
 
 from __future__ import annotations
@@ -23,18 +23,31 @@ class Faults:
 
     latency_s: float = 0.0
     jitter_s: float = 0.0
-    loss: float = 0.0  # chance per chunk of a retransmission delay
+    # Chance per chunk (one read() of the stream, up to 64 KiB: an MQTT packet or a few) of a
+    # retransmission delay. A byte stream cannot lose a chunk without corrupting it, so "loss" is
+    # what TCP's peer sees of a lost segment: that data arriving late, the rest behind it.
+    loss: float = 0.0
     retransmit_s: tuple[float, float] = (0.2, 1.0)
     reset: float = 0.0  # chance per chunk that the connection is reset
     partitioned: bool = False
 
 
 class FaultProxy:
-    """Listen on 127.0.0.1:port, forward to target; run in its own thread and event loop."""
+    """Listen on listen_host:port, forward to target; run in its own thread and event loop.
 
-    def __init__(self, target_port: int, port: int, target_host: str = "127.0.0.1", seed: int = 0) -> None:
+    listen_host: the root namespace's end of a veth when the clients run in a namespace."""
+
+    def __init__(
+        self,
+        target_port: int,
+        port: int,
+        target_host: str = "127.0.0.1",
+        seed: int = 0,
+        listen_host: str = "127.0.0.1",
+    ) -> None:
         self.target = (target_host, target_port)
         self.port = port
+        self.listen_host = listen_host
         self.faults = Faults()
         self.rng = random.Random(seed)
         self.resets = 0
@@ -84,7 +97,7 @@ class FaultProxy:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        server = await asyncio.start_server(self._client, self.listen_host, self.port)
         self._ready.set()
         async with server:
             await self._stop.wait()

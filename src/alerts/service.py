@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -122,11 +123,17 @@ class Sweeper:
             raise
 
     def start(self) -> None:
-        """Sweep now, then every interval_s."""
+        """Sweep now, then every interval_s, in the scheduler's thread.
+
+        The first sweep used to run here, in the caller's thread, before the engine's loops
+        started: a restarted engine listened only after a full pass, seconds under load (issue 14,
+        recovery under 5 s). The listener's own catch-up covers what committed meanwhile, and the
+        engine's advisory lock keeps the two passes from running at once."""
         job = guarded("alerts-sweep", self.sweep, self.health)
-        self.scheduler.add_job(job, "interval", seconds=self.interval_s, id="alerts-sweep")
+        self.scheduler.add_job(
+            job, "interval", seconds=self.interval_s, id="alerts-sweep", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.start()
-        job()
 
     def stop(self) -> None:
         """Stop the scheduler and close the connection."""

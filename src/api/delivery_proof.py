@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
 from vigie.levels import LEVEL_FR
 from vigie.proof import Verdict
 from vigie.subscribers import recipient_hint
@@ -109,6 +107,10 @@ def _latin1(text: str) -> str:
 
 def to_pdf(doc: ProofDocument) -> bytes:
     """The log as an A4 landscape PDF, uncompressed so that its text stays searchable."""
+    # Imported here: fpdf (with fontTools and numpy) is half a second of CPU at import, paid at
+    # every start of the API for a document that is asked for now and then (issue 14: restarts).
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_compression(False)
     pdf.set_title(_latin1(f"Journal d'envoi - incident {doc.incident_id}"))

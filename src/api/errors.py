@@ -1,8 +1,9 @@
 """The API's one error path: every error answers {"detail": "<raison en français>"}.
 
 Vigie's own exceptions, FastAPI's request validation (422), Starlette's HTTP errors (401/403
-from auth, 404 for an unknown path, 405), a body over its limit (413) and anything unexpected
-(500) all end here, so clients and the OpenAPI document (ErrorResponse) see one shape.
+from auth, 404 for an unknown path, 405), a body over its limit (413), the database going away
+mid-request (503, Retry-After) and anything unexpected (500) all end here, so clients and the
+OpenAPI document (ErrorResponse) see one shape.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -44,6 +46,7 @@ FRENCH_STATUS: Mapping[int, str] = {
     415: "type de contenu non pris en charge",
     500: "erreur interne du serveur",
 }
+DATABASE_AWAY = "base de données momentanément indisponible : réessayez dans quelques secondes"
 
 
 def error_body(detail: str) -> dict[str, str]:
@@ -102,6 +105,13 @@ def install(app: FastAPI) -> None:
         # Never FastAPI's list: it is English and echoes the input, which may be a secret.
         return JSONResponse(error_body(describe(exc.errors())), status_code=422)
 
+    async def database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # The server went away mid-request (a restart, a full disk, a killed backend): the
+        # client may retry; the pool checks the next connection it hands out (vigie.db). One
+        # line, no traceback: it is the database's state, not a bug (make chaos, issue 14).
+        log.warning("database unavailable during a request: %s", type(exc).__name__)
+        return JSONResponse(error_body(DATABASE_AWAY), status_code=503, headers={"Retry-After": "5"})
+
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
         return JSONResponse(error_body(FRENCH_STATUS[500]), status_code=500)
@@ -109,4 +119,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(VigieError, vigie_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(psycopg.OperationalError, database_away)
     app.add_exception_handler(Exception, unexpected)

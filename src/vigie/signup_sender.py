@@ -14,8 +14,6 @@ import logging
 import warnings
 from collections.abc import Sequence
 
-import apprise
-
 from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_url
 
 
@@ -33,6 +31,10 @@ def send(
         check_url(url, allow_private=allow_private, allowed=allowed)
     except (OutboundRefused, OutboundUnresolved):
         return False
+    # Imported here: apprise is a tenth of a second of CPU that every start of the API paid for a
+    # sign-up code sent now and then (issue 14: restarts under 5 s).
+    import apprise
+
     logging.getLogger("apprise").propagate = False  # it logs recipients and tokens
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # imghdr, imported by mailto://

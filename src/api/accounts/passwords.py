@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -11,10 +12,15 @@ from vigie.errors import ValidationFailed
 
 # argon2-cffi's defaults are RFC 9106's second recommendation (argon2id, 64 MiB, t=3, p=4).
 _HASHER = PasswordHasher()
-# Verified against when the login is unknown, so that an unknown login takes as long to refuse
-# as a wrong password (no user enumeration by timing).
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 MAX_LENGTH = 1024
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the login is unknown, so that an unknown login takes as long to
+    refuse as a wrong password (no user enumeration by timing). Made at the first sign-in, not at
+    import: an argon2 hash is a quarter second of CPU that every restart of the API paid."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 # No 0/O, 1/l/I: one-time passwords are read aloud over the phone.
 _ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -27,7 +33,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """Whether password matches the stored hash; a missing hash never matches (same cost)."""
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _HASHER.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
