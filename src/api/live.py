@@ -204,20 +204,34 @@ def _event(kind: str, cursor: Cursor, row: dict[str, Any]) -> str:
 
 
 async def stream(
-    pool: AsyncConnectionPool, hub: LiveHub, cursor: Cursor, station: str | None
+    pool: AsyncConnectionPool,
+    hub: LiveHub,
+    cursor: Cursor,
+    station: str | None,
+    catch_up: AsyncConnectionPool | None = None,
 ) -> AsyncIterator[str]:
     """The SSE text: what is new after the cursor, then whatever each notification brings;
-    a comment every HEARTBEAT_S so that proxies keep the connection and clients see it live."""
+    a comment every HEARTBEAT_S so that proxies keep the connection and clients see it live.
+
+    With `catch_up` (the read replica's pool), the backlog of a resumed stream is read there,
+    up to the first read that is not cut at its limit; then at once and from then on from the
+    primary's pool. The replica may be a moment behind: what it had not replayed yet is read
+    from the primary by that read, which goes back OVERLAP before the cursor (a replica further behind than
+    that would lose readings; the NOTIFY that wakes streams is the primary's, standbys have none)."""
     sub = hub.subscribe()  # before the first read, so that nothing committed meanwhile is missed
     reader = _Reader(cursor, station)
+    source = catch_up or pool
     try:
         yield "retry: 3000\n\n"
         while True:
-            events, full = await reader.read(pool)
+            events, full = await reader.read(source)
             for text in events:
                 yield text
             if full:
                 continue  # catching up: read on without waiting
+            if source is not pool:
+                source = pool  # caught up with the replica: what it has not replayed, at once
+                continue
             if not await sub.wait(HEARTBEAT_S):
                 yield ": ping\n\n"
     finally:
