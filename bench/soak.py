@@ -346,9 +346,14 @@ def plot(samples: list[Sample], warmup_s: float, path: Path, title: str) -> None
         label="fin d'intervalle → réception (simulateur et broker compris)",
     )
     ax.axhline(LAG_TARGET_S, color="red", linestyle="--", label="cible 1 s (retard d'ingestion)")
-    ax.set_title("Retard (max par intervalle)")
+    ax.set_title("Retard (max par intervalle) et charge de la machine")
     ax.set_ylabel("s")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
+    # The machine is shared: its load explains the lag more than the run does.
+    load = ax.twinx()
+    load.plot(mins, [s.load1 for s in samples], color="grey", linewidth=0.8, label="charge 1 min (2 cœurs)")
+    load.set_ylabel("charge (load average 1 min)")
+    load.legend(fontsize=7, loc="upper right")
     ax = axes[2][0]
     ax.plot(mins, [s.backlog for s in samples], marker=".", label="en attente / en cours")
     ax.set_title("File des notifications (deliveries)")
