@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware bench-api chaos lock audit clean-demo fuzz
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware bench-api chaos soak lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -49,6 +49,12 @@ bench-api: services
 # Not in `make test`. CHAOS_ARGS passes options (e.g. CHAOS_ARGS='--faults kill,network --kills 5').
 chaos: services
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# Soak (issue 14): `vigie up` under 500 gauges (every 10 s, two storms) and two webcams for
+# SOAK_MINUTES (60), sampled every SOAK_SAMPLE_S (60 s); prints JSON, draws docs/soak.png.
+# Not in `make test`.
+soak: services
+	nice -n 5 $(BIN)/python -m bench.soak
 
 # Alerts: crossing -> e-mail latency under 2,500 readings/s, evaluation cost, 5,000-SMS fan-out (~15 min).
 bench-alerts: services

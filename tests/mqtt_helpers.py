@@ -23,7 +23,9 @@ class Publisher:
         client_id: str | None = None,
         ca_file: Path | None = None,
         protocol: int = mqtt.MQTTv5,
+        will: tuple[str, str] | None = None,
     ) -> None:
+        """`will`: (topic, payload) of a Last Will, QoS 1 and retained as a gauge's status."""
         self.address = parse_mqtt_url(url, ca_file)
         self.disconnects: list[object] = []
         cid = client_id or f"test-pub-{uuid.uuid4().hex[:8]}"
@@ -44,6 +46,8 @@ class Publisher:
         self._connack: object = None
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
         if protocol == mqtt.MQTTv5:
             connect_client(self.client, self.address)
         else:

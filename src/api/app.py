@@ -50,7 +50,7 @@ from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
 from api.web.templates import Pages
-from vigie.db import APP_API, make_async_pool
+from vigie.db import APP_API, APP_API_READ, make_async_pool
 from vigie.settings import Settings
 
 ROUTERS = (
@@ -108,12 +108,21 @@ def create_app(settings: Settings) -> FastAPI:
         pool = make_async_pool(settings.database_url.get_secret_value(), name=APP_API)
         await pool.open(wait=False)
         app.state.pool = pool
+        # The read replica's pool, or the primary's when there is none (deps.ReadPool).
+        read_url = settings.api.read_database_url
+        read_pool = pool
+        if read_url is not None:
+            read_pool = make_async_pool(read_url.get_secret_value(), name=APP_API_READ)
+            await read_pool.open(wait=False)
+        app.state.read_pool = read_pool
         # api-readings: the one LISTEN connection of the live stream, opened with its first client.
         app.state.live = live.LiveHub(settings.database_url.get_secret_value())
         try:
             yield
         finally:
             await app.state.live.close()
+            if read_pool is not pool:
+                await read_pool.close()
             await pool.close()
 
     # FastAPI's own /docs and /redoc load Swagger UI from a CDN, and Vigie fetches nothing from

@@ -211,13 +211,14 @@ class _Reader:
     seeded: bool = False
     catching_up: bool = False
 
-    async def read(self, pool: AsyncConnectionPool, shared: SharedReads) -> tuple[list[str], bool]:
+    async def read(self, pool: AsyncConnectionPool, shared: SharedReads | None) -> tuple[list[str], bool]:
         """The events after the cursor, and whether a query was cut at its limit (read on)."""
         out: list[str] = []
         # Catching up, the overlap is not re-read: its rows could fill the whole batch.
         since = self.cursor.received_at - (timedelta(0) if self.catching_up else OVERLAP)
         at = (self.cursor.change_id, self.cursor.status_at, since, self.station)
-        changes, statuses, readings = await shared.read(pool, at)
+        # Without a hub's SharedReads (the replica), a private one: the read runs, shared by none.
+        changes, statuses, readings = await (shared or SharedReads()).read(pool, at)
         for c in changes:
             self.cursor.change_id = int(c["id"])
             out.append(_event("incident", self.cursor, c))
@@ -249,20 +250,35 @@ def _event(kind: str, cursor: Cursor, row: dict[str, Any]) -> str:
 
 
 async def stream(
-    pool: AsyncConnectionPool, hub: LiveHub, cursor: Cursor, station: str | None
+    pool: AsyncConnectionPool,
+    hub: LiveHub,
+    cursor: Cursor,
+    station: str | None,
+    catch_up: AsyncConnectionPool | None = None,
 ) -> AsyncIterator[str]:
     """The SSE text: what is new after the cursor, then whatever each notification brings;
-    a comment every HEARTBEAT_S so that proxies keep the connection and clients see it live."""
+    a comment every HEARTBEAT_S so that proxies keep the connection and clients see it live.
+
+    With `catch_up` (the read replica's pool), the backlog of a resumed stream is read there,
+    up to the first read that is not cut at its limit; then at once and from then on from the
+    primary's pool. The replica may be a moment behind: what it had not replayed yet is read
+    from the primary by that read, which goes back OVERLAP before the cursor (a replica further behind than
+    that would lose readings; the NOTIFY that wakes streams is the primary's, standbys have none)."""
     sub = hub.subscribe()  # before the first read, so that nothing committed meanwhile is missed
     reader = _Reader(cursor, station)
+    source = catch_up or pool
     try:
         yield "retry: 3000\n\n"
         while True:
-            events, full = await reader.read(pool, hub.shared)
+            # Only the primary's reads are shared: a replica's may be a moment behind.
+            events, full = await reader.read(source, hub.shared if source is pool else None)
             for text in events:
                 yield text
             if full:
                 continue  # catching up: read on without waiting
+            if source is not pool:
+                source = pool  # caught up with the replica: what it has not replayed, at once
+                continue
             if not await sub.wait(HEARTBEAT_S):
                 yield ": ping\n\n"
     finally:

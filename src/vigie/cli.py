@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from vigie import backup, proof, stations_cli
-from vigie.broker import init_broker
+from vigie.broker import Bridge, init_broker, read_credentials
 from vigie.broker_tls import ensure_generated, supplied
 from vigie.db import APP_CLI, connect
 from vigie.errors import ConfigError
@@ -111,10 +111,20 @@ def broker_init(
     tls_host: Annotated[
         list[str] | None, typer.Option(help="Name or address the server certificate must carry")
     ] = None,
+    bridge_to: Annotated[
+        str | None, typer.Option(help="An edge broker: bridge the gauges' topics to the core at HOST:PORT")
+    ] = None,
+    bridge_name: Annotated[str, typer.Option(help="This edge's name (its bridge's client id)")] = "edge",
+    bridge_credentials: Annotated[
+        Path | None, typer.Option(help="The core's credentials.env, or a file with its vigie-bridge= line")
+    ] = None,
+    bridge_ca: Annotated[Path | None, typer.Option(help="The core's CA, when it speaks TLS")] = None,
 ) -> None:
     """Write mosquitto.conf, the password files, the ACLs and credentials.env.
 
-    Device accounts (passwd-devices) survive a rerun; service passwords are kept.
+    Device accounts (passwd-devices) survive a rerun; service passwords are kept. With
+    --bridge-to, the broker is an edge: its gauges' topics go to the core broker (make the core
+    with --gateway vigie-bridge; docs/operations.md, "The next broker").
     """
     settings = Settings()
     where = directory or settings.broker.directory
@@ -128,6 +138,9 @@ def broker_init(
             tls_files = supplied(b.tls_ca_file, b.tls_cert_file, b.tls_key_file) or ensure_generated(
                 where.resolve(), tls_host or []
             )
+        bridge = None
+        if bridge_to is not None:
+            bridge = _bridge(bridge_to, bridge_name, bridge_credentials, bridge_ca)
         files = init_broker(
             where,
             port,
@@ -136,6 +149,7 @@ def broker_init(
             device_bind=device_bind,
             gateways=gateway or [],
             tls=tls_files,
+            bridge=bridge,
         )
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -143,6 +157,17 @@ def broker_init(
     typer.echo(str(files.conf))
     if tls_files is not None:
         typer.echo(f"CA for services and devices: {tls_files.ca_cert}")
+
+
+def _bridge(to: str, name: str, credentials: Path | None, ca: Path | None) -> Bridge:
+    """The edge's Bridge from the command line; the password comes from a file, never argv."""
+    host, _, port = to.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--bridge-to: HOST:PORT expected, not {to!r}")
+    password = read_credentials(credentials).get("vigie-bridge") if credentials else None
+    if not password:
+        raise ConfigError("--bridge-credentials: a file with the core's vigie-bridge=<password> line")
+    return Bridge(name, host, int(port), password, cafile=ca)
 
 
 @incidents_app.command("verify")

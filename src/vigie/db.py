@@ -31,6 +31,7 @@ APP_CAP = "vigie-cap"
 APP_ALERTS_EXERCISE = "vigie-alerts-exercise"  # the PCS exercise player (alerts.exercise)
 APP_CAMERA = "vigie-camera"
 APP_API = "vigie-api"
+APP_API_READ = "vigie-api-read"  # its pool on the read replica (api.read_database_url)
 APP_SUPERVISOR = "vigie-up"
 APP_MIGRATE = "vigie-migrate"
 APP_CLI = "vigie-cli"
@@ -151,10 +152,11 @@ def with_login(url: str, user: str, password: str) -> str:
     return make_conninfo(url, user=user, password=password)
 
 
-def service_database_url(settings: Settings, service: str) -> str:
+def service_database_url(settings: Settings, service: str, url: str | None = None) -> str:
     """The URL a service connects with: its own login from the credentials file when one is set
-    (see Settings.database_credentials_file), otherwise database_url as it is."""
-    url = settings.database_url.get_secret_value()
+    (see Settings.database_credentials_file), otherwise database_url as it is. `url` is another
+    server of the same cluster (the API's read replica: a physical copy, same logins)."""
+    url = settings.database_url.get_secret_value() if url is None else url
     path = settings.database_credentials_file
     if path is None:
         return url

@@ -32,6 +32,7 @@ OWN_SECRETS: dict[str, str] = {
     "VIGIE_SIGNUP__SMS_URL": "api",
     "VIGIE_SIGNUP__EMAIL_URL": "api",
     "VIGIE_SIGNUP__INBOUND_TOKEN": "api",
+    "VIGIE_API__READ_DATABASE_URL": "api",
 }
 
 # Never passed to a service by `vigie up`: they would let it read every other service's password.
@@ -66,6 +67,10 @@ def for_service(settings: Settings, service: str) -> Settings:
         bare = parse_mqtt_url(url)
         address = BrokerAddress(bare.host, bare.port, None, None, bare.tls)
     update["mqtt_url"] = SecretStr(mqtt_url(address))
+    read = settings.api.read_database_url
+    if service == "api" and read is not None:
+        own_read = service_database_url(settings, service, read.get_secret_value())
+        update["api"] = settings.api.model_copy(update={"read_database_url": SecretStr(own_read)})
     return settings.model_copy(update=update)
 
 
@@ -76,6 +81,8 @@ def child_env(settings: Settings, service: str) -> tuple[dict[str, str], tuple[s
         "VIGIE_DATABASE_URL": own.database_url.get_secret_value(),
         "VIGIE_MQTT_URL": own.mqtt_url.get_secret_value(),
     }
+    if own.api.read_database_url is not None and service == "api":
+        env["VIGIE_API__READ_DATABASE_URL"] = own.api.read_database_url.get_secret_value()
     unset = CREDENTIAL_FILES + tuple(k for k, owner in OWN_SECRETS.items() if owner != service)
     return env, unset
 

@@ -71,6 +71,11 @@ class ApiSettings(Section):
     territory_name: str = "Communauté de communes des Deux Vallées"
     # Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (docs/api.md).
     trusted_proxies: tuple[str, ...] = ()
+    # A streaming replica of the database (docs/operations.md, "Read replica"): the read-only
+    # paths that tolerate being a moment behind (series, exports, the public map, the live
+    # stream's catch-up) read there; writes and read-after-write stay on database_url. Like
+    # database_url, without a login it takes the API's own from the credentials file.
+    read_database_url: SecretStr | None = None
 
 
 class AuthSettings(Section):

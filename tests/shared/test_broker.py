@@ -177,3 +177,56 @@ def test_reload_by_a_user_that_may_not_signal_the_broker_says_so(
     assert "not allowed to signal mosquitto" in caplog.text
     assert broker.proc is not None and broker.proc.poll() is None
     assert reload_broker(broker.files.pid_file) is True  # as root, it may
+
+
+def test_an_edge_brokers_bridge_section_keeps_its_password_to_the_broker(tmp_path: Path) -> None:
+    from vigie.broker import Bridge
+
+    bridge = Bridge("edge-1", "core.example", 18830, "core-bridge-pw", restart_s=7)
+    files = init_broker(tmp_path / "edge", free_port(), bridge=bridge)
+    text = files.conf.read_text()
+    assert "connection vigie-bridge-edge-1\naddress core.example:18830\n" in text
+    assert "remote_username vigie-bridge\nremote_password core-bridge-pw\n" in text
+    assert "cleansession false" in text and "restart_timeout 1 7" in text
+    # The gauges' topics only, QoS 1; nothing of the services' (alerts, cameras) goes up.
+    topics = [line for line in text.splitlines() if line.startswith("topic ")]
+    assert topics == [
+        "topic vigie/v1/gauges/+/up out 1",
+        "topic vigie/v1/gauges/+/status out 1",
+        "topic vigie/v1/gauges/+/config in 1",
+    ]
+    assert files.conf.stat().st_mode & 0o077 == 0  # the core's password: the broker's alone
+    assert "remote_password" not in init_broker(tmp_path / "core", free_port()).conf.read_text()
+    for bad in (
+        Bridge("edge 1", "h", 1, "pw"),
+        Bridge("edge\nconnection x", "h", 1, "pw"),
+        Bridge("edge-1", "h", 1, ""),
+        Bridge("edge-1", "h", 1, "pw\nallow_anonymous true"),
+    ):
+        with pytest.raises(ConfigError, match="bridge"):
+            init_broker(tmp_path / "bad", free_port(), bridge=bad)
+    # The core's account for bridges exists only where asked for, with the gauges' topics.
+    core = init_broker(tmp_path / "core", free_port(), gateways=["vigie-bridge"])
+    assert "vigie-bridge" in read_credentials(core.credentials)
+    acl = core.acl.read_text().split("user vigie-bridge\n")[1].split("\n\n")[0]
+    assert acl.splitlines() == list(GATEWAY_ACLS["vigie-bridge"])
+
+
+def test_vigie_broker_init_makes_an_edge_from_the_cores_credentials(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vigie.cli import app
+
+    core = init_broker(tmp_path / "core", free_port(), gateways=["vigie-bridge"])
+    edge = tmp_path / "edge"
+    args = ["broker", "init", "--directory", str(edge), "--port", str(free_port()), "--bridge-to"]
+    creds = ["--bridge-credentials", str(core.credentials)]
+    done = CliRunner().invoke(app, [*args, "core.example:18830", "--bridge-name", "vallee", *creds])
+    assert done.exit_code == 0, done.output
+    text = (edge / "mosquitto.conf").read_text()
+    assert f"remote_password {read_credentials(core.credentials)['vigie-bridge']}\n" in text
+    assert "remote_clientid vigie-bridge-vallee\n" in text
+    assert read_credentials(core.credentials)["vigie-bridge"] not in done.output
+    for bad in (["nohost", *creds], ["core.example:99999", *creds], ["core.example:18830"]):
+        refused = CliRunner().invoke(app, [*args, *bad])
+        assert refused.exit_code == 2 and "bridge" in refused.output, refused.output

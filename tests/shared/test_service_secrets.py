@@ -130,3 +130,23 @@ def test_env_files_for_systemd_hold_one_service_each(settings: Settings, tmp_pat
         if service in ("ingest", "camera"):
             expected.add(MQTT[f"vigie-{service}"])
         assert _secrets_in(unquote(path.read_text())) == expected
+
+
+def test_the_apis_read_replica_url_gets_the_apis_login_and_no_one_else_sees_it(settings: Settings) -> None:
+    from vigie.settings import ApiSettings
+
+    replica = settings.model_copy(
+        update={"api": ApiSettings(read_database_url=SecretStr("postgresql://replica.example:5433/vigie"))}
+    )
+    env, _ = child_env(replica, "api")
+    info = psycopg.conninfo.conninfo_to_dict(env["VIGIE_API__READ_DATABASE_URL"])
+    assert (info["user"], info["password"]) == ("vigie_login_api", DB["vigie_login_api"])
+    assert info["host"] == "replica.example" and info["port"] == "5433"
+    own = for_service(replica, "api")
+    assert own.api.read_database_url == SecretStr(env["VIGIE_API__READ_DATABASE_URL"])
+    assert for_service(own, "api") == own
+    for service in ("ingest", "alerts", "camera"):
+        env, unset = child_env(replica, service)
+        assert "VIGIE_API__READ_DATABASE_URL" not in env and "VIGIE_API__READ_DATABASE_URL" in unset
+    # Without a replica the API reads where it writes (its read pool is the primary's).
+    assert "VIGIE_API__READ_DATABASE_URL" not in child_env(settings, "api")[0]

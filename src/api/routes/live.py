@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from api import live
 from api.auth import STAFF, require
-from api.deps import Pool
+from api.deps import Pool, ReadPool
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
 from vigie import stations_queries
@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["live"], route_class=VigieRoute)
 async def live_stream(
     request: Request,
     pool: Pool,
+    read_pool: ReadPool,
     station: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
@@ -39,7 +40,8 @@ async def live_stream(
     cursor = await live.start_cursor(pool, last_event_id)
     hub: live.LiveHub = request.app.state.live
     return StreamingResponse(
-        live.stream(pool, hub, cursor, station),
+        # Resumed with Last-Event-ID: the backlog from the read replica (when there is one).
+        live.stream(pool, hub, cursor, station, catch_up=read_pool if last_event_id else None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

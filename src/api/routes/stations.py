@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api import export
 from api.auth import STAFF, audited, require
-from api.deps import Pool, SettingsDep
+from api.deps import Pool, ReadPool, SettingsDep
 from api.queries import rain, readings
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
@@ -47,7 +47,7 @@ async def get_station(pool: Pool, station_id: StationId) -> StationStatus:
 
 @router.get("/{station_id}/rain", dependencies=[require(*STAFF)], responses=error_responses(404))
 async def station_rain(
-    pool: Pool,
+    pool: ReadPool,
     settings: SettingsDep,
     station_id: StationId,
     start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
@@ -78,7 +78,7 @@ async def station_rain(
 
 @router.get("/{station_id}/readings", dependencies=[require(*STAFF)])
 async def station_readings(
-    pool: Pool,
+    pool: ReadPool,
     station_id: StationId,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> list[Reading]:
@@ -90,7 +90,7 @@ async def station_readings(
 
 @router.get("/{station_id}/series", dependencies=[require(*STAFF)], responses=error_responses(404))
 async def station_series(
-    pool: Pool,
+    pool: ReadPool,
     settings: SettingsDep,
     station_id: StationId,
     start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
@@ -133,7 +133,7 @@ def _round(value: float | None) -> float | None:
 
 
 async def _export_range(
-    pool: Pool, station_id: str, start: datetime | None, end: datetime | None
+    pool: ReadPool, station_id: str, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
     """The export's range (default: the last 24 h), checked, for a station that exists."""
     end = end or datetime.now(UTC)
@@ -153,7 +153,7 @@ async def _export_range(
     response_class=StreamingResponse,
 )
 async def export_csv(
-    pool: Pool,
+    pool: ReadPool,
     settings: SettingsDep,
     station_id: StationId,
     start: Annotated[IsoDatetime | None, Query(alias="from")] = None,
@@ -182,7 +182,7 @@ async def export_csv(
     response_class=StreamingResponse,
 )
 async def export_json(
-    pool: Pool,
+    pool: ReadPool,
     settings: SettingsDep,
     station_id: StationId,
     start: Annotated[IsoDatetime | None, Query(alias="from")] = None,

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.accounts.roles import Role
 from api.auth import Principal, client_ip, require, require_page
-from api.deps import Pool, SettingsDep
+from api.deps import Pool, ReadPool, SettingsDep
 from api.forms import read_form
 from api.queries import incidents as incident_queries
 from api.queries import vigilance as vigilance_queries
@@ -173,7 +173,7 @@ def _render(
 
 @router.get(PAGE)
 async def vigilance_page(
-    request: Request, pages: PagesDep, settings: SettingsDep, pool: Pool, principal: Anyone
+    request: Request, pages: PagesDep, settings: SettingsDep, pool: ReadPool, principal: Anyone
 ) -> Response:
     """The public vigilance page."""
     _limit(request)
@@ -181,7 +181,7 @@ async def vigilance_page(
 
 
 @router.get(PAGE + "/etat.json", dependencies=[require(Role.PUBLIC)])
-async def vigilance_state(request: Request, pool: Pool) -> VigilanceState:
+async def vigilance_state(request: Request, pool: ReadPool) -> VigilanceState:
     """The map's data: each commune's level (with its word and colour) and 24 h rain."""
     _limit(request)
     snap = await snapshot(request, pool)
