@@ -15,14 +15,19 @@ from api.routes import (
     alerts_cap,
     audit,
     catchments,
+    deployments,
+    event_media,
+    events,
     exercises,
     health,
     incidents,
     instructions,
     maintenance,
     metrics,
+    observations,
     rules,
     signup,
+    species,
     station_admin,
     stations,
     subscribers,
@@ -72,6 +77,13 @@ ROUTERS = (
     admin_network.router,
     admin_alerting.router,
     admin_residents.router,
+    # review-api (issue 11 §1): the naturalists' review.
+    events.router,
+    events.bulk_router,
+    event_media.router,
+    observations.router,
+    deployments.router,
+    species.router,
 )
 
 

@@ -11,3 +11,7 @@ EXERCISES = Role.ADMIN  # starting a PCS exercise and reading its report
 SIGNUP = Role.PUBLIC  # the sign-up form, opt-in, unsubscription, self-service deletion
 SMS_INBOUND = Role.PUBLIC  # the SMS gateway's webhook: checked by its shared key instead
 RESIDENTS_ADMIN = Role.ADMIN  # reach per commune, erasure on request (RGPD)
+
+# review-api (issue 11 §1): the naturalists review; elected officials (viewer) read only.
+REVIEW_READ = (Role.NATURALIST, Role.ADMIN, Role.VIEWER)  # events, media, deployments, species
+REVIEW_WRITE = (Role.NATURALIST, Role.ADMIN)  # review state, observations, deployments, bulk

@@ -31,6 +31,8 @@ TECH = frozenset({Role.TECHNICIAN, Role.ADMIN})
 DUTY = frozenset({Role.DUTY, Role.ADMIN})
 STAFF = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})
 SIGNED_IN = frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.NATURALIST, Role.VIEWER})
+REVIEW_READ = frozenset({Role.NATURALIST, Role.ADMIN, Role.VIEWER})
+REVIEW_WRITE = frozenset({Role.NATURALIST, Role.ADMIN})
 
 MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/healthz"): P,
@@ -180,6 +182,28 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/admin/exercices"): ADMIN,
     ("POST", "/admin/exercices"): ADMIN,
     ("GET", "/admin/exercices/{exercise_id}"): ADMIN,
+    # review-api (issue 11 §1): naturalists review, elected officials (viewer) read.
+    ("GET", "/api/v1/events"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}"): REVIEW_READ,
+    ("PATCH", "/api/v1/events/{event_id}"): REVIEW_WRITE,
+    ("POST", "/api/v1/bulk/events"): REVIEW_WRITE,
+    ("GET", "/api/v1/events/{event_id}/clip"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/snapshot"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/thumbnail"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/poster"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/observations"): REVIEW_READ,
+    ("POST", "/api/v1/events/{event_id}/observations"): REVIEW_WRITE,
+    ("GET", "/api/v1/observations/{observation_id}"): REVIEW_READ,
+    ("PATCH", "/api/v1/observations/{observation_id}"): REVIEW_WRITE,
+    ("DELETE", "/api/v1/observations/{observation_id}"): REVIEW_WRITE,
+    ("GET", "/api/v1/observations/{observation_id}/history"): REVIEW_READ,
+    ("POST", "/api/v1/observations/{observation_id}/validation"): REVIEW_WRITE,
+    ("GET", "/api/v1/deployments"): REVIEW_READ,
+    ("GET", "/api/v1/deployments/{deployment_id}"): REVIEW_READ,
+    ("POST", "/api/v1/deployments"): REVIEW_WRITE,
+    ("PATCH", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
+    ("DELETE", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
+    ("GET", "/api/v1/species"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -44,6 +44,7 @@ ACTIONS: dict[str, str] = {
     "instruction.changed": "consigne modifiée",
     "instruction.reset": "consigne remise par défaut",
     "exercise.started": "exercice lancé",
+    "events.deleted": "événements de caméra supprimés",
 }
 
 
