@@ -37,6 +37,7 @@ from api.routes import (
 from api.routes import live as live_routes
 from api.web import errors as web_errors
 from api.web.routes import account, admin, admin_alerting, admin_network, admin_residents, api_docs
+from api.web.routes import review as review_pages
 from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
@@ -84,6 +85,8 @@ ROUTERS = (
     observations.router,
     deployments.router,
     species.router,
+    # review-web (issue 11 §2): the naturalists' gallery and viewer
+    review_pages.router,
 )
 
 

@@ -204,6 +204,13 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("PATCH", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
     ("DELETE", "/api/v1/deployments/{deployment_id}"): REVIEW_WRITE,
     ("GET", "/api/v1/species"): REVIEW_READ,
+    # review-web (issue 11 §2): the review pages, with the review API's roles.
+    ("GET", "/revue"): REVIEW_READ,
+    ("POST", "/revue/lot"): REVIEW_WRITE,
+    ("GET", "/revue/evenements/{event_id}"): REVIEW_READ,
+    ("POST", "/revue/evenements/{event_id}/etat"): REVIEW_WRITE,
+    ("POST", "/revue/evenements/{event_id}/observations"): REVIEW_WRITE,
+    ("POST", "/revue/observations/{observation_id}/validation"): REVIEW_WRITE,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -33,6 +33,8 @@ ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
     # web-admin: one entry for the admin pages of the network and residents (their hub lists them)
     NavEntry("Administration", "/admin", frozenset({Role.ADMIN, Role.TECHNICIAN})),
+    # review-web: the naturalists' review (elected officials read it from their home page)
+    NavEntry("Revue", "/revue", frozenset({Role.NATURALIST, Role.ADMIN})),
 )
 
 

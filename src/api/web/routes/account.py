@@ -67,13 +67,22 @@ HOME: tuple[HomeSection, ...] = (
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
         ),
     ),
-    HomeSection("Naturaliste", Role.NATURALIST, (), "Les pages de revue des webcams arrivent bientôt."),
+    HomeSection(
+        "Naturaliste",
+        Role.NATURALIST,
+        (
+            HomeLink("Revue des webcams", "/revue", "les clips à revoir, en vignettes, et le calendrier"),
+            HomeLink("Les plus douteux d'abord", "/revue?tri=doute", "clips au score faible ou mis en doute"),
+            HomeLink("Espèces (API)", "/api/v1/species", "la liste des espèces, en JSON"),
+        ),
+    ),
     HomeSection(
         "Élus",
         Role.VIEWER,
         (
             HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
+            HomeLink("Revue des webcams", "/revue", "les clips et leurs observations, en lecture seule"),
         ),
     ),
     # web-admin: the gauge network for technicians; who is warned and what they are told, for admins
