@@ -153,7 +153,7 @@ def test_the_clip_plays_seeks_and_the_boxes_follow_its_time(page: Page, review_s
     page.wait_for_function(f"() => Math.abs(document.getElementById('clip').currentTime - {before}) < 0.02")
     page.get_by_label("Vitesse").select_option("0.25")
     assert video.evaluate("v => v.playbackRate") == 0.25
-    screenshot(page, "revue-visionneuse")
+    screenshot(page, "revue-visionneuse-cadres")
 
 
 def test_tag_a_species_with_the_keyboard_only_then_a_second_naturalist_validates(
@@ -272,7 +272,9 @@ def test_calendar_marks_today_and_the_viewer_reads_only(page: Page, review_site:
 
 @pytest.fixture
 def axe_page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, bypass_csp=True, locale="fr-FR", timezone_id="Europe/Paris"
+    )
     yield context.new_page()
     context.close()
 
@@ -295,7 +297,11 @@ def test_review_pages_fit_a_tablet_and_a_phone(
 ) -> None:
     site, ids = review_site
     context = browser.new_context(
-        viewport={"width": width, "height": 900}, is_mobile=width < 500, has_touch=True
+        viewport={"width": width, "height": 900},
+        is_mobile=width < 500,
+        has_touch=True,
+        locale="fr-FR",
+        timezone_id="Europe/Paris",
     )
     p = context.new_page()
     sign_in(p, site, "nina")

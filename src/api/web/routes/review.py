@@ -9,6 +9,7 @@ sentence on the page. Forms post, then redirect to a page with a fixed ?fait= se
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -271,6 +272,7 @@ async def _gallery(
         back=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         may_write=_may_write(principal),
         taxa=species.load(),
+        names=defaultdict(str, {t.scientific_name: t.vernacular_name for t in species.load()}),
     )
 
 
@@ -453,6 +455,8 @@ async def add_observation(
         if body["scientific_name"] is None:
             raise ValidationFailed("espèce : choisissez une espèce ou écrivez un nom")
         obs = await observation_routes.create_observation(pool, principal, event_id, body)
+        # Saying what one saw is having reviewed it (the gallery's "vu par vous" follows).
+        await event_routes.patch_event(pool, principal, event_id, {"reviewed": True})
     except af.HANDLER_ERRORS as exc:
         return await _after(request, pages, pool, principal, event_id, exc)
     code = "revue-observation-nom-libre" if obs.warnings else "revue-observation"
