@@ -8,9 +8,12 @@ that the whole module stays near a minute on the shared 2-core machines.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,10 +28,11 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from api.app import create_app
 from simulators.sinks import SmsSink, SmtpSink
 from tests.api.conftest import ADMIN, ADMIN_TOKEN
+from tests.api.review_support import event_with_clip, make_camera
 from tests.api.test_incidents import add_delivery, make_incident
 from tests.factories import make_station, make_user
 from tests.support import Broker, create_database, db_url, drop_database, free_port
-from vigie.settings import BrokerSettings, OutboundSettings, Settings, SignupSettings
+from vigie.settings import BrokerSettings, CameraSettings, OutboundSettings, Settings, SignupSettings
 
 # Examples per operation: ~35 operations x this, plus schemathesis' own coverage cases.
 MAX_EXAMPLES = 25
@@ -42,7 +46,7 @@ MAX_EXAMPLES = 25
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 
 
-def _seed(url: str) -> None:
+def _seed(url: str, media: Path) -> None:
     """A little of everything, so that generated requests also meet stored resources."""
     with psycopg.connect(url, autocommit=True) as db:
         # The admin's account and token get ids no generated path will name (schemathesis tries
@@ -57,6 +61,18 @@ def _seed(url: str) -> None:
             "INSERT INTO catchments (id, name, area_km2, cn2, communes) VALUES"
             " ('matz-aval', 'Matz aval', 12.5, 74, ARRAY['60636'])"
         )
+        # review-api: a camera, a deployment, an event with a clip on disk, an observation.
+        make_camera(db)
+        eid, _ = event_with_clip(db, media)
+        db.execute(
+            "INSERT INTO deployments (camera_id, lat, lon, start_ts, created_by)"
+            " VALUES ('etang-nord', 49.48, 2.86, '2026-01-01Z', 'admin')"
+        )
+        db.execute(
+            "INSERT INTO observations (event_id, scientific_name, in_species_list, classified_by)"
+            " VALUES (%s, 'Vulpes vulpes', true, 'admin')",
+            (eid,),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +80,8 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
     """A uvicorn serving the app on a free port, on a database of this module's own."""
     name = create_database(template=template_db)
     url = db_url(name)
-    _seed(url)
+    media = Path(tempfile.mkdtemp(prefix="vigie-schemathesis-media-"))
+    _seed(url, media)
     # The residents' sign-up sends its codes through these stand-ins (a 503 would be a failure).
     smtp, sms = SmtpSink().start(), SmsSink().start()
     settings_ = Settings(
@@ -73,6 +90,7 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
         # Station provisioning writes device accounts into the test broker (a 503 would be a failure).
         broker=BrokerSettings(directory=broker.directory),
         outbound=OutboundSettings(allow_private=True),  # the stand-ins are on loopback
+        camera=CameraSettings(media_dir=media),
         signup=SignupSettings(
             sms_url=SecretStr(sms.apprise_template()),
             email_url=SecretStr(
@@ -97,6 +115,7 @@ def live_url(template_db: str, broker: Broker) -> Iterator[str]:
     sms.stop()
     smtp.stop()
     drop_database(name)
+    shutil.rmtree(media, ignore_errors=True)
 
 
 def _document() -> dict[str, Any]:

@@ -145,3 +145,22 @@ def test_bad_bulk_requests(review: TestClient, db: Conn) -> None:
         assert r.status_code == 422, (body, r.text)
         assert r.json()["detail"].startswith("action refusée"), r.json()
     assert review.get(f"/api/v1/events/{eid}", headers=VIEWER).json()["favourite"] is False
+
+
+def test_a_browser_session_needs_its_csrf_token_for_bulk_and_review(review: TestClient, db: Conn) -> None:
+    """The review pages will call these routes with the session cookie: without the session's
+    CSRF token nothing changes."""
+    from tests.api.test_accounts import PASSWORD, csrf_of, sign_in
+
+    make_user(db, "claire", ["naturalist"], password=PASSWORD)
+    make_camera(db)
+    eid = make_event(db)
+    sign_in(review, "claire", PASSWORD)
+    assert review.get("/api/v1/events").status_code == 200  # reading needs no token
+    assert review.post(URL, json={"ids": [eid], "action": "delete"}).status_code == 403
+    assert review.patch(f"/api/v1/events/{eid}", json={"favourite": True}).status_code == 403
+    assert review.get(f"/api/v1/events/{eid}").json()["favourite"] is False
+    token = {"X-CSRF-Token": csrf_of(review)}
+    r = review.patch(f"/api/v1/events/{eid}", json={"favourite": True, "reviewed": True}, headers=token)
+    assert r.status_code == 200 and r.json()["favourite"] is True
+    assert [x["login"] for x in r.json()["reviews"]] == ["claire"]

@@ -151,3 +151,17 @@ def test_day_and_night_follow_the_sun_at_the_deployment(review: TestClient, db: 
         assert review.get(f"/api/v1/events/{ids[hhmm]}", headers=VIEWER).json()["period"] == period, hhmm
     nights = review.get("/api/v1/events", params={"period": "night"}, headers=VIEWER).json()["items"]
     assert sorted(e["id"] for e in nights) == sorted(ids[h] for h, p in cases.items() if p == "night")
+
+
+def test_the_sun_is_the_deployment_s_not_the_server_s(review: TestClient, db: Conn) -> None:
+    """The same UTC midday is day at the Deux Vallées and night at a camera lent to Sydney."""
+    make_camera(db, "etang-nord")
+    make_camera(db, "pret-sydney")
+    start = "2026-01-01T00:00:00Z"
+    review.post("/api/v1/deployments", json=_deployment(end_ts=None, start_ts=start), headers=NATURALIST)
+    far = _deployment(camera_id="pret-sydney", lat=-33.87, lon=151.21, end_ts=None, start_ts=start)
+    assert review.post("/api/v1/deployments", json=far, headers=NATURALIST).status_code == 201
+    here = make_event(db, "etang-nord", start=T0)
+    there = make_event(db, "pret-sydney", start=T0)
+    assert review.get(f"/api/v1/events/{here}", headers=VIEWER).json()["period"] == "day"
+    assert review.get(f"/api/v1/events/{there}", headers=VIEWER).json()["period"] == "night"

@@ -209,3 +209,36 @@ def test_bad_observations_are_refused_in_french(review: TestClient, db: Conn) ->
         == "observation inconnue : 999999"
     )
     assert review.get("/api/v1/events", params={"species": "x" * 201}, headers=VIEWER).status_code == 422
+
+
+def test_bad_patches_leave_the_observation_as_it_was(review: TestClient, db: Conn) -> None:
+    make_camera(db)
+    eid = make_event(db, duration_s=20)
+    obs = _add(review, eid, {"scientific_name": "Meles meles", "count": 1})
+    url = f"/api/v1/observations/{obs['id']}"
+    for body in (
+        {"count": -3},
+        {"bbox": {"x": 0.5, "y": 0.5, "w": 0.6, "h": 0.1}},
+        {"scientific_name": None},
+        {"id": 7},
+        [1],
+    ):
+        r = review.patch(url, json=body, headers=NATURALIST)
+        assert r.status_code == 422, (body, r.text)
+    big = review.patch(
+        url,
+        content=b'{"comments": "' + b"x" * 70000 + b'"}',
+        headers=NATURALIST | {"Content-Type": "application/json"},
+    )
+    assert big.status_code == 413
+    assert review.get(url, headers=VIEWER).json()["version"] == 1
+    assert [h["action"] for h in review.get(f"{url}/history", headers=VIEWER).json()] == ["created"]
+    assert (
+        review.patch("/api/v1/observations/999999", json={"count": 2}, headers=NATURALIST).status_code == 404
+    )
+    big = review.post(
+        "/api/v1/bulk/events",
+        content=b'{"ids": [' + b"1," * 40000 + b"1]}",
+        headers=NATURALIST | {"Content-Type": "application/json"},
+    )
+    assert big.status_code == 413

@@ -83,7 +83,11 @@ class EventFilter:
 async def _where(conn: AsyncConn, flt: EventFilter) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = ["TRUE"]
     p: dict[str, Any] = {}
-    if flt.cameras:
+    if len(flt.cameras) == 1:
+        # An equality, not ANY(array): the planner estimates one camera's share better.
+        clauses.append("e.camera_id = %(camera)s")
+        p["camera"] = flt.cameras[0]
+    elif flt.cameras:
         clauses.append("e.camera_id = ANY(%(cameras)s)")
         p["cameras"] = list(flt.cameras)
     if flt.deployment_id is not None:
