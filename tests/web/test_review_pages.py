@@ -222,6 +222,10 @@ def test_mark_a_false_positive_and_a_favourite_by_keyboard(page: Page, review_si
     page.get_by_role("button", name="Marquer comme non vu").click()
     expect(page.get_by_role("status")).to_have_text("Événement marqué comme non vu.")
     assert _status(site, event)[0] == "new"
+    # Per user: nina saw the event she tagged (ids[1]), oscar did not.
+    page.goto(f"{site.url}/revue?moi=1")
+    expect(page.locator("#compte")).to_contain_text(f"{EVENTS - 1} événements")
+    expect(page.locator(f'a[href="/revue/evenements/{ids[1]}"]')).to_have_count(0)
 
 
 def test_gallery_keyboard_selection_and_bulk_tag_of_three(page: Page, review_site: Review) -> None:
@@ -268,6 +272,8 @@ def test_calendar_marks_today_and_the_viewer_reads_only(page: Page, review_site:
     expect(page.get_by_role("button", name="Faux positif (F)")).to_have_count(0)
     nav = page.get_by_role("navigation", name="Navigation principale")
     expect(nav.get_by_role("link", name="Revue")).to_have_count(0)  # theirs is on the home page
+    page.goto(f"{site.url}/")
+    expect(page.get_by_role("link", name="Revue des webcams")).to_have_attribute("href", "/revue")
 
 
 @pytest.fixture

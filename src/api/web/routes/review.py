@@ -143,6 +143,7 @@ def _filters(request: Request) -> dict[str, Any]:
         "statut": q.get("statut", "") if q.get("statut", "") in STATUS_PARAM else "",
         "espece": q.get("espece", "").strip()[:200],
         "favori": "1" if q.get("favori") == "1" else "",
+        "moi": "1" if q.get("moi") == "1" else "",
         "tri": q.get("tri", "") if q.get("tri", "") in SORTS else "recent",
     }
 
@@ -172,6 +173,7 @@ async def _list(
         status=[STATUS_PARAM[f["statut"]]] if f["statut"] else None,  # type: ignore[list-item]
         species_name=[taxon.scientific_name if taxon else name] if name else None,
         favourite=True if f["favori"] else None,
+        reviewed_by_me=False if f["moi"] else None,
         sort=sort,  # type: ignore[arg-type]
         order=order,  # type: ignore[arg-type]
         limit=PAGE_SIZE,
