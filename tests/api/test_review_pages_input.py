@@ -5,6 +5,8 @@ redirect to another site. The browser flows are in tests/web/test_review_pages.p
 from __future__ import annotations
 
 import html
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -132,3 +134,40 @@ def test_viewer_forms_refuse_bad_input(review: TestClient, db: Conn, media_dir: 
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == f"{url}?fait=revue-vu"
+
+
+def test_statistics_count_events_per_day_the_share_reviewed_and_species(
+    review: TestClient, db: Conn, media_dir: Path
+) -> None:
+    make_camera(db)
+    now = datetime.now(UTC)
+    recent = [make_event(db, start=now - timedelta(hours=1, minutes=i)) for i in range(4)]
+    old = make_event(db, start=now - timedelta(days=40))  # outside the 30 days
+    db.execute("UPDATE camera_events SET status = 'reviewed' WHERE id = %s", (recent[0],))
+    db.execute("UPDATE camera_events SET status = 'false_positive' WHERE id = %s", (recent[1],))
+    for eid, name, count, status in (
+        (recent[0], "Vulpes vulpes", 2, "validated"),
+        (recent[2], "Vulpes vulpes", 1, "proposed"),
+        (recent[3], "Vulpes vulpes", 5, "rejected"),  # left out
+        (old, "Sus scrofa", 3, "validated"),  # outside the period
+    ):
+        db.execute(
+            "INSERT INTO observations (event_id, scientific_name, count, status, classified_by,"
+            " in_species_list) VALUES (%s, %s, %s, %s, 'test', true)",
+            (eid, name, count, status),
+        )
+    r = review.get("/revue/statistiques", headers=VIEWER)
+    assert r.status_code == 200
+    text = " ".join(html.unescape(r.text).split())
+    plain = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    assert "4 événements" in plain and "50 % revus (2, dont 1 faux positif)" in plain
+    assert "1 espèce notée" in plain
+    row = re.search(r"Renard roux — <i>Vulpes vulpes</i></td> (.*?)</tr>", text)
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', row.group(1)) == ["2", "3", "1 / 2"]
+    assert "Sus scrofa" not in text
+    r = review.get("/revue/statistiques?periode=365j", headers=VIEWER)
+    assert "<strong>5</strong> événements" in " ".join(r.text.split()) and "Sus scrofa" in r.text
+    # An unknown period is the default one, not an error.
+    r = review.get("/revue/statistiques?periode=<script>", headers=VIEWER)
+    assert r.status_code == 200 and "<script>" not in r.text.split("<main", 1)[1]

@@ -211,6 +211,7 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/revue/evenements/{event_id}/etat"): REVIEW_WRITE,
     ("POST", "/revue/evenements/{event_id}/observations"): REVIEW_WRITE,
     ("POST", "/revue/observations/{observation_id}/validation"): REVIEW_WRITE,
+    ("GET", "/revue/statistiques"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

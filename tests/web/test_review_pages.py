@@ -285,13 +285,18 @@ def axe_page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-@pytest.mark.parametrize("which", ["galerie", "visionneuse"])
+@pytest.mark.parametrize("which", ["galerie", "visionneuse", "statistiques"])
 def test_review_pages_have_no_serious_accessibility_violation(
     axe_page: Page, review_site: Review, which: str
 ) -> None:
     site, ids = review_site
     sign_in(axe_page, site, "nina")
-    axe_page.goto(site.url + ("/revue" if which == "galerie" else f"/revue/evenements/{ids[1]}"))
+    paths = {
+        "galerie": "/revue",
+        "visionneuse": f"/revue/evenements/{ids[1]}",
+        "statistiques": "/revue/statistiques",
+    }
+    axe_page.goto(site.url + paths[which])
     bad = [v for v in _axe(axe_page) if v["impact"] in ("serious", "critical")]
     assert bad == [], json.dumps(bad, ensure_ascii=False, indent=1)
     screenshot(axe_page, f"revue-{which}")
@@ -311,7 +316,11 @@ def test_review_pages_fit_a_tablet_and_a_phone(
     )
     p = context.new_page()
     sign_in(p, site, "nina")
-    for name, path in (("galerie", "/revue"), ("visionneuse", f"/revue/evenements/{ids[1]}")):
+    for name, path in (
+        ("galerie", "/revue"),
+        ("visionneuse", f"/revue/evenements/{ids[1]}"),
+        ("statistiques", "/revue/statistiques"),
+    ):
         p.goto(site.url + path)
         assert p.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
         screenshot(p, f"revue-{name}-{width}px")

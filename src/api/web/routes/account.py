@@ -74,6 +74,7 @@ HOME: tuple[HomeSection, ...] = (
             HomeLink("Revue des webcams", "/revue", "les clips à revoir, en vignettes, et le calendrier"),
             HomeLink("Les plus douteux d'abord", "/revue?tri=doute", "clips au score faible ou mis en doute"),
             HomeLink("Espèces (API)", "/api/v1/species", "la liste des espèces, en JSON"),
+            HomeLink("Statistiques de la revue", "/revue/statistiques", "par jour, part revue, espèces"),
         ),
     ),
     HomeSection(

@@ -488,3 +488,48 @@ async def validate(
         return await _after(request, pages, pool, principal, back, exc)
     code = "revue-validee" if decision == "confirm" else "revue-rejetee"
     return RedirectResponse(f"/revue/evenements/{out.observation.event_id}?fait={code}", status_code=303)
+
+
+STATS_DAYS = {"7j": 7, "30j": 30, "90j": 90, "365j": 365}
+
+
+@router.get("/revue/statistiques")
+async def statistics(
+    request: Request, pages: PagesDep, pool: Pool, settings: SettingsDep, principal: Reader
+) -> Response:
+    """Events per day with the share reviewed, and the counts per species, over the last days."""
+    tz = ZoneInfo(settings.timezone)
+    key = request.query_params.get("periode", "30j")
+    key = key if key in STATS_DAYS else "30j"
+    today = datetime.now(tz).date()
+    first = today - timedelta(days=STATS_DAYS[key] - 1)
+    start, end = _local_start(first, tz), _local_start(today + timedelta(days=1), tz)
+    async with pool.connection() as conn:
+        days = await review_pages.daily_counts(conn, start, end, settings.timezone)
+        taxa = await review_pages.species_counts(conn, start, end)
+    total = sum(int(d["total"]) for d in days)
+    judged = sum(int(d["reviewed"]) + int(d["false_positive"]) for d in days)
+    return pages.render(
+        request,
+        "review_stats.html",
+        principal,
+        key=key,
+        periods=STATS_DAYS,
+        first=_day_fr(first),
+        today=_day_fr(today),
+        days=[{**d, "label": _day_fr(d["day"])} for d in days],
+        total=total,
+        judged=judged,
+        share=round(100 * judged / total) if total else None,
+        false_positives=sum(int(d["false_positive"]) for d in days),
+        taxa=[{**t, "vernacular": _vernacular(t["scientific_name"])} for t in taxa],
+    )
+
+
+def _vernacular(name: str) -> str:
+    taxon = species.lookup(name)
+    return taxon.vernacular_name if taxon else ""
+
+
+def _day_fr(day: date) -> str:
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"

@@ -120,7 +120,7 @@ function shortcuts() {
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
-    const typing = target.closest && target.closest("input, textarea, select, [contenteditable], dialog");
+    const typing = target.closest && target.closest("input, textarea, select, [contenteditable], dialog[open]");
     if (typing) return;
     const onVideo = target.tagName === "VIDEO";
     const key = event.key;
