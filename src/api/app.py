@@ -46,6 +46,7 @@ from api.web.routes import (
     api_docs,
     duty,
 )
+from api.web.routes import review as review_pages
 from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
@@ -97,6 +98,8 @@ ROUTERS = (
     species.router,
     # bench-api: every station's recent rain (the map's query)
     rain_recent.router,
+    # review-web (issue 11 §2): the naturalists' gallery and viewer
+    review_pages.router,
 )
 
 

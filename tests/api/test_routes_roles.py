@@ -211,6 +211,14 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/species"): REVIEW_READ,
     # bench-api: every station's recent rain, for the map.
     ("GET", "/api/v1/rain/recent"): STAFF,
+    # review-web (issue 11 §2): the review pages, with the review API's roles.
+    ("GET", "/revue"): REVIEW_READ,
+    ("POST", "/revue/lot"): REVIEW_WRITE,
+    ("GET", "/revue/evenements/{event_id}"): REVIEW_READ,
+    ("POST", "/revue/evenements/{event_id}/etat"): REVIEW_WRITE,
+    ("POST", "/revue/evenements/{event_id}/observations"): REVIEW_WRITE,
+    ("POST", "/revue/observations/{observation_id}/validation"): REVIEW_WRITE,
+    ("GET", "/revue/statistiques"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -24,3 +24,13 @@ def test_an_entry_is_current_on_its_page_and_the_pages_below_it_only() -> None:
     assert is_current(admin, "/admin") and is_current(admin, "/admin/utilisateurs/3")
     assert not is_current(admin, "/administrateurs") and not is_current(admin, "/")
     assert is_current(home, "/") and not is_current(home, "/carte")
+
+
+def test_every_home_section_has_links_or_says_why_not() -> None:
+    """A section built from another table can silently end up empty (the admin's once did)."""
+    from api.web.routes.account import HOME
+
+    for section in HOME:
+        assert section.links or section.empty, section.title
+    admin = next(s for s in HOME if s.role == Role.ADMIN and s.title == "Administration")
+    assert {link.href for link in admin.links} >= {"/admin/utilisateurs", "/admin/jetons", "/admin/journal"}

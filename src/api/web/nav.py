@@ -27,6 +27,8 @@ ENTRIES: tuple[NavEntry, ...] = (
     NavEntry("Astreinte", "/astreinte", frozenset({Role.ADMIN, Role.TECHNICIAN, Role.DUTY, Role.VIEWER})),
     NavEntry("Carte", "/carte", frozenset({Role.TECHNICIAN, Role.DUTY, Role.VIEWER, Role.ADMIN})),
     NavEntry("Maintenance", "/maintenance", frozenset({Role.TECHNICIAN, Role.DUTY, Role.ADMIN})),
+    # The naturalists' review (elected officials read it from their home page).
+    NavEntry("Revue", "/revue", frozenset({Role.NATURALIST, Role.ADMIN})),
     # One entry for every admin page (users, tokens, audit, network, residents): the hub at
     # /admin lists them, so the header stays one line on a laptop.
     NavEntry("Administration", "/admin", frozenset({Role.ADMIN, Role.TECHNICIAN})),

@@ -51,6 +51,21 @@ FLASH: dict[str, str] = {
     "test-envoye": "Envoi de test demandé : un message par contact, que le notifieur envoie dans les"
     " secondes qui viennent (le journal des envois le confirme).",
     "pris-en-compte": "Incident pris en compte : l'équipe sait que vous vous en occupez.",
+    # review-web: the naturalists' review
+    "revue-lot": "Action faite sur la sélection.",
+    "revue-lot-nom-libre": "Action faite sur la sélection. Attention : ce nom n'est pas dans la liste"
+    " des espèces.",
+    "revue-vu": "Événement marqué comme vu.",
+    "revue-pas-vu": "Événement marqué comme non vu.",
+    "revue-faux-positif": "Événement marqué faux positif.",
+    "revue-pas-faux-positif": "Ce n'est plus un faux positif.",
+    "revue-favori": "Ajouté aux favoris.",
+    "revue-pas-favori": "Retiré des favoris.",
+    "revue-observation": "Observation ajoutée.",
+    "revue-observation-nom-libre": "Observation ajoutée. Attention : ce nom n'est pas dans la liste des"
+    " espèces.",
+    "revue-validee": "Observation validée.",
+    "revue-rejetee": "Observation rejetée.",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.
 LEVEL_WORDS: dict[str, str] = {"none": "pas d'alerte", **LEVEL_FR}

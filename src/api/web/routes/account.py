@@ -14,7 +14,6 @@ from api.auth import Principal, client_ip, require_page
 from api.deps import Pool, SettingsDep
 from api.forms import read_form
 from api.web import cookies
-from api.web.nav import ENTRIES
 from api.web.templates import PagesDep
 from vigie.errors import ValidationFailed
 
@@ -47,7 +46,11 @@ HOME: tuple[HomeSection, ...] = (
     HomeSection(
         "Administration",
         Role.ADMIN,
-        tuple(HomeLink(e.label, e.href) for e in ENTRIES if e.roles == frozenset({Role.ADMIN})),
+        (
+            HomeLink("Utilisateurs", "/admin/utilisateurs", "les comptes et leurs rôles"),
+            HomeLink("Jetons d'API", "/admin/jetons", "les accès des intégrations"),
+            HomeLink("Journal d'audit", "/admin/journal", "qui a fait quoi, quand, d'où"),
+        ),
     ),
     HomeSection(
         "Technicien",
@@ -68,7 +71,16 @@ HOME: tuple[HomeSection, ...] = (
             HomeLink("Incidents (API)", "/api/v1/incidents?state=open", "incidents ouverts, en JSON"),
         ),
     ),
-    HomeSection("Naturaliste", Role.NATURALIST, (), "Les pages de revue des webcams arrivent bientôt."),
+    HomeSection(
+        "Naturaliste",
+        Role.NATURALIST,
+        (
+            HomeLink("Revue des webcams", "/revue", "les clips à revoir, en vignettes, et le calendrier"),
+            HomeLink("Les plus douteux d'abord", "/revue?tri=doute", "clips au score faible ou mis en doute"),
+            HomeLink("Espèces (API)", "/api/v1/species", "la liste des espèces, en JSON"),
+            HomeLink("Statistiques de la revue", "/revue/statistiques", "par jour, part revue, espèces"),
+        ),
+    ),
     HomeSection(
         "Élus",
         Role.VIEWER,
@@ -76,6 +88,7 @@ HOME: tuple[HomeSection, ...] = (
             HomeLink("Carte du territoire", "/carte", "les pluviomètres et leur pluie, en direct"),
             HomeLink("Incidents", "/astreinte", "en cours et historique, en lecture seule"),
             HomeLink("Incidents (API)", "/api/v1/incidents", "en lecture seule"),
+            HomeLink("Revue des webcams", "/revue", "les clips et leurs observations, en lecture seule"),
         ),
     ),
     # web-admin: the gauge network for technicians; who is warned and what they are told, for admins
