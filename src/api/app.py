@@ -34,6 +34,7 @@ from api.routes import (
     tokens,
     users,
 )
+from api.routes import camtrap as camtrap_routes
 from api.routes import live as live_routes
 from api.web import errors as web_errors
 from api.web.routes import (
@@ -94,6 +95,8 @@ ROUTERS = (
     observations.router,
     deployments.router,
     species.router,
+    # camtrap (issue 11 §1): the Camtrap DP export and the species summary.
+    camtrap_routes.router,
 )
 
 
