@@ -7,10 +7,12 @@ latitude of 123, a missing required field) must fail the same checks, so the che
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from fastapi.testclient import TestClient
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+from api import camtrap
+from api.queries import camtrap as camtrap_queries
 from tests.api.review_support import (
     ADMIN,
     NATURALIST,
@@ -35,12 +39,15 @@ from tests.api.review_support import (
     media_dir,
     review,
 )
+from vigie.db import make_async_pool
 
 __all__ = ["media_dir", "review"]
 URL = "/api/v1/camtrap-dp.zip"
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "camtrap-dp-1.0.2"
 BASE = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0.2"
 TABLES = ("deployments", "media", "observations")
+# Quotes, a separator, a newline and markup: the CSV must carry them as they are.
+HOSTILE = 'deux "chevreuils", dont un jeune ;\n<script>alert(1)</script> =HYPERLINK("x")'
 RANGE = {"start": (T0 - timedelta(days=1)).isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
 
 
@@ -156,6 +163,7 @@ def seed(review: TestClient, db: Conn, media_dir: Path) -> dict[str, Any]:
             "event_start_s": 1.0,
             "event_end_s": 4.0,
             "individual_id": "chevrette-1",
+            "comments": HOSTILE,
         },
     )
     _post(review, f"/api/v1/observations/{roe_obs['id']}/validation", {"decision": "confirm"}, ADMIN)
@@ -232,6 +240,7 @@ def test_the_export_carries_the_consensus_and_validates(
     assert roe["observationLevel"] == "event" and roe["classificationMethod"] == "human"
     assert roe["classifiedBy"] == "naturalist" and roe["mediaID"] == f"media-{s['roe']}"
     assert "validation:validated" in roe["observationTags"] and roe["count"] == "2"
+    assert roe["observationComments"] == HOSTILE
     assert obs[f"obs-{s['fox_obs']}"]["observationTags"] == "validation:proposed"
     assert obs[f"obs-{s['heron']}"]["mediaID"] == ""  # its event has no clip
 
@@ -374,3 +383,51 @@ def test_species_summary_counts_the_consensus(review: TestClient, db: Conn, medi
     ]
     assert review.get("/api/v1/species-summary", params={"format": "xls"}, headers=VIEWER).status_code == 422
     assert review.get("/api/v1/species-summary").status_code == 401
+
+
+def test_the_zip_is_sent_in_chunks_as_the_batches_stream(
+    review: TestClient, db: Conn, service_db_url: Callable[[str], str], tmp_path: Path
+) -> None:
+    """4,500 events (three database batches of media, three of observations): the package
+    comes as many chunks, none near the whole, and the joined chunks are the valid zip."""
+    s = seed(review, db, tmp_path)
+    db.execute(
+        "INSERT INTO camera_events (camera_id, event_key, start_ts, end_ts, clip_start_ts, clip_path)"
+        " SELECT 'etang-nord', 'bulk-' || i, %(t)s + i * interval '1 second',"
+        " %(t)s + i * interval '1 second' + interval '5 seconds', %(t)s + i * interval '1 second',"
+        " 'etang-nord/bulk-' || i || '.mp4' FROM generate_series(1, 4500) AS i",
+        {"t": T0 + timedelta(hours=2)},
+    )
+    db.execute(
+        "INSERT INTO observations (event_id, scientific_name, in_species_list, count, classified_by)"
+        " SELECT id, 'Vulpes vulpes', true, 1, 'naturalist' FROM camera_events WHERE event_key LIKE 'bulk-%%'"
+    )
+
+    async def collect() -> list[bytes]:
+        pool = make_async_pool(service_db_url("api"), name="vigie-test-camtrap")
+        await pool.open()
+        try:
+            async with pool.connection() as conn:
+                found = await camtrap_queries.deployments(conn, None, None, None)
+            req = camtrap.Request(
+                start=None,
+                end=None,
+                deployments=found,
+                media="url",
+                public_url="https://vigie.example.org/",
+                media_dir=tmp_path,
+                exported_by="naturalist",
+            )
+            return [chunk async for chunk in camtrap.package(pool, req)]
+        finally:
+            await pool.close()
+
+    chunks = asyncio.run(collect())
+    whole = b"".join(chunks)
+    assert len([c for c in chunks if c]) >= 6, [len(c) for c in chunks]
+    assert max(len(c) for c in chunks) < len(whole) / 2
+    folder = unpack(whole, tmp_path / "pkg")
+    assert len(rows(folder, "media")) == 4500 + 2
+    assert len(rows(folder, "observations")) == 4500 + 3
+    assert rows(folder, "media")[0]["filePath"] == f"https://vigie.example.org/api/v1/events/{s['roe']}/clip"
+    assert table_errors(folder) == []
