@@ -333,6 +333,9 @@ def test_roles_and_bad_requests_are_refused_in_french(review: TestClient, db: Co
         ({"start": "demain"}, ""),
         ({"start": "2026-11-01T00:00:00"}, ""),  # no offset: ambiguous
         ({**RANGE, "media": "ftp"}, ""),
+        ({**RANGE, "deployment": "1 OR 1=1"}, ""),
+        ({**RANGE, "deployment": str(2**63)}, ""),
+        ({"start": "2026-11-01T00:00:00Z" + "0" * 5000}, ""),
         ({"start": "2020-01-01T00:00:00Z", "end": "2021-01-01T00:00:00Z"}, "aucun déploiement"),
     ]
     for params, words in bad:
