@@ -345,6 +345,12 @@ def test_roles_and_bad_requests_are_refused_in_french(review: TestClient, db: Co
         assert "refusée" in r.json()["detail"] or "requête" in r.json()["detail"], r.json()
     summary = review.get("/api/v1/species-summary", params={**RANGE, "deployment": 424242}, headers=VIEWER)
     assert summary.status_code == 422 and "déploiement inconnu" in summary.json()["detail"]
+    summary = review.get(
+        "/api/v1/species-summary", params={"start": RANGE["end"], "end": RANGE["start"]}, headers=VIEWER
+    )
+    assert summary.status_code == 422 and "postérieur" in summary.json()["detail"]
+    summary = review.get("/api/v1/species-summary", params={"end": "1999-12-31T23:00:00Z"}, headers=VIEWER)
+    assert summary.status_code == 422 and "2000 à 2099" in summary.json()["detail"]
     assert s["dep"] >= 1
 
 
