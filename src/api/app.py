@@ -35,6 +35,7 @@ from api.routes import (
     tokens,
     users,
 )
+from api.routes import camtrap as camtrap_routes
 from api.routes import live as live_routes
 from api.web import errors as web_errors
 from api.web.routes import (
@@ -100,6 +101,8 @@ ROUTERS = (
     rain_recent.router,
     # review-web (issue 11 §2): the naturalists' gallery and viewer
     review_pages.router,
+    # camtrap (issue 11 §1): the Camtrap DP export and the species summary.
+    camtrap_routes.router,
 )
 
 

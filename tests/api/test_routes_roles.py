@@ -219,6 +219,9 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/revue/evenements/{event_id}/observations"): REVIEW_WRITE,
     ("POST", "/revue/observations/{observation_id}/validation"): REVIEW_WRITE,
     ("GET", "/revue/statistiques"): REVIEW_READ,
+    # camtrap (issue 11 §1): exporting is the naturalists' (and admins'); the summary is read.
+    ("GET", "/api/v1/camtrap-dp.zip"): REVIEW_WRITE,
+    ("GET", "/api/v1/species-summary"): REVIEW_READ,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).
