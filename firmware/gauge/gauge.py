@@ -13,6 +13,7 @@ resets) and the cumulative counter and seq are committed with each reading in th
 index (power cuts).
 """
 
+import errno
 import json
 
 import config as configuration
@@ -22,10 +23,8 @@ from storeforward import RingStore
 from tipcounter import TipCounter
 
 UNSYNCED_HOLD_S = 3600  # wait this long for NTP before sending readings with the device's time
-RESYNC_S = 6 * 3600
-CONFIG_EVERY_S = 6 * 3600  # the retained config is read at boot, then this often (radio time)
 MAX_BATCHES_PER_STEP = 5  # then back to the main loop, which feeds the watchdog
-# Radio on costs ~120 mA, a reconnection ~1.6 s of it: past this wait, drop the link and Wi-Fi.
+# Radio on costs ~120 mA, a reconnection ~1-2 s of it: past this wait, drop the link and Wi-Fi.
 LINK_IDLE_CLOSE_MS = 20000
 BATCH_BYTES = 6144  # per message: ~45 readings; far under the contract's 64 KiB
 
@@ -64,6 +63,10 @@ class Gauge:
             self.rtc = {"boot": boot, "le": None, "rain": None, "storm": 0, "low": 0, "pend": None}
             self.store.commit({"boot": boot})
             self.log("boot %d (%s)" % (boot, self.wake))
+        if self.wake in ("power", "reset"):
+            # Every boot reads the retained config topic again (then once a day, or sooner
+            # through the persistent session's queue).
+            self.rtc["cfg_t"] = None
         self.boot = self.rtc["boot"]
         self.clock = Clock(hw, self.rtc)
         self.tips = TipCounter(self.rtc, self.cfg["debounce_ms"])
@@ -199,25 +202,35 @@ class Gauge:
     def _connect(self, now):
         if self.link is not None:
             return True
-        if not self.hw.net_up():
+        from wifijoin import Join
+
+        join = Join(self.hw, self.cfg, self.rtc, self.log)
+        if not join.up(now):
             return False
-        if not self.clock.synced or now - self.rtc["sync"] >= RESYNC_S:
+        if not self.clock.synced or not 0 <= now - self.rtc["sync"] < self.cfg["ntp_every_s"]:
             ntp = self.hw.ntp(self.cfg["ntp_host"])
             if ntp is not None:
                 self._sync(ntp)
+                now = self.clock.now()
         from mqttlink import Link
 
-        self.hw.count("connect")
-        link = Link(self.hw, self.cfg, self._on_config)
         cfg_t = self.rtc.get("cfg_t")
-        read_config = cfg_t is None or now - cfg_t >= CONFIG_EVERY_S or now < cfg_t
-        try:
-            link.connect(read_config)
-        except (OSError, ValueError, IndexError, AssertionError) as e:  # umqtt's ways to fail
-            self.log("mqtt connect failed: %r" % (e,))
-            link.close()
-            self.hw.net_down()
-            return False
+        read_config = cfg_t is None or not 0 <= now - cfg_t < self.cfg["config_every_s"]
+        link = Link(self.hw, self.cfg, self._on_config)
+        for attempt in (0, 1):
+            try:
+                self.hw.count("connect")
+                read_config = link.connect(read_config)
+                break
+            except (OSError, ValueError, IndexError, AssertionError) as e:  # umqtt's ways to fail
+                self.log("mqtt connect failed: %r" % (e,))
+                link.close()
+                # A refused TCP connection came back through the network: the address works,
+                # the broker said no. Anything else may be a stale reused address.
+                routed = isinstance(e, OSError) and e.args and e.args[0] == errno.ECONNREFUSED
+                if attempt or routed or not join.refused(now):
+                    self.hw.net_down()
+                    return False
         self.link = link
         if read_config:
             self.rtc["cfg_t"] = now

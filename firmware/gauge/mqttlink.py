@@ -2,8 +2,8 @@
 
 Username = station id, password from config.json; a Last Will sets the retained status to
 `offline`; `online` is published retained right after CONNACK; the retained config topic is
-read at connect. Readings go at QoS 1: umqtt.simple's publish returns only once the PUBACK is
-in, so the caller removes them from flash only then. TLS when the CA file `mqtt_ca` exists.
+read at boot and daily (a persistent session queues changes in between). Readings go at QoS 1:
+the publish returns only once the PUBACK is in, so the caller removes them from flash only then. TLS when the CA file `mqtt_ca` exists.
 """
 
 import sys
@@ -60,6 +60,24 @@ class _Client(MQTTClient):
         finally:
             if self.raw is not None:
                 self.raw.settimeout(self.timeout_s)
+
+    def publish_nowait(self, topic, msg, retain=False):
+        """QoS 1 PUBLISH written to the socket; its PUBACK is read by a later wait (publish,
+        publish_parts), which skips packet ids it does not wait for."""
+        size = 2 + len(topic) + 2 + len(msg)
+        pkt = bytearray(b"\x32\0\0\0\0")
+        pkt[0] |= 1 if retain else 0
+        i = 1
+        while size > 0x7F:
+            pkt[i] = (size & 0x7F) | 0x80
+            size >>= 7
+            i += 1
+        pkt[i] = size
+        self.sock.write(pkt, i + 1)
+        self._send_str(topic)
+        self.pid = self.pid % 65535 + 1
+        self.sock.write(bytes((self.pid >> 8, self.pid & 0xFF)))
+        self.sock.write(msg)
 
     def publish_parts(self, topic, parts, sep=b","):
         """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
@@ -142,18 +160,27 @@ class Link:
         c.set_last_will(status, payload.STATUS_OFFLINE, retain=True, qos=1)
         c.set_callback(self._message)
         self.client = c
-        c.connect(clean_session=True)
+        persistent = cfg["mqtt_persistent"]
+        # A persistent session keeps the config subscription at the broker: a change published
+        # while the gauge sleeps is queued and arrives with the next wake-up's PUBACKs, so the
+        # retained message need not be fetched (SUBSCRIBE and a wait) on every wake-up.
+        present = c.connect(clean_session=not persistent)
         c.raw = _Sockets.last
-        c.publish(status, payload.STATUS_ONLINE, retain=True, qos=1)
-        self.hw.count("publish")
         self._config_seen = False
-        if not read_config:
-            return
-        c.subscribe(config_topic(self.station), qos=1)
-        deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
-        while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
-            if c.check_msg() is None:
-                self.hw.sleep_ms(20)
+        if persistent and not present:
+            read_config = True  # a new session: subscribe (the retained message comes with it)
+        if read_config:
+            c.subscribe(config_topic(self.station), qos=1)
+            self.hw.count("subscribe")
+            deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
+            while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
+                if c.check_msg() is None:
+                    self.hw.sleep_ms(20)
+        # `online` goes without waiting for its PUBACK: the readings' PUBACK wait that follows
+        # reads it (and skips it: another packet id). A round trip less per wake-up.
+        c.publish_nowait(status, payload.STATUS_ONLINE, retain=True)
+        self.hw.count("status")
+        return read_config
 
     def _message(self, topic, msg):
         if topic == config_topic(self.station).encode():
@@ -162,7 +189,7 @@ class Link:
 
     def publish_up(self, parts):
         """One reading (a str) or a batch (a list of encoded readings), QoS 1."""
-        self.hw.count("publish")
+        self.hw.count("publish", len(parts) if isinstance(parts, str) else sum(len(p) + 1 for p in parts))
         topic = payload.topic(self.station, "up")
         if isinstance(parts, str):
             self.client.publish(topic, parts, qos=1)
