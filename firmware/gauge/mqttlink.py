@@ -20,6 +20,17 @@ except ImportError:
 CONFIG_WAIT_MS = 1500  # the broker sends a retained message right after SUBACK
 
 
+class Refused(Exception):
+    """The broker answered the CONNECT with a refusal (CONNACK return code: 4 bad user name or
+    password, 5 not authorised, 2 client id, 3 unavailable). umqtt.simple raises its
+    MQTTException for it, which is not an OSError: uncaught, it reset the gauge at every
+    wake-up. The address and the network work; only a person can fix the account."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
 class _Sockets:
     """What umqtt.simple sees as its socket module: sockets with a timeout from the start, so
     a link that accepts the TCP connection but never answers (CONNACK lost) fails in seconds
@@ -131,7 +142,9 @@ class Link:
         self.station = cfg["station"]
         self.client = None
 
-    def connect(self, read_config=True):
+    def connect(self, read_config=True, online=payload.STATUS_ONLINE):
+        """CONNECT, the config read when due, then `online` (the status payload to publish).
+        Returns whether the config was read; raises Refused, or what the socket raises."""
         cfg = self.cfg
         ca_path = cfg["mqtt_ca"]
         if not ca_path.startswith("/"):
@@ -164,7 +177,10 @@ class Link:
         # A persistent session keeps the config subscription at the broker: a change published
         # while the gauge sleeps is queued and arrives with the next wake-up's PUBACKs, so the
         # retained message need not be fetched (SUBSCRIBE and a wait) on every wake-up.
-        present = c.connect(clean_session=not persistent)
+        try:
+            present = c.connect(clean_session=not persistent)
+        except umqtt.simple.MQTTException as e:
+            raise Refused(e.args[0] if e.args else 0)
         c.raw = _Sockets.last
         self._config_seen = False
         if persistent and not present:
@@ -178,7 +194,7 @@ class Link:
                     self.hw.sleep_ms(20)
         # `online` goes without waiting for its PUBACK: the readings' PUBACK wait that follows
         # reads it (and skips it: another packet id). A round trip less per wake-up.
-        c.publish_nowait(status, payload.STATUS_ONLINE, retain=True)
+        c.publish_nowait(status, online, retain=True)
         self.hw.count("status")
         return read_config
 

@@ -36,11 +36,14 @@ COSTS = {
 }
 
 
-class PowerCut(Exception):
+# Neither is an Exception: on the board a power cut or a deep sleep never comes back into the
+# firmware, so its `except Exception` (a failed connection must not reset the gauge) may not
+# catch them either.
+class PowerCut(BaseException):
     pass
 
 
-class Sleep(Exception):
+class Sleep(BaseException):
     """The gauge's process ends: deep sleep, reset, or the end of the simulation."""
 
     def __init__(self, reason):
@@ -461,8 +464,8 @@ def live(world, make_gauge, on_boot=None, max_boots=1000000):
         except PowerCut:
             world.power_cut()
             wake = "power"
-        except RuntimeError as e:
-            # What gauge.main does with a crash: keep the counts in RTC memory, reset.
+        except Exception as e:  # noqa: BLE001
+            # What gauge.main does with any crash: keep the counts in RTC memory, reset.
             world.log.append("crash: %s" % e)
             if g is not None and g.hw is hw:
                 g.save_rtc()
