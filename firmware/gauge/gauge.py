@@ -15,6 +15,7 @@ index (power cuts).
 
 import errno
 import json
+import sys
 
 import config as configuration
 import payload
@@ -30,7 +31,7 @@ BACKOFF_FIRST_S = 60  # after a failed connection; doubled at each failure, up t
 # errno codes of a TCP connection something answered (32: EPIPE, not in MicroPython's errno)
 _ANSWERED = (errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, 32)
 BACKOFF_SLACK_S = 10  # a wake-up this close to the end of the wait may try (clock drift)
-BATCH_BYTES = 6144  # per message: ~45 readings; far under the contract's 64 KiB
+BATCH_BYTES = 4096  # per message: ~30 readings (the replay's largest RAM use); under 64 KiB
 
 
 def _opt(text):
@@ -209,6 +210,14 @@ class Gauge:
         if not self._attempt_due(now):
             self.hw.count("connect_deferred")
             return False  # the readings wait in flash; no radio until the backoff is over
+        try:
+            return self._open(now)
+        finally:
+            # The join policy runs once a wake-up: free its code before the replay's batches
+            # need the heap (it is imported again, from flash, at the next wake-up).
+            sys.modules.pop("wifijoin", None)
+
+    def _open(self, now):
         t0 = now
         from wifijoin import Join
 

@@ -72,32 +72,16 @@ class _Client(MQTTClient):
             if self.raw is not None:
                 self.raw.settimeout(self.timeout_s)
 
-    def publish_nowait(self, topic, msg, retain=False):
-        """QoS 1 PUBLISH written to the socket; its PUBACK is read by a later wait (publish,
-        publish_parts), which skips packet ids it does not wait for."""
-        size = 2 + len(topic) + 2 + len(msg)
-        pkt = bytearray(b"\x32\0\0\0\0")
-        pkt[0] |= 1 if retain else 0
-        i = 1
-        while size > 0x7F:
-            pkt[i] = (size & 0x7F) | 0x80
-            size >>= 7
-            i += 1
-        pkt[i] = size
-        self.sock.write(pkt, i + 1)
-        self._send_str(topic)
-        self.pid = self.pid % 65535 + 1
-        self.sock.write(bytes((self.pid >> 8, self.pid & 0xFF)))
-        self.sock.write(msg)
-
-    def publish_parts(self, topic, parts, sep=b","):
+    def publish_parts(self, topic, parts, retain=False, wait=True, sep=b","):
         """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
         heap is fragmented; one 8 KiB string may not fit where 60 small ones do). Returns once
-        the PUBACK is in, as umqtt.simple's publish does."""
+        the PUBACK is in, as umqtt.simple's publish does; with `wait` off, at once: a later
+        wait reads that PUBACK and skips it (another packet id)."""
         head, body, tail = parts
         size = 2 + len(topic) + 2 + len(head) + len(tail)
         size += sum(len(p) for p in body) + max(0, len(body) - 1) * len(sep)
         pkt = bytearray(b"\x32\0\0\0\0")
+        pkt[0] |= retain
         i = 1
         while size > 0x7F:
             pkt[i] = (size & 0x7F) | 0x80
@@ -115,7 +99,7 @@ class _Client(MQTTClient):
                 self.sock.write(sep)
             self.sock.write(p)
         self.sock.write(tail)
-        while 1:
+        while wait:
             op = self.wait_msg()
             if op == 0x40:
                 sz = self.sock.read(1)
@@ -194,7 +178,7 @@ class Link:
                     self.hw.sleep_ms(20)
         # `online` goes without waiting for its PUBACK: the readings' PUBACK wait that follows
         # reads it (and skips it: another packet id). A round trip less per wake-up.
-        c.publish_nowait(status, online, retain=True)
+        c.publish_parts(status, (online, (), b""), True, False)
         self.hw.count("status")
         return read_config
 
