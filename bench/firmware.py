@@ -38,7 +38,18 @@ TARGET_DAYS = 365  # the issue's target: 12 months on a 3,000 mAh cell
 # x86_64 has 8-byte ones, so its objects are up to twice as big; and the simulated board's own
 # code and state share this heap, which the real board does not have: 128 KiB here is tighter.
 HEAP = "128K"
-FAST_ASSOC_MS = 500  # static IP (no DHCP) and the saved BSSID (no scan): wifi_static_ip
+PHASES = (
+    "scan", "assoc", "dhcp", "ntp", "mqtt_connect", "config", "status", "publish", "link_idle", "disconnect",
+)  # fmt: skip
+CONFIGURATIONS = (
+    ("defaults (15 min heartbeat, saved access point, lease reused 30 min, NTP and config daily,"
+     " persistent session)", "battery_life_days"),
+    ("previous schedule, same timing model (DHCP every wake-up, clean session, NTP and config"
+     " every 6 h)", "battery_life_days_before"),
+    ("defaults with the router's 24 h lease in config.json (`wifi_lease_s`)", "battery_life_days_lease24h"),
+    ("defaults with a static address (`wifi_static_ip`)", "battery_life_days_static"),
+    ("defaults with a 30 min heartbeat (config topic)", "battery_life_days_30min"),
+)  # fmt: skip
 
 
 def mah_per_day(d: dict[str, float]) -> float:
@@ -50,6 +61,19 @@ def mah_per_day(d: dict[str, float]) -> float:
         + RADIO_MA * d["radio_s"] / 3600
         + CAPACITY_MAH * SELF_DISCHARGE_PER_MONTH / 30
     )
+
+
+def wake_breakdown(d: dict[str, object]) -> dict[str, float]:
+    """Radio-on ms per phase for one wake-up (the day's total over its deep-sleep wake-ups)."""
+    by = d["radio_by_ms"]
+    wakes = d["deep_wakeups"]
+    assert isinstance(by, dict) and isinstance(wakes, int) and wakes > 0
+    phases = {p: round(by.get(p, 0) / wakes, 1) for p in PHASES}
+    phases["radio_total"] = round(sum(by.values()) / wakes, 1)
+    awake_s = d["awake_s"]
+    assert isinstance(awake_s, float)
+    phases["cpu_only_boot"] = round(awake_s * 1000 / wakes, 1)
+    return phases
 
 
 def life_days(dry: dict[str, float], rainy: dict[str, float]) -> float:
@@ -88,7 +112,6 @@ def main() -> None:
                 "rainy_h": 4,
                 "storm_mm": 30,
                 "storm_h": 6,
-                "fast_assoc_ms": FAST_ASSOC_MS,
             },
             timeout=1800,
             heap="8M",
@@ -112,24 +135,40 @@ def main() -> None:
         "bench": "firmware",
         "battery_life_days": round(life_days(dry, rainy), 1),
         "battery_life_vs_target": round(life_days(dry, rainy) / TARGET_DAYS, 3),
-        "battery_life_days_heartbeat_30min": round(life_days(days["dry_30min"], days["rainy_30min"]), 1),
-        "battery_life_days_fast_reconnect": round(life_days(days["dry_fast"], days["rainy_fast"]), 1),
-        "battery_life_days_fast_reconnect_30min": round(
-            life_days(days["dry_fast_30min"], days["rainy_fast_30min"]), 1
-        ),
+        **{
+            f"battery_life_days{suffix}": round(life_days(days["dry" + suffix], days["rainy" + suffix]), 1)
+            for suffix in ("_before", "_lease24h", "_static", "_30min")
+        },
         "wakeups_per_day_dry": dry["wakeups"],
         "wakeups_per_day_rainy": rainy["wakeups"],
         "wakeups_per_day_storm": storm["wakeups"],
         "radio_s_per_day_dry": round(dry["radio_s"], 1),
         "radio_s_per_day_rainy": round(rainy["radio_s"], 1),
         "radio_s_per_day_storm": round(storm["radio_s"], 1),
+        "radio_s_per_day_dry_before": round(days["dry_before"]["radio_s"], 1),
         "mah_per_day_dry": round(mah_per_day(dry), 2),
         "mah_per_day_rainy": round(mah_per_day(rainy), 2),
         "mah_per_day_storm": round(mah_per_day(storm), 2),
         "energy_mah_day": where,
+        # One dry-day wake-up, on average: radio-on ms per phase, as the simulated firmware
+        # spent them (the first boot's scan, DHCP and config wait included), then CPU and sleep.
+        "wake_ms_dry": wake_breakdown(dry),
+        "wake_ms_dry_before": wake_breakdown(days["dry_before"]),
+        "per_day_dry": {k: dry[k] for k in ("joins", "dhcp", "scans", "ntp", "config_reads", "publishes")},
+        "per_day_dry_before": {
+            k: days["dry_before"][k] for k in ("joins", "dhcp", "scans", "ntp", "config_reads", "publishes")
+        },
+        "costs_ms": days["costs_ms"],
         "ram_heap_bytes": HEAP,
         "ram_free_before_bytes": ram["free_before"],
         "ram_free_min_bytes": ram["free_min"],
+        # The simulated board shares the heap; what each takes, measured after a collection:
+        # the board (its code and world) before the firmware loads, then the firmware's own
+        # live bytes when idle (Gauge built) and at the replay's peak (link, umqtt, a batch).
+        "ram_board_bytes": ram["board_bytes"],
+        "ram_firmware_idle_bytes": ram["firmware_idle_bytes"],
+        "ram_firmware_peak_bytes": ram["firmware_peak_bytes"],
+        "ram_free_min_live_bytes": ram["free_min_live"],
         "ram_free_after_bytes": ram["free_after"],
         "ram_replayed": ram["held"] - ram["left"],
         "replay_24h_s": round(out["replay"]["ms"] / 1000, 2),
@@ -148,37 +187,53 @@ def record(result: dict[str, object]) -> None:
     head = "## Firmware (make bench-firmware)"
     e = result["energy_mah_day"]
     assert isinstance(e, dict)
+    w, wb = result["wake_ms_dry"], result["wake_ms_dry_before"]
+    n, nb = result["per_day_dry"], result["per_day_dry_before"]
+    assert isinstance(w, dict) and isinstance(wb, dict) and isinstance(n, dict) and isinstance(nb, dict)
+    configs = "\n".join(f"| {label} | {result[key]} |" for label, key in CONFIGURATIONS)
+    rows = "\n".join(f"| {p} | {wb[p]} | {w[p]} |" for p in (*PHASES, "radio_total", "cpu_only_boot"))
     section = f"""{head}
 
 MicroPython 1.25 Unix port, simulated board (tests/firmware/mpy/simboard.py), real Mosquitto on
-loopback; {result["machine"]}, {result["date"]}. The model and its sources: firmware/README.md.
-A year is 245 dry days and 120 rainy ones (650 mm: 5.4 mm over 4 h each); the stormy day is
-30 mm over 6 h. Target: 365 days on a 3,000 mAh cell.
+loopback; {result["machine"]}, {result["date"]}. The model and its sources: firmware/README.md
+("Energy model"). A year is 245 dry days and 120 rainy ones (650 mm: 5.4 mm over 4 h each); the
+stormy day is 30 mm over 6 h. Target: 365 days on a 3,000 mAh cell. The radio time is what the
+firmware's own steps add up to on the simulated board, each step charged with the durations of
+`simboard.COSTS` (none of them measured on a board here).
 
 | configuration | battery life (days) |
 |---|---|
-| defaults (15 min heartbeat, DHCP, 1.2 s association) | {result["battery_life_days"]} |
-| 30 min heartbeat (config topic) | {result["battery_life_days_heartbeat_30min"]} |
-| fast reconnect (static IP, saved BSSID: 0.5 s) | {result["battery_life_days_fast_reconnect"]} |
-| fast reconnect and 30 min heartbeat | {result["battery_life_days_fast_reconnect_30min"]} |
+{configs}
 
-Where the energy goes (defaults, mAh per day): radio {e["radio_mah_dry_day"]} on a dry day and
-{e["radio_mah_rainy_day"]} on a rainy one; self-discharge {e["self_discharge_mah_day"]}; light
-sleep between rain reports {e["light_sleep_mah_rainy_day"]} (rainy day); deep sleep
-{e["sleep_mah_day"]}; CPU awake without radio {e["cpu_mah_dry_day"]} (dry day). The radio
-is almost all of it: {result["wakeups_per_day_dry"]} wake-ups and {result["radio_s_per_day_dry"]}
-s of radio on a dry day, {result["wakeups_per_day_rainy"]} and {result["radio_s_per_day_rainy"]}
-s on a rainy day, {result["wakeups_per_day_storm"]} and {result["radio_s_per_day_storm"]} s on a
-stormy day; each report costs one association.
+One dry-day wake-up, radio-on ms per phase (the day's total over its
+{result["wakeups_per_day_dry"]} wake-ups):
+
+| phase | previous schedule | defaults |
+|---|---|---|
+{rows}
+
+Per dry day (defaults / previous): {n["joins"]} / {nb["joins"]} joins, {n["dhcp"]} / {nb["dhcp"]}
+DHCP exchanges, {n["scans"]} / {nb["scans"]} scans, {n["ntp"]} / {nb["ntp"]} NTP requests,
+{n["config_reads"]} / {nb["config_reads"]} config reads.
+Where the energy goes (defaults, mAh per day): radio {e["radio_mah_dry_day"]} on a dry day
+and {e["radio_mah_rainy_day"]} on a rainy one; self-discharge {e["self_discharge_mah_day"]}; deep sleep
+{e["sleep_mah_day"]}; CPU awake without radio {e["cpu_mah_dry_day"]} (dry day); light sleep between rain
+reports {e["light_sleep_mah_rainy_day"]} (rainy day). {result["radio_s_per_day_dry"]} s of radio on a dry
+day ({result["radio_s_per_day_dry_before"]} s before), {result["radio_s_per_day_rainy"]} s on a rainy day,
+{result["radio_s_per_day_storm"]} s on a stormy day ({result["wakeups_per_day_storm"]} wake-ups).
 
 RAM: replaying 500 buffered readings to the broker in a {result["ram_heap_bytes"]} heap (the
 Unix port's 64-bit objects are up to twice an ESP32's): {result["ram_free_before_bytes"]} bytes
-free before, {result["ram_free_min_bytes"]} at the lowest (before a collection), and
-{result["ram_free_after_bytes"]} after. Batches are read from flash record by record (6 KiB at most) and
-written to the socket piece by piece; holding a 200-reading batch whole failed with MemoryError
-even in a 160 KiB heap. Replaying 24 h of
+free before, {result["ram_free_min_live_bytes"]} at the lowest live sample (collected at every MQTT
+packet; {result["ram_free_min_bytes"]} as found before those collections, a figure that depends on
+when the collector last ran), and {result["ram_free_after_bytes"]} after. Of the heap, the simulated
+board takes {result["ram_board_bytes"]} bytes (the real board has none of it); the firmware's own
+live bytes are {result["ram_firmware_idle_bytes"]} idle and {result["ram_firmware_peak_bytes"]} at the
+replay's peak (its modules, umqtt, one batch). Batches are read from flash record by record
+(4 KiB at most) and written to the socket piece by piece; holding a 200-reading batch whole
+failed with MemoryError even in a 160 KiB heap. Replaying 24 h of
 one-minute readings ({result["replay_24h_readings"]}) took {result["replay_24h_s"]} s of CPU
-here (sim time is not counted; on a board the radio dominates: ~45 readings per message).
+here (sim time is not counted; on a board the radio dominates: ~30 readings per message).
 
 ```json
 {json.dumps(result, indent=1)}

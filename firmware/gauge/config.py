@@ -13,12 +13,19 @@ DEFAULTS = {
     "wifi_ssid": "",
     "wifi_password": "",
     "wifi_static_ip": None,  # [ip, netmask, gateway, dns]: no DHCP, a faster wake-up
+    # The DHCP lease of the site's router, in seconds: a wake-up reuses the last address until
+    # half of it (RFC 2131's renewal time T1) instead of asking DHCP again. 3600 is the shortest
+    # lease common on site routers; set the router's real one (often 86400) for more. 0: never.
+    "wifi_lease_s": 3600,
     "mqtt_host": "127.0.0.1",
     "mqtt_port": 1883,
     "mqtt_password": "",
     "mqtt_ca": "ca.pem",  # TLS when this file exists on the flash
     "mqtt_timeout_s": 10,
     "ntp_host": "pool.ntp.org",
+    "ntp_every_s": 86400,  # NTP once a day: the measured drift corrects the RTC in between
+    "config_every_s": 86400,  # the retained config topic re-read daily (and at every boot)
+    "mqtt_persistent": True,  # a persistent session: config changes queue for the next wake
     "tip_mm": 0.2,  # informational: Vigie computes depth from its own station record
     "reed_pin": 27,
     "battery_adc_pin": 35,

@@ -13,7 +13,9 @@ resets) and the cumulative counter and seq are committed with each reading in th
 index (power cuts).
 """
 
+import errno
 import json
+import sys
 
 import config as configuration
 import payload
@@ -22,12 +24,14 @@ from storeforward import RingStore
 from tipcounter import TipCounter
 
 UNSYNCED_HOLD_S = 3600  # wait this long for NTP before sending readings with the device's time
-RESYNC_S = 6 * 3600
-CONFIG_EVERY_S = 6 * 3600  # the retained config is read at boot, then this often (radio time)
 MAX_BATCHES_PER_STEP = 5  # then back to the main loop, which feeds the watchdog
-# Radio on costs ~120 mA, a reconnection ~1.6 s of it: past this wait, drop the link and Wi-Fi.
+# Radio on costs ~120 mA, a reconnection ~1-2 s of it: past this wait, drop the link and Wi-Fi.
 LINK_IDLE_CLOSE_MS = 20000
-BATCH_BYTES = 6144  # per message: ~45 readings; far under the contract's 64 KiB
+BACKOFF_FIRST_S = 60  # after a failed connection; doubled at each failure, up to heartbeat_s
+# errno codes of a TCP connection something answered (32: EPIPE, not in MicroPython's errno)
+_ANSWERED = (errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, 32)
+BACKOFF_SLACK_S = 10  # a wake-up this close to the end of the wait may try (clock drift)
+BATCH_BYTES = 4096  # per message: ~30 readings (the replay's largest RAM use); under 64 KiB
 
 
 def _opt(text):
@@ -64,6 +68,10 @@ class Gauge:
             self.rtc = {"boot": boot, "le": None, "rain": None, "storm": 0, "low": 0, "pend": None}
             self.store.commit({"boot": boot})
             self.log("boot %d (%s)" % (boot, self.wake))
+        if self.wake in ("power", "reset"):
+            # Every boot reads the retained config topic again (then once a day, or sooner
+            # through the persistent session's queue).
+            self.rtc["cfg_t"] = None
         self.boot = self.rtc["boot"]
         self.clock = Clock(hw, self.rtc)
         self.tips = TipCounter(self.rtc, self.cfg["debounce_ms"])
@@ -199,32 +207,91 @@ class Gauge:
     def _connect(self, now):
         if self.link is not None:
             return True
-        if not self.hw.net_up():
+        if not self._attempt_due(now):
+            self.hw.count("connect_deferred")
+            return False  # the readings wait in flash; no radio until the backoff is over
+        try:
+            return self._open(now)
+        finally:
+            # The join policy runs once a wake-up: free its code before the replay's batches
+            # need the heap (it is imported again, from flash, at the next wake-up).
+            sys.modules.pop("wifijoin", None)
+
+    def _open(self, now):
+        t0 = now
+        from wifijoin import Join
+
+        join = Join(self.hw, self.cfg, self.rtc, self.log)
+        if not join.up(now):
+            self._failed(t0, "wifi")
             return False
-        if not self.clock.synced or now - self.rtc["sync"] >= RESYNC_S:
+        if not self.clock.synced or not 0 <= now - self.rtc["sync"] < self.cfg["ntp_every_s"]:
             ntp = self.hw.ntp(self.cfg["ntp_host"])
             if ntp is not None:
                 self._sync(ntp)
-        from mqttlink import Link
+                now = self.clock.now()
+        from mqttlink import Link, Refused
 
-        self.hw.count("connect")
-        link = Link(self.hw, self.cfg, self._on_config)
         cfg_t = self.rtc.get("cfg_t")
-        read_config = cfg_t is None or now - cfg_t >= CONFIG_EVERY_S or now < cfg_t
-        try:
-            link.connect(read_config)
-        except (OSError, ValueError, IndexError, AssertionError) as e:  # umqtt's ways to fail
-            self.log("mqtt connect failed: %r" % (e,))
-            link.close()
-            self.hw.net_down()
-            return False
+        read_config = cfg_t is None or not 0 <= now - cfg_t < self.cfg["config_every_s"]
+        link = Link(self.hw, self.cfg, self._on_config)
+        lf = self.rtc.get("lf") or [0, 0, "", None, 0]
+        online = payload.status_online(lf[1], lf[2], lf[3])
+        for attempt in (0, 1):
+            try:
+                self.hw.count("connect")
+                read_config = link.connect(read_config, online)
+                break
+            except Exception as e:  # noqa: BLE001 - any failure: wait and retry, never a reset loop
+                self.log("mqtt connect failed: %r" % (e,))
+                link.close()
+                # An answer (a CONNACK refusal, bytes that are not one, a refused or reset
+                # TCP connection) came back through the network: the address works. A timeout
+                # or an unreachable host may be a stale reused address: DHCP, once.
+                code = e.args[0] if isinstance(e, OSError) and e.args else None
+                routed = not isinstance(e, OSError) or code in _ANSWERED
+                if attempt or routed or not join.refused(now):
+                    self.hw.net_down()
+                    if isinstance(e, Refused):
+                        why = "mqtt_refused_%d" % e.code
+                    elif isinstance(code, int):
+                        why = "os_%d" % code
+                    else:
+                        why = type(e).__name__.lower()
+                    self._failed(t0, why)
+                    return False
         self.link = link
+        if lf[0]:
+            self.log("connected after %d failed attempts (last: %s)" % (lf[0], lf[2]))
+            lf[0] = lf[4] = 0
+            self.rtc["lf"] = lf
         if read_config:
             self.rtc["cfg_t"] = now
         rssi = self.hw.rssi()
         if rssi is not None:
             self.rtc["rssi"] = rssi
         return True
+
+    # Link failures, in RTC memory: "lf" = [failures in a row, failures since the boot, the
+    # last one's reason, its time, the wait before the next attempt (s)]. The first retry
+    # comes after BACKOFF_FIRST_S, each failure doubles it, up to the heartbeat: a wrong
+    # password or a dead access point costs one attempt per heartbeat, not one per reading.
+
+    def _attempt_due(self, now):
+        lf = self.rtc.get("lf")
+        if not lf or not lf[0]:
+            return True
+        # A clock set back (NTP) makes the wait negative: try at once rather than never.
+        return not 0 <= now - lf[3] < lf[4] - BACKOFF_SLACK_S
+
+    def _failed(self, now, why):
+        lf = self.rtc.get("lf") or [0, 0, "", None, 0]
+        lf[0] += 1
+        lf[1] += 1
+        wait = min(self.heartbeat(), BACKOFF_FIRST_S << min(lf[0] - 1, 16))
+        self.rtc["lf"] = [lf[0], lf[1], why, now, wait]
+        self.hw.count("connect_failed")
+        self.log("link down (%s), %d in a row: next attempt in %d s" % (why, lf[0], wait))
 
     def _sync(self, ntp):
         was_synced = self.clock.synced

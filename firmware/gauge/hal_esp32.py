@@ -26,10 +26,6 @@ class Board:
         self.rtc = machine.RTC()
         self.wlan = network.WLAN(network.STA_IF)
         self.wifi = (pins.get("wifi_ssid", ""), pins.get("wifi_password", ""))
-        # Fast reconnect: a static address skips DHCP, and the access point's BSSID (kept in
-        # RTC memory by the first association) skips the scan. firmware/README.md, energy.
-        self.static_ip = pins.get("wifi_static_ip")  # [ip, netmask, gateway, dns] or None
-        self.bssid = None
         self.wdt = None
         self.handler = None
 
@@ -105,6 +101,7 @@ class Board:
                     time.sleep_ms(5)  # the magnet is passing: let the switch open again
 
     def deepsleep(self, ms):
+        self.net_down()  # radio off even if a failed join left it on
         esp32.wake_on_ext0(self.reed, esp32.WAKEUP_ALL_LOW)
         machine.deepsleep(max(1000, ms))
 
@@ -120,31 +117,60 @@ class Board:
             self.wdt.feed()
 
     # network
-    def net_up(self, timeout_ms=15000):
+    def net_up(self, ap=None, ip=None, timeout_ms=15000):
+        """Associate to `ap` ([bssid hex, channel]) if given, else to the strongest access
+        point of the SSID that a scan finds; take `ip` ([ip, mask, gw, dns]) or ask DHCP.
+        Returns ([bssid hex, channel], ifconfig) once connected, None if not (wifijoin.py
+        decides what to try next)."""
+        import ubinascii
+
         self.wlan.active(True)
         if self.wlan.isconnected():
-            return True
-        if self.static_ip:
-            self.wlan.ifconfig(tuple(self.static_ip))
-        if self.bssid is not None:
-            self.wlan.connect(self.wifi[0], self.wifi[1], bssid=self.bssid)
+            self.wlan.disconnect()
+        # An address given skips the DHCP client (and its ARP check); dhcp4 turns it back on.
+        if ip:
+            self.wlan.ifconfig((ip[0], ip[1], ip[2], ip[3]))
         else:
-            self.wlan.connect(*self.wifi)
+            self.wlan.ipconfig(dhcp4=True)
+        if ap:
+            # The port documents config(channel=) as the scan's starting channel; connect()
+            # of 1.25 rewrites the station config with channel 0, so the energy model counts
+            # no gain from it: ESP-IDF's fast scan walks the channels up to the access
+            # point's, joins that BSSID only, and reports it missing (STAT_NO_AP_FOUND).
+            try:
+                self.wlan.config(channel=ap[1])
+            except (OSError, ValueError):
+                pass
+            timeout_ms = 5000
+        else:
+            # connect() by SSID does not tell which access point it joined (config() has no
+            # "bssid"): scan, and take the strongest one of our SSID.
+            best = None
+            for found in self.wlan.scan():
+                if found[0] == self.wifi[0].encode() and (best is None or found[3] > best[3]):
+                    best = found
+            if best is None:
+                self.net_down()
+                return None
+            ap = [ubinascii.hexlify(best[1]).decode(), best[2]]
+        self.wlan.connect(self.wifi[0], self.wifi[1], bssid=ubinascii.unhexlify(ap[0]))
         start = time.ticks_ms()
         while not self.wlan.isconnected():
-            if time.ticks_diff(time.ticks_ms(), start) > timeout_ms:
-                self.bssid = None  # the access point moved: scan next time
+            status = self.wlan.status()
+            late = time.ticks_diff(time.ticks_ms(), start) > timeout_ms
+            if late or status in (network.STAT_NO_AP_FOUND, network.STAT_WRONG_PASSWORD):
                 self.net_down()
-                return False
-            time.sleep_ms(50)
-        try:
-            self.bssid = self.wlan.config("bssid")
-        except (OSError, ValueError):
-            self.bssid = None
-        return True
+                return None
+            time.sleep_ms(20)
+        return ap, self.wlan.ifconfig()
 
     def net_down(self):
-        self.wlan.disconnect()
+        # Radio off (WLAN.active(False)), not only disconnected: the modem stays powered
+        # otherwise, and deep sleep wants Wi-Fi stopped first (ESP-IDF sleep modes).
+        try:
+            self.wlan.disconnect()
+        except OSError:
+            pass
         self.wlan.active(False)
 
     def rssi(self):

@@ -2,8 +2,8 @@
 
 Username = station id, password from config.json; a Last Will sets the retained status to
 `offline`; `online` is published retained right after CONNACK; the retained config topic is
-read at connect. Readings go at QoS 1: umqtt.simple's publish returns only once the PUBACK is
-in, so the caller removes them from flash only then. TLS when the CA file `mqtt_ca` exists.
+read at boot and daily (a persistent session queues changes in between). Readings go at QoS 1:
+the publish returns only once the PUBACK is in, so the caller removes them from flash only then. TLS when the CA file `mqtt_ca` exists.
 """
 
 import sys
@@ -18,6 +18,17 @@ except ImportError:
     import socket as _socket
 
 CONFIG_WAIT_MS = 1500  # the broker sends a retained message right after SUBACK
+
+
+class Refused(Exception):
+    """The broker answered the CONNECT with a refusal (CONNACK return code: 4 bad user name or
+    password, 5 not authorised, 2 client id, 3 unavailable). umqtt.simple raises its
+    MQTTException for it, which is not an OSError: uncaught, it reset the gauge at every
+    wake-up. The address and the network work; only a person can fix the account."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
 
 
 class _Sockets:
@@ -61,14 +72,16 @@ class _Client(MQTTClient):
             if self.raw is not None:
                 self.raw.settimeout(self.timeout_s)
 
-    def publish_parts(self, topic, parts, sep=b","):
+    def publish_parts(self, topic, parts, retain=False, wait=True, sep=b","):
         """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
         heap is fragmented; one 8 KiB string may not fit where 60 small ones do). Returns once
-        the PUBACK is in, as umqtt.simple's publish does."""
+        the PUBACK is in, as umqtt.simple's publish does; with `wait` off, at once: a later
+        wait reads that PUBACK and skips it (another packet id)."""
         head, body, tail = parts
         size = 2 + len(topic) + 2 + len(head) + len(tail)
         size += sum(len(p) for p in body) + max(0, len(body) - 1) * len(sep)
         pkt = bytearray(b"\x32\0\0\0\0")
+        pkt[0] |= retain
         i = 1
         while size > 0x7F:
             pkt[i] = (size & 0x7F) | 0x80
@@ -86,7 +99,7 @@ class _Client(MQTTClient):
                 self.sock.write(sep)
             self.sock.write(p)
         self.sock.write(tail)
-        while 1:
+        while wait:
             op = self.wait_msg()
             if op == 0x40:
                 sz = self.sock.read(1)
@@ -113,7 +126,9 @@ class Link:
         self.station = cfg["station"]
         self.client = None
 
-    def connect(self, read_config=True):
+    def connect(self, read_config=True, online=payload.STATUS_ONLINE):
+        """CONNECT, the config read when due, then `online` (the status payload to publish).
+        Returns whether the config was read; raises Refused, or what the socket raises."""
         cfg = self.cfg
         ca_path = cfg["mqtt_ca"]
         if not ca_path.startswith("/"):
@@ -142,18 +157,30 @@ class Link:
         c.set_last_will(status, payload.STATUS_OFFLINE, retain=True, qos=1)
         c.set_callback(self._message)
         self.client = c
-        c.connect(clean_session=True)
+        persistent = cfg["mqtt_persistent"]
+        # A persistent session keeps the config subscription at the broker: a change published
+        # while the gauge sleeps is queued and arrives with the next wake-up's PUBACKs, so the
+        # retained message need not be fetched (SUBSCRIBE and a wait) on every wake-up.
+        try:
+            present = c.connect(clean_session=not persistent)
+        except umqtt.simple.MQTTException as e:
+            raise Refused(e.args[0] if e.args else 0)
         c.raw = _Sockets.last
-        c.publish(status, payload.STATUS_ONLINE, retain=True, qos=1)
-        self.hw.count("publish")
         self._config_seen = False
-        if not read_config:
-            return
-        c.subscribe(config_topic(self.station), qos=1)
-        deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
-        while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
-            if c.check_msg() is None:
-                self.hw.sleep_ms(20)
+        if persistent and not present:
+            read_config = True  # a new session: subscribe (the retained message comes with it)
+        if read_config:
+            c.subscribe(config_topic(self.station), qos=1)
+            self.hw.count("subscribe")
+            deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
+            while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
+                if c.check_msg() is None:
+                    self.hw.sleep_ms(20)
+        # `online` goes without waiting for its PUBACK: the readings' PUBACK wait that follows
+        # reads it (and skips it: another packet id). A round trip less per wake-up.
+        c.publish_parts(status, (online, (), b""), True, False)
+        self.hw.count("status")
+        return read_config
 
     def _message(self, topic, msg):
         if topic == config_topic(self.station).encode():
@@ -162,7 +189,7 @@ class Link:
 
     def publish_up(self, parts):
         """One reading (a str) or a batch (a list of encoded readings), QoS 1."""
-        self.hw.count("publish")
+        self.hw.count("publish", len(parts) if isinstance(parts, str) else sum(len(p) + 1 for p in parts))
         topic = payload.topic(self.station, "up")
         if isinstance(parts, str):
             self.client.publish(topic, parts, qos=1)

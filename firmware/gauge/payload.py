@@ -39,6 +39,22 @@ def topic(station, kind="up", root=TOPIC_ROOT):
     return root + "/gauges/" + check_station(station) + "/" + kind
 
 
+def status_online(failures=0, why="", at=None):
+    """The retained status after a connect: `online`, or, once connections have failed since
+    the boot, a JSON object that tells a technician (mosquitto_sub, docs/mqtt.md) how many
+    failed, the last reason (the gauge's own short codes) and when."""
+    if not failures:
+        return STATUS_ONLINE
+    out = '{"state":"online","connect_failures":%d' % _int("failures", failures, 0, 2**62)
+    if why:
+        if any(c not in _FW_CHARS for c in why):
+            raise ValueError("failure reason: letters, digits and . - _ + only")
+        out += ',"last_failure":"%s"' % why
+    if at is not None:
+        out += ',"last_failure_ts":"%s"' % iso8601(at)
+    return out + "}"
+
+
 def _days_to_civil(days):
     # Howard Hinnant's days-from-epoch to (y, m, d); no time module needed.
     days += 719468

@@ -19,19 +19,21 @@ def base_cfg(**extra):
     return cfg
 
 
-def day(name, tips, assoc_ms=None, **cfg):
+def day(name, tips, **cfg):
     world = simboard.World(start, start + DAY, tips_s=tips)
-    if assoc_ms is not None:
-        world.assoc_ms = assoc_ms
     world.real_io = True
     simboard.clear_flash()
     simboard.write_config("/flash", base_cfg(**cfg))
     simboard.live(world, lambda hw: Gauge(hw, "/flash", log=lambda m: None))
     s = world.stats
-    out[name] = {"wakeups": s["wakeups"] + s.get("light_wakeups", 0), "deep_wakeups": s["wakeups"], "radio_s": s["radio_ms"] / 1000,
+    out[name] = {"wakeups": s["wakeups"] + s.get("light_wakeups", 0), "deep_wakeups": s["wakeups"],
+                 "radio_s": s["radio_ms"] / 1000, "radio_by_ms": s["radio_by"],
                  "light_s": s.get("light_ms", 0) / 1000, "boots": s["boots"],
                  "awake_s": s["boots"] * world.awake_ms / 1000, "publishes": s.get("publish", 0),
-                 "connects": s.get("connect", 0), "tips": len(tips)}
+                 "connects": s.get("connect", 0), "joins": s.get("joins", 0),
+                 "dhcp": s.get("dhcp", 0), "scans": s.get("scans", 0), "ntp": s.get("ntp", 0),
+                 "config_reads": s.get("subscribe", 0), "tips": len(tips)}
+    out["costs_ms"] = world.cost
 
 
 def storm(depth_mm, hours, t0):
@@ -39,17 +41,17 @@ def storm(depth_mm, hours, t0):
     return [t0 + i * hours * 3600 / n for i in range(n)]
 
 
-day("dry", [])
-day("rainy", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600))
+rainy = storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600)
+# The previous firmware's schedule under the same timing model: DHCP at every wake-up, a clean
+# session, NTP and the config topic every 6 h.
+before = {"wifi_lease_s": 0, "mqtt_persistent": False, "ntp_every_s": 21600, "config_every_s": 21600}
+static = {"wifi_static_ip": ["10.0.0.42", "255.255.255.0", "10.0.0.1", "10.0.0.1"]}
+variants = {"": {}, "_before": before, "_lease24h": {"wifi_lease_s": 86400}, "_static": static,
+            "_30min": {"heartbeat_s": 1800}}
+for suffix, cfg in variants.items():
+    day("dry" + suffix, [], **cfg)
+    day("rainy" + suffix, rainy, **cfg)
 day("storm", storm(data["storm_mm"], data["storm_h"], start + 10 * 3600))
-day("dry_30min", [], heartbeat_s=1800)
-day("rainy_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), heartbeat_s=1800)
-fast = data["fast_assoc_ms"]
-day("dry_fast", [], assoc_ms=fast)
-day("rainy_fast", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600), assoc_ms=fast)
-day("dry_fast_30min", [], assoc_ms=fast, heartbeat_s=1800)
-day("rainy_fast_30min", storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600),
-    assoc_ms=fast, heartbeat_s=1800)
 
 # 24 h of buffered readings replayed to the real broker.
 # A tip every 40 s, so a reading every minute all day (1,440), the most a day can hold.

@@ -20,12 +20,30 @@ except (ImportError, AttributeError):
 
 EPOCH_2000 = 946684800
 
+# The timing model (ms) the simulated board charges for each step the firmware takes; the
+# sources are in firmware/README.md ("Energy model"). Radio-on time is then what the firmware's
+# own sequence of steps adds up to, per phase (stats["radio_by"]).
+COSTS = {
+    "boot": 150,  # deep-sleep wake-up to main, radio off (assumed)
+    "scan_channel": 120,  # active scan dwell per channel (ESP-IDF default)
+    "scan_all": 2040,  # full scan: 11 active x 120 + 2 passive x 360 (Espressif FAQ)
+    "assoc": 650,  # authentication, association, WPA2 4-way handshake (forum measurement)
+    "dhcp": 1300,  # DISCOVER..ACK plus ESP-IDF's ARP check of the offered address (~1 s)
+    "rtt": 50,  # one round trip to the broker / NTP / DNS server (assumed, a site's uplink)
+    "bytes_per_ms": 125,  # 1 Mbit/s of useful throughput (assumed)
+    "refused": 3000,  # a connection from an address the network no longer routes: ARP fails
+    "disconnect": 30,  # DISCONNECT, deauthentication, radio off (assumed)
+}
 
-class PowerCut(Exception):
+
+# Neither is an Exception: on the board a power cut or a deep sleep never comes back into the
+# firmware, so its `except Exception` (a failed connection must not reset the gauge) may not
+# catch them either.
+class PowerCut(BaseException):
     pass
 
 
-class Sleep(Exception):
+class Sleep(BaseException):
     """The gauge's process ends: deep sleep, reset, or the end of the simulation."""
 
     def __init__(self, reason):
@@ -132,11 +150,15 @@ class World:
         self.faults = []  # (true second, "crash" | "cut" | "flash"), armed when their time comes
         self.cut_at = None  # fault_point name: power cut there
         self.real_io = False  # e2e: sleep for real too, so the real broker's answers arrive
-        self.assoc_ms = 1200  # Wi-Fi association (see firmware/README.md, energy model)
-        self.mqtt_connect_ms = 400
-        self.publish_ms = 60
-        self.awake_ms = 150  # boot from deep sleep to the first line of main
-        self.stats = {"wakeups": 0, "radio_ms": 0, "publish": 0, "feeds": 0,
+        # What each step of a wake-up costs (ms); firmware/README.md gives each one's source.
+        self.cost = dict(COSTS)
+        self.awake_ms = self.cost["boot"]  # boot from deep sleep to the first line of main
+        # The access point and the site's DHCP server. `net` numbers the site's subnet: a
+        # renumbered network (a new router) refuses the addresses of the old one.
+        self.ap = {"bssid": "a4b1c2d3e4f5", "channel": 6}
+        self.net = 0
+        self.events = []  # (true second, callable(world)), run when their time comes
+        self.stats = {"wakeups": 0, "radio_ms": 0, "radio_by": {}, "publish": 0, "feeds": 0,
                       "boots": 0, "power_cuts": 0, "resets": 0, "deep_sleeps": 0}
         self.control = None  # e2e: (host, port) of the test's link-cutting proxy
         self.cuts = []  # e2e: (start_s, end_s, mode) sent to the proxy
@@ -145,6 +167,12 @@ class World:
 
     def now_s(self):
         return self.t // 1000
+
+    def lease(self):
+        return ["10.%d.0.42" % self.net, "255.255.255.0", "10.%d.0.1" % self.net, "10.%d.0.1" % self.net]
+
+    def address_ok(self, ifconfig):
+        return list(ifconfig) == self.lease()
 
     def link_up(self):
         s = self.now_s()
@@ -171,6 +199,8 @@ class SimBoard:
         self.wake = wake
         self.handler = None
         self.radio_since = None
+        self.phase = None  # what the radio time being spent is for
+        self.addr = None  # the address the firmware took: DHCP's, a reused lease, static
         self.wdt_ms = None
         self.last_feed = None
         world.stats["boots"] += 1
@@ -180,6 +210,15 @@ class SimBoard:
 
     # time
     def _advance(self, to_ms, wake=None):
+        t0 = self.w.t
+        try:
+            self._advance_to(to_ms, wake)
+        finally:
+            if self.radio_since is not None:
+                by = self.w.stats["radio_by"]
+                by[self.phase] = by.get(self.phase, 0) + self.w.t - t0
+
+    def _advance_to(self, to_ms, wake):
         w = self.w
         while True:
             e = w.next_edge()
@@ -198,6 +237,9 @@ class SimBoard:
         self._cuts()
 
     def _arm(self):
+        w = self.w
+        while w.events and w.now_s() >= w.events[0][0]:
+            w.events.pop(0)[1](w)
         # A crash or a power cut at the next committed reading, or a cut inside a flash write.
         w = self.w
         while w.faults and w.now_s() >= w.faults[0][0]:
@@ -235,6 +277,7 @@ class SimBoard:
         return a - b
 
     def sleep_ms(self, ms):
+        # The config wait (mqttlink) sleeps with the radio on: it stays in the current phase.
         if self.w.real_io and _real_sleep_ms is not None:
             _real_sleep_ms(ms)
         self._advance(self.w.t + ms)
@@ -277,6 +320,8 @@ class SimBoard:
     def wait(self, ms, wake):
         t0 = self.w.t
         radio = self.radio_since is not None
+        if radio:
+            self.phase = "link_idle"  # light sleep with the link kept (a reading due soon)
         try:
             self._advance(self.w.t + ms, wake)
         finally:
@@ -319,16 +364,38 @@ class SimBoard:
         self.last_feed = self.w.t
 
     # network
-    def net_up(self):
-        w = self.w
+    def _spend(self, phase, ms):
+        self.phase = phase
+        self._advance(self.w.t + ms)
+
+    def net_up(self, ap=None, ip=None):
+        """hal_esp32.Board.net_up's steps: a scan when no access point is known (the scan
+        gives its BSSID), a fast scan up to its channel, association, DHCP unless an address
+        is given. None when the access point is not there."""
+        w, c = self.w, self.w.cost
         if self.radio_since is None:
             self.radio_since = w.t
-        if not w.link_up():
-            self._advance(w.t + 5000)  # scanning for the access point, then give up
-            self._radio_off()
-            return False
-        self._advance(w.t + w.assoc_ms)
-        return True
+        self.addr = None
+        if not w.link_up() or (ap and ap[0] != w.ap["bssid"]):
+            self._spend("scan", c["scan_all"])  # every channel, then STAT_NO_AP_FOUND
+            self.net_down()
+            return None
+        st = w.stats
+        if not ap:
+            self._spend("scan", c["scan_all"])
+            ap = [w.ap["bssid"], w.ap["channel"]]
+            st["scans"] = st.get("scans", 0) + 1
+        else:
+            st["hinted"] = st.get("hinted", 0) + 1
+        self._spend("scan", w.ap["channel"] * c["scan_channel"])
+        self._spend("assoc", c["assoc"])
+        if ip is None:
+            self._spend("dhcp", c["dhcp"])
+            ip = w.lease()
+            st["dhcp"] = st.get("dhcp", 0) + 1
+        self.addr = list(ip)
+        w.stats["joins"] = w.stats.get("joins", 0) + 1
+        return ap, tuple(ip)
 
     def _radio_off(self):
         if self.radio_since is not None:
@@ -336,24 +403,35 @@ class SimBoard:
             self.radio_since = None
 
     def net_down(self):
+        if self.radio_since is not None:
+            self._spend("disconnect", self.w.cost["disconnect"])
         self._radio_off()
 
     def rssi(self):
         return -81
 
     def ntp(self, _host):
+        self.w.stats["ntp"] = self.w.stats.get("ntp", 0) + 1
         if not self.w.ntp_ok or not self.w.link_up():
+            self._spend("ntp", 5 * self.w.cost["rtt"])  # ntptime's socket timeout, shortened
             return None
-        self._advance(self.w.t + 40)
+        self._spend("ntp", 2 * self.w.cost["rtt"])  # DNS, then one UDP exchange
         return self.w.now_s()
 
     def count(self, what, n=1):
-        w = self.w
-        w.stats[what] = w.stats.get(what, 0) + n
-        if what == "publish":
-            self._advance(w.t + w.publish_ms)
-        elif what == "connect":
-            self._advance(w.t + w.mqtt_connect_ms)
+        w, c = self.w, self.w.cost
+        w.stats[what] = w.stats.get(what, 0) + (1 if what == "publish" else n)
+        if what == "publish":  # PUBLISH out, PUBACK back
+            self._spend("publish", c["rtt"] + n // c["bytes_per_ms"])
+        elif what == "connect":  # DNS, TCP, CONNECT/CONNACK
+            if self.addr is not None and not w.address_ok(self.addr):
+                self._spend("mqtt_connect", c["refused"])
+                raise OSError(113)  # EHOSTUNREACH: the address is not this network's any more
+            self._spend("mqtt_connect", 3 * c["rtt"])
+        elif what == "subscribe":  # SUBSCRIBE/SUBACK (the wait for the retained one follows)
+            self._spend("config", c["rtt"])
+        elif what == "status":  # written; its PUBACK is read with the readings' one
+            self.phase = "status"
 
     def fault_point(self, name):
         if self.w.crash_at == name:
@@ -386,8 +464,8 @@ def live(world, make_gauge, on_boot=None, max_boots=1000000):
         except PowerCut:
             world.power_cut()
             wake = "power"
-        except RuntimeError as e:
-            # What gauge.main does with a crash: keep the counts in RTC memory, reset.
+        except Exception as e:  # noqa: BLE001
+            # What gauge.main does with any crash: keep the counts in RTC memory, reset.
             world.log.append("crash: %s" % e)
             if g is not None and g.hw is hw:
                 g.save_rtc()

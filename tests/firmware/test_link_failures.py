@@ -1,0 +1,238 @@
+"""A connection the broker refuses (a wrong password), or a broker that answers nonsense, under the
+real MicroPython: the readings stay in flash, the gauge does not reset, it retries with an
+exponential backoff up to the heartbeat, and once the account is fixed every reading arrives
+once, with the failures reported on the retained status for a technician."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.firmware.micropython import run_json
+from tests.support import Broker, wait_for
+
+pytestmark = pytest.mark.usefixtures("micropython")
+
+START = 1795852800
+H = 3600
+
+
+class Control:
+    """What the simulated world calls when its `control` event comes: here, the account's fix
+    in the broker's password file (as `vigie stations rotate-password` or a technician would)."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self.calls: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rwb") as f:
+                what = f.readline().decode().strip()
+                self.calls.append(what)
+                self.action(what)
+                f.write(b"done " + what.encode() + b"\n")
+                f.flush()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class Answering:
+    """A TCP server on the gauge's broker port that answers every connection with `reply` (the
+    bytes a broker should not send) and closes it."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.connections = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(0.3)
+                try:
+                    # The whole CONNECT (umqtt writes it in pieces), then the answer: closing
+                    # after the first piece would fail the gauge's writes, not its read.
+                    while conn.recv(4096):
+                        pass
+                except TimeoutError:
+                    pass
+                except OSError:
+                    continue
+                with contextlib.suppress(OSError):
+                    conn.sendall(self.reply)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture
+def listener(broker: Broker) -> Iterator[tuple[str, list[bytes], dict[str, bytes]]]:
+    """A station id and what Vigie's side receives on its up and status topics."""
+    station = f"lf-{uuid.uuid4().hex[:6]}"
+    up: list[bytes] = []
+    status: dict[str, bytes] = {}
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"l-{station}")
+    c.username_pw_set("vigie-api", broker.password("vigie-api"))
+
+    def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+        if m.topic.endswith("/up"):
+            up.append(bytes(m.payload))
+        else:
+            status[m.topic] = bytes(m.payload)
+
+    c.on_message = on_message
+    c.connect("127.0.0.1", broker.port)
+    c.subscribe([(f"vigie/v1/gauges/{station}/up", 1), (f"vigie/v1/gauges/{station}/status", 1)])
+    c.loop_start()
+    try:
+        yield station, up, status
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+def readings(messages: list[bytes]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        doc = json.loads(m)
+        out.extend(doc["readings"] if "readings" in doc else [doc])
+    return out
+
+
+def attempts(out: dict[str, Any]) -> list[int]:
+    """Simulated seconds (from START) of each failed connection attempt."""
+    return [t - START for t, m in out["logs"] if m.startswith("link down (")]
+
+
+def test_a_wrong_password_keeps_the_readings_backs_off_and_delivers_once_fixed(
+    broker: Broker, listener: tuple[str, list[bytes], dict[str, bytes]]
+) -> None:
+    station, up, status = listener
+    right, wrong = uuid.uuid4().hex, uuid.uuid4().hex
+    broker.add_device(station, wrong)  # the account's password is not the gauge's
+    control = Control(lambda _what: broker.add_device(station, right))
+    # An hour of rain (a tip every 30 s) from the second minute: a reading due every minute.
+    tips = [START + 120 + 30 * i for i in range(120)]
+    fix = START + 3 * H + 100
+    try:
+        out: dict[str, Any] = run_json(
+            "case_wake.py",
+            {
+                "start": START,
+                "end": START + 5 * H,
+                "tips": tips,
+                "station": station,
+                "port": broker.devices_port,
+                "password": right,
+                "api_port": broker.port,
+                "api_password": broker.password("vigie-api"),
+                "control_port": control.port,
+                "events": [[fix, "control", "fix-password"]],
+                "logs_kept": 2000,
+            },
+            timeout=900,
+        )
+    finally:
+        control.close()
+    st = out["stats"]
+    assert control.calls == ["fix-password"]
+    # No reset loop: every boot was a deep-sleep wake-up, the refusal never escaped.
+    assert st["resets"] == 0 and st["power_cuts"] == 0
+    assert not [m for _, m in out["logs"] if "crash" in m]
+    tried = attempts(out)
+    assert tried and all(t < fix - START for t in tried)
+    # Mosquitto refuses a wrong password on MQTT 3.1.1 with CONNACK 5 (not authorised).
+    assert all("mqtt_refused_5" in m for _, m in out["logs"] if m.startswith("link down ("))
+    # The backoff: the waits between attempts double from 1 min and stop at the heartbeat
+    # (15 min), even while a reading is due every minute in the rain.
+    gaps = [b - a for a, b in itertools.pairwise(tried)]
+    assert gaps[:4] == sorted(gaps[:4]) and gaps[0] < 300 and gaps[3] > gaps[0]
+    assert max(gaps) <= 900 + 60 and min(gaps) >= 59
+    # Without a backoff, the 3 h refused would have tried at each of ~60 rain readings and
+    # ~10 heartbeats; with it, 4 attempts in the first quarter hour, then one per heartbeat.
+    assert 12 <= len(tried) <= 20
+    assert st["connect_deferred"] > 40  # readings recorded while the link waited
+    # Held in flash until the fix, then every reading delivered exactly once.
+    assert out["held"] == 0
+    made = out["meta"]["seq"] + 1
+    wait_for(lambda: len(readings(up)) >= made, timeout=20)
+    got = readings(up)
+    assert sorted(r["seq"] for r in got) == list(range(made))
+    assert sum(r["tips"] for r in got) == len(tips) == out["meta"]["counter"]
+    delivered = [t - START for t, m in out["logs"] if m.startswith("connected after")]
+    assert len(delivered) == 1 and fix - START < delivered[0] <= fix - START + 900 + 60
+    # What a technician finds afterwards: the retained status counts the failures since boot.
+    topic = f"vigie/v1/gauges/{station}/status"
+    wait_for(lambda: topic in status, timeout=10)
+    diag = json.loads(status[topic])
+    assert diag["state"] == "online" and diag["connect_failures"] == len(tried)
+    assert diag["last_failure"] == "mqtt_refused_5"
+    assert out["rtc"]["lf"][:3] == [0, len(tried), "mqtt_refused_5"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        # The connection closed without a CONNACK: seen on the read, or on a write (EPIPE, reset).
+        (b"", {"indexerror", "os_32", "os_104"}),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", {"assertionerror"}),  # not MQTT at all
+        (b"\x20\x02\x00\x86", {"mqtt_refused_134"}),  # a CONNACK with a code MQTT 3.1.1 lacks
+        (b"\x20\x02\x00\x04" + b"\xff" * 70000, {"mqtt_refused_4"}),  # refused, then a flood
+    ],
+)
+def test_a_broker_answering_nonsense_never_resets_the_gauge(reply: bytes, why: set[str]) -> None:
+    server = Answering(reply)
+    try:
+        out: dict[str, Any] = run_json(
+            "case_wake.py",
+            {
+                "start": START,
+                "end": START + 2 * H,
+                "tips": [START + 600 + 40 * i for i in range(30)],
+                "station": f"nz-{uuid.uuid4().hex[:6]}",
+                "port": server.port,
+                "password": "x",
+                "api_port": 1,
+                "api_password": "",
+            },
+            timeout=300,
+        )
+    finally:
+        server.close()
+    st = out["stats"]
+    assert st["resets"] == 0
+    tried = attempts(out)
+    assert tried and server.connections >= len(tried)
+    reasons = {m[len("link down (") :].split(")")[0] for _, m in out["logs"] if m.startswith("link down (")}
+    assert reasons and reasons <= why
+    # Something answered: the address works, so no DHCP retry after each failure.
+    assert "lease_refused" not in st
+    assert out["held"] == out["meta"]["seq"] + 1 > 0  # nothing left the flash
+    assert out["rtc"]["lf"][1] == len(tried) and out["rtc"]["lf"][2] in why
+    assert len(tried) <= 2 * 4 + 5  # backed off: not one per reading
