@@ -201,7 +201,9 @@
         refresh();
       });
     });
-    source.addEventListener("open", function () { el.setAttribute("data-live", "open"); });
+    // The stream starts "from now" when it connects: what was stored between the page's own read
+    // and that moment comes in no event, so the state is read once more when the stream opens.
+    source.addEventListener("open", function () { el.setAttribute("data-live", "open"); refresh(); });
     source.addEventListener("error", function () { el.setAttribute("data-live", "reconnecting"); });
   }
   setInterval(refresh, 60000);

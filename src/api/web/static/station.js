@@ -39,7 +39,14 @@
 
   if (!window.EventSource) { return; }
   var source = new EventSource(el.getAttribute("data-live-url"));
-  source.addEventListener("open", function () { el.setAttribute("data-stream", "open"); });
+  // The stream starts "from now" when it first connects: a reading stored between the chart's
+  // load and that moment comes in no event, so the chart is loaded once more then. (A reconnect
+  // sends Last-Event-ID and resumes where it was: no second load.)
+  var opened = false;
+  source.addEventListener("open", function () {
+    el.setAttribute("data-stream", "open");
+    if (!opened && live) { opened = true; chart.load(el.getAttribute("data-series-url")).catch(function () {}); }
+  });
   source.addEventListener("error", function () { el.setAttribute("data-stream", "reconnecting"); });
   source.addEventListener("reading", function (e) {
     var r;
