@@ -59,6 +59,9 @@ ROUTERS = (
     health.router,
     metrics.router,
     stations.router,
+    # Every station's recent rain (the map's query). Near the top: routes are matched in order,
+    # and the map's and the charts' reads are the hottest paths (bench-api).
+    rain_recent.router,
     incidents.router,
     incidents.page_router,
     alerts_cap.router,
@@ -97,8 +100,6 @@ ROUTERS = (
     observations.router,
     deployments.router,
     species.router,
-    # bench-api: every station's recent rain (the map's query)
-    rain_recent.router,
     # review-web (issue 11 §2): the naturalists' gallery and viewer
     review_pages.router,
     # camtrap (issue 11 §1): the Camtrap DP export and the species summary.
@@ -111,14 +112,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = make_async_pool(settings.database_url.get_secret_value(), name=APP_API)
+        primary = settings.database_url.get_secret_value()
+        pool = make_async_pool(primary, name=APP_API)
         await pool.open(wait=False)
         app.state.pool = pool
-        # The read replica's pool, or the primary's when there is none (deps.ReadPool).
+        # Reads on the primary without a transaction per checkout (deps.Reads): who is calling.
+        reads = make_async_pool(primary, name=APP_API, autocommit=True)
+        await reads.open(wait=False)
+        app.state.reads = reads
+        # The read replica's pool, or the primary's reads when there is none (deps.ReadPool).
         read_url = settings.api.read_database_url
-        read_pool = pool
+        read_pool = reads
         if read_url is not None:
-            read_pool = make_async_pool(read_url.get_secret_value(), name=APP_API_READ)
+            read_pool = make_async_pool(read_url.get_secret_value(), name=APP_API_READ, autocommit=True)
             await read_pool.open(wait=False)
         app.state.read_pool = read_pool
         # api-readings: the one LISTEN connection of the live stream, opened with its first client.
@@ -127,8 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await app.state.live.close()
-            if read_pool is not pool:
+            if read_pool is not reads:
                 await read_pool.close()
+            await reads.close()
             await pool.close()
 
     # FastAPI's own /docs and /redoc load Swagger UI from a CDN, and Vigie fetches nothing from

@@ -24,7 +24,7 @@ from api.accounts import audit, sessions, tokens
 from api.accounts.roles import HELD, SIGNED_IN, Role
 from api.accounts.sessions import Session
 from api.accounts.users import get_user
-from api.deps import Pool
+from api.deps import Pool, Reads
 from api.forms import is_form, read_form
 
 __all__ = ["HELD", "SIGNED_IN", "STAFF", "Principal", "Role", "audited", "require", "require_page"]
@@ -110,7 +110,7 @@ async def _from_session(pool: AsyncConnectionPool, key: str, ip: str | None) -> 
 
 async def current_principal(
     request: Request,
-    pool: Pool,
+    pool: Reads,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve the caller once per request (FastAPI caches this dependency); check CSRF."""
@@ -144,7 +144,8 @@ def _checker(roles: tuple[Role, ...], error: type[HTTPException]) -> params.Depe
         raise ValueError("require() needs at least one role")
     wanted = frozenset(roles)
 
-    def check(request: Request, principal: CurrentPrincipal) -> Principal:
+    # async: a plain def dependency would run in FastAPI's thread pool (a thread hop per request).
+    async def check(request: Request, principal: CurrentPrincipal) -> Principal:
         if (
             error is PageAuthError
             and principal.must_change_password

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -117,22 +118,46 @@ def make_pool(
     )
 
 
+# A connection handed out this recently is handed out again without the check's round trip:
+# it was alive then, and a database restart takes longer than this. If the server crashed in
+# between, the request fails once with the French 503 and the pool throws the connection away.
+# Under load (bench-api: 200 requests/s) each connection comes back every few ms, and the check
+# was a tenth of the API's CPU per request. The time is noted at hand-out, in the check itself:
+# a `reset` callback would note it at return, but it makes the pool return every connection
+# through its worker tasks, a task hop per request.
+RECENT_USE_S = 1.0
+_handed_out_at: weakref.WeakKeyDictionary[AsyncConn, float] = weakref.WeakKeyDictionary()
+
+
+async def _check_unless_recent(conn: AsyncConn) -> None:
+    now = time.monotonic()
+    last = _handed_out_at.get(conn)
+    if last is None or conn.broken or now - last >= RECENT_USE_S:
+        await AsyncConnectionPool.check_connection(conn)
+    _handed_out_at[conn] = now
+
+
 def make_async_pool(
-    url: str, *, name: str, min_size: int = 1, max_size: int = 8
+    url: str, *, name: str, min_size: int = 1, max_size: int = 8, autocommit: bool = False
 ) -> AsyncConnectionPool:
     """A closed async pool named for its service; the FastAPI lifespan opens and closes it.
 
-    Each connection is checked as it is handed out (one empty round trip): without the check,
-    after a fast restart of the database the pool handed out its dead connections one request
-    at a time and /healthz said `database: false` for about 35 s (issue 14)."""
+    A connection is checked as it is handed out (one empty round trip) unless it was handed out
+    less than RECENT_USE_S ago: without the check, after a fast restart of the database the pool
+    handed out its dead connections one request at a time and /healthz said `database: false`
+    for about 35 s (issue 14).
+
+    autocommit: for a pool that only reads. A read then costs its own round trips only; in a
+    transactional pool each checkout also pays a BEGIN and a COMMIT. Reads that need one snapshot
+    open it themselves (`conn.transaction()`)."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         name=name,
-        check=AsyncConnectionPool.check_connection,
-        kwargs={"application_name": name, "connect_timeout": CONNECT_TIMEOUT_S},
+        check=_check_unless_recent,
+        kwargs={"application_name": name, "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit},
     )
 
 

@@ -137,6 +137,26 @@ def test_recent_rain_of_every_station_for_the_map(
     assert client.get("/api/v1/rain/recent").status_code == 401
 
 
+def test_recent_rain_off_the_hour_reads_whole_hours_and_the_edges_alike(
+    client: TestClient, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """The totals read whole hours from rain_1h and the edges from rain_5min: a `to` off the
+    hour must count exactly the 5-minute buckets that start in the span, at both edges."""
+    sid = make_station(db, "aa-edges").id
+    to = datetime(2026, 11, 20, 10, 20, tzinfo=UTC)
+    day = to - timedelta(hours=24)
+    _rollup(db, sid, day - timedelta(minutes=5), 0.1)  # 10:15 the day before: before the span
+    _rollup(db, sid, day + timedelta(minutes=5), 0.2)  # 10:25: the partial first hour
+    _rollup(db, sid, day + timedelta(minutes=40), 0.4)  # 11:00: a whole hour
+    _rollup(db, sid, to - timedelta(minutes=65), 0.8)  # 09:15: the day, not the last hour
+    _rollup(db, sid, to - timedelta(minutes=55), 1.6)  # 09:25: the last hour
+    _rollup(db, sid, to - timedelta(minutes=5), 3.2)  # 10:15: starts before `to`
+    _rollup(db, sid, to, 6.4)  # 10:20: starts at `to`, after the span
+    r = client.get("/api/v1/rain/recent", params={"to": to.isoformat()}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["stations"] == [{"station": "aa-edges", "mm_1h": 4.8, "mm_24h": 6.2, "readings_24h": 5}]
+
+
 def test_recent_rain_bad_input_is_a_clear_error(
     client: TestClient, db: psycopg.Connection[tuple[object, ...]]
 ) -> None:

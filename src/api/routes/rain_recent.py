@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.auth import STAFF, require
-from api.deps import Pool
+from api.deps import ReadPool
 from api.queries import rain
 from api.routes._common import VigieRoute
 from api.schemas.stations import RecentRain, StationRecent
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/rain", tags=["stations"], route_class=VigieRo
 
 @router.get("/recent", dependencies=[require(*STAFF)])
 async def recent_rain(
-    pool: Pool,
+    pool: ReadPool,
     end: Annotated[IsoAwareDatetime | None, Query(alias="to")] = None,
 ) -> RecentRain:
     """Each active station's total of the hour and of the 24 h before `to` (default: now), from

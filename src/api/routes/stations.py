@@ -14,7 +14,7 @@ from api.deps import Pool, ReadPool, SettingsDep
 from api.queries import rain, readings
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
-from api.schemas.stations import RainBucket, RainSeries, RainSeriesDetail, Reading, SeriesPoint, StationStatus
+from api.schemas.stations import RainBucket, RainSeries, RainSeriesDetail, Reading, StationStatus
 from api.validation import IsoDatetime
 from vigie import stations_queries
 from vigie.errors import NotFoundError, ValidationFailed
@@ -115,13 +115,15 @@ async def station_series(
             "from": start,
             "to": end,
             "total_mm": None if total is None else round(total, 3),
+            # Plain dicts, validated in the one model_validate call: a SeriesPoint(...) per
+            # bucket was 8 % of the API's CPU on a year of days (bench-api profile).
             "buckets": [
-                SeriesPoint(
-                    start=b.start,
-                    depth_mm=_round(b.depth_mm),
-                    cumulative_mm=_round(b.cumulative_mm),
-                    intensity_mm_h=_round(b.intensity_mm_h),
-                )
+                {
+                    "start": b.start,
+                    "depth_mm": _round(b.depth_mm),
+                    "cumulative_mm": _round(b.cumulative_mm),
+                    "intensity_mm_h": _round(b.intensity_mm_h),
+                }
                 for b in buckets
             ],
         }

@@ -195,7 +195,7 @@ def number_fr(value: float | int, decimals: int = 0) -> str:
     return text.replace(",", "\u202f").replace(".", ",")
 
 
-def _pages(request: Request) -> Pages:
+async def _pages(request: Request) -> Pages:
     pages: Pages = request.app.state.pages
     return pages
 
