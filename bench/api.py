@@ -224,6 +224,32 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sequential_cpu(token: str, pid: int, kinds: dict[str, list[str]], n: int = 200) -> dict[str, float]:
+    """The API's own CPU ms per request of each kind, asked one at a time on one keep-alive
+    connection: what a request costs the API, apart from any queueing (CPU time, so the other
+    work of the machine does not count in it, except through shared caches)."""
+    conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=60)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def ask(path: str) -> None:
+        conn.request("GET", path, headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+        if answer.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {answer.status}")
+
+    out: dict[str, float] = {}
+    for kind, urls in sorted(kinds.items()):
+        for i in range(20):  # warm: prepared statements, pool connections
+            ask(urls[i % len(urls)])
+        before = cpu_s(pid)
+        for i in range(n):
+            ask(urls[i % len(urls)])
+        out[kind] = round((cpu_s(pid) - before) * 1000 / n, 2)
+    conn.close()
+    return out
+
+
 def csv_export(ds: api_data.Dataset, token: str, pid: int) -> dict[str, Any]:
     """A year of one station as CSV through the API, read as it streams; the API's RSS sampled."""
     sid = ds.stations[0]
@@ -354,6 +380,9 @@ def main() -> None:
         ingest.start("subscribed to")
         wait_http(token)
         assert api.proc is not None
+        kinds = {**paths(ds), "me": ["/api/v1/me"]}
+        result["api_cpu_ms_sequential"] = sequential_cpu(token, api.proc.pid, kinds)
+        log(f"API CPU ms per request, one at a time: {result['api_cpu_ms_sequential']}")
         base = baseline(ds, {"all_stations_24h": 100, "station_7d_hourly": 200, "station_1y_daily": 20})
         rates = [float(r) for r in args.rates.split(",")]
         spec = {
@@ -488,6 +517,9 @@ def write_docs(result: dict[str, Any]) -> None:
         f"{yes[met['achieved_rate_ge_95pct_of_offered']]} |",
         f"| API CPU per answered request, 200 req/s run | {result.get('api_cpu_ms_per_request')} ms |"
         " (1000 / it = req/s on one free core) | |",
+        "| API CPU per request, one at a time | "
+        + ", ".join(f"`{k}` {v} ms" for k, v in result["api_cpu_ms_sequential"].items())
+        + " | (report) | |",
         f"| highest steady rate, every p99 < 100 ms | {result['max_rate_p99_under_100ms'] or 'none'} req/s"
         " | (report) | |",
         f"| CSV export, a year of one station | {result['csv_rows']:,} rows, {result['csv_mb']} MB in "

@@ -46,8 +46,14 @@ def _local(value: datetime, tz: ZoneInfo) -> str:
 
 
 def _csv_rows(station: str, rows: Sequence[tuple[Any, ...]], tz: ZoneInfo, decimal: str) -> list[list[str]]:
+    # A row's cost is the export's speed (a year of one station is 525,600 rows): the quality
+    # names are computed once per distinct flags value, not per row.
+    quality: dict[int, str] = {}
     out = []
     for ts, interval_s, seq, tips, counter, mm, battery_v, rssi, flags, received_at in rows:
+        names = quality.get(flags)
+        if names is None:
+            names = quality[flags] = "|".join(flag_names(int(flags)))
         out.append(
             [
                 station,
@@ -59,7 +65,7 @@ def _csv_rows(station: str, rows: Sequence[tuple[Any, ...]], tz: ZoneInfo, decim
                 _number(mm, decimal),
                 _number(None if battery_v is None else float(battery_v), decimal),
                 _number(rssi, decimal),
-                "|".join(flag_names(int(flags))),
+                names,
                 _local(received_at, tz),
             ]
         )

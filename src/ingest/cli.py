@@ -6,7 +6,7 @@ import signal
 
 import typer
 
-from ingest.retention import apply_retention
+from ingest.retention import apply_retention, cluster_past_chunks
 from ingest.service import IngestService
 from vigie.db import APP_INGEST, wait_until_ready
 from vigie.jobs import guarded, make_scheduler
@@ -73,6 +73,10 @@ def app() -> None:
         ),
         "interval",
         seconds=cfg.retention_check_s,
+    )
+    # Same advisory lock: one worker at a time, and not while retention runs.
+    scheduler.add_job(
+        guarded("cluster", lambda: cluster_past_chunks(url)), "interval", seconds=cfg.retention_check_s
     )
     scheduler.start()
     try:
