@@ -277,12 +277,18 @@ class Gauge:
     # comes after BACKOFF_FIRST_S, each failure doubles it, up to the heartbeat: a wrong
     # password or a dead access point costs one attempt per heartbeat, not one per reading.
 
-    def _attempt_due(self, now):
+    def attempt_in(self, now):
+        """Seconds before a connection may be tried again (0: now). Nothing but time ends a
+        backoff: a caller that retries without sleeping gets no radio until it has passed."""
         lf = self.rtc.get("lf")
         if not lf or not lf[0]:
-            return True
+            return 0
+        left = lf[4] - BACKOFF_SLACK_S - (now - lf[3])
         # A clock set back (NTP) makes the wait negative: try at once rather than never.
-        return not 0 <= now - lf[3] < lf[4] - BACKOFF_SLACK_S
+        return left if 0 <= now - lf[3] and left > 0 else 0
+
+    def _attempt_due(self, now):
+        return self.attempt_in(now) == 0
 
     def _failed(self, now, why):
         lf = self.rtc.get("lf") or [0, 0, "", None, 0]
