@@ -67,8 +67,10 @@ class Link:
         now = self.hw.rtc_epoch()
         every = self.cfg["dns_every_s"]
         cached = self.s.get("dns")
-        if cached and cached[0] == host and every > 0 and 0 <= now - cached[2] < every:
-            return cached[1]
+        # RTC memory is the gauge's own, but a damaged entry must not stop it: resolve again.
+        if isinstance(cached, list) and len(cached) == 3 and cached[0] == host and every > 0:
+            if isinstance(cached[2], int) and 0 <= now - cached[2] < every:
+                return cached[1]
         self.hw.count("dns")
         found = Sockets.getaddrinfo(host, self.cfg["mqtt_port"])
         ip = _ipv4_of(found[0][-1])

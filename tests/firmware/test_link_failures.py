@@ -5,7 +5,6 @@ once, with the failures reported on the retained status for a technician."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import socket
@@ -18,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.firmware.linkproxy import LinkProxy, answer_after_reading
 from tests.firmware.micropython import run_json
 from tests.support import Broker, wait_for
 
@@ -73,19 +73,7 @@ class Answering:
             except OSError:
                 return
             self.connections += 1
-            with conn:
-                conn.settimeout(0.3)
-                try:
-                    # The whole CONNECT (umqtt writes it in pieces), then the answer: closing
-                    # after the first piece would fail the gauge's writes, not its read.
-                    while conn.recv(4096):
-                        pass
-                except TimeoutError:
-                    pass
-                except OSError:
-                    continue
-                with contextlib.suppress(OSError):
-                    conn.sendall(self.reply)
+            answer_after_reading(conn, self.reply)
 
     def close(self) -> None:
         self.server.close()
@@ -279,3 +267,53 @@ def test_a_password_changed_while_the_gauge_runs_is_refused_at_the_pipelined_con
     wait_for(lambda: len(readings(up)) >= made, timeout=20)
     assert sorted(r["seq"] for r in readings(up)) == list(range(made))
     assert out["rtc"]["lf"][:3] == [0, len(tried), "mqtt_refused_5"]
+
+
+@pytest.mark.parametrize(
+    ("junk", "why"),
+    [
+        (b"", {"indexerror", "os_32", "os_104"}),  # closed without a CONNACK
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", {"assertionerror"}),  # not MQTT
+        (b"\x20\x02", {"indexerror", "os_32", "os_104"}),  # a CONNACK cut short
+        (b"\x20\x02\x00\x04" + b"\xff" * 70000, {"mqtt_refused_4", "os_32", "os_104"}),
+    ],
+)
+def test_nonsense_behind_a_pipelined_connect_keeps_every_reading(
+    broker: Broker, listener: tuple[str, list[bytes], dict[str, bytes]], junk: bytes, why: set[str]
+) -> None:
+    # The broker for an hour (the boot's connection, then pipelined ones), then an hour in which
+    # every connection is answered with `junk` after the gauge has written CONNECT, its status
+    # and a reading, then the broker again: no reset, the failures backed off, every reading
+    # delivered once.
+    station, up, _ = listener
+    password = uuid.uuid4().hex
+    broker.add_device(station, password)
+    proxy = LinkProxy(broker.devices_port)
+    proxy.junk = junk
+    try:
+        out: dict[str, Any] = run_json(
+            "case_e2e.py",
+            {
+                "start": START,
+                "end": START + 3 * H,
+                "tips": [START + H + 600 + 45 * i for i in range(40)],  # rain inside the hour
+                "cuts": [[START + H, START + 2 * H, "junk"]],
+                "station": station,
+                "port": proxy.port,
+                "control_port": proxy.control_port,
+                "password": password,
+            },
+            timeout=600,
+        )
+    finally:
+        proxy.close()
+    st = out["stats"]
+    assert "junk" in proxy.modes_seen and st["resets"] == 0
+    assert st["connack"] == 1  # only the boot's connection waited for its CONNACK alone
+    reasons = {m[len("link down (") :].split(")")[0] for m in out["logs"] if m.startswith("link down (")}
+    assert reasons and reasons <= why
+    assert 2 <= st["connect_failed"] <= 4 + 4  # 1, 2, 4, 8 min, then the heartbeat
+    assert out["held"] == 0 and out["meta"]["counter"] == 40
+    made = out["meta"]["seq"] + 1
+    wait_for(lambda: len(readings(up)) >= made, timeout=20)
+    assert sorted(r["seq"] for r in readings(up)) == list(range(made))
