@@ -24,8 +24,14 @@ DEFAULTS = {
     "mqtt_timeout_s": 10,
     "ntp_host": "pool.ntp.org",
     "ntp_every_s": 86400,  # NTP once a day: the measured drift corrects the RTC in between
+    # The broker's address from DNS kept this long (and asked again at every boot and after a
+    # failed connection); 0: DNS at every connection. Skips a round trip per wake-up.
+    "dns_every_s": 86400,
     "config_every_s": 86400,  # the retained config topic re-read daily (and at every boot)
     "mqtt_persistent": True,  # a persistent session: config changes queue for the next wake
+    # The CONNECT's answer read with the first reading's PUBACK (MQTT 3.1.1 section 3.1.4): a
+    # round trip less per wake-up. False: wait for the CONNACK first, as umqtt.simple does.
+    "mqtt_pipeline": True,
     "tip_mm": 0.2,  # informational: Vigie computes depth from its own station record
     "reed_pin": 27,
     "battery_adc_pin": 35,

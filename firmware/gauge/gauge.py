@@ -38,6 +38,16 @@ def _opt(text):
     return None if text == "" else int(text)
 
 
+def _why(e, refused):
+    """A connection failure's reason, for the log and the retained status."""
+    code = e.args[0] if isinstance(e, OSError) and e.args else None
+    if isinstance(e, refused):
+        return "mqtt_refused_%d" % e.code
+    if isinstance(code, int):
+        return "os_%d" % code
+    return type(e).__name__.lower()
+
+
 def encode_record(seq, ts, tips, counter, interval_s, mv, rssi, gap, boot, unsynced):
     """A buffered reading, as compact as a slot wants it: integers, comma-separated."""
     vals = (seq, ts, tips, counter, interval_s, mv, rssi, gap, boot, 1 if unsynced else 0)
@@ -70,13 +80,15 @@ class Gauge:
             self.log("boot %d (%s)" % (boot, self.wake))
         if self.wake in ("power", "reset"):
             # Every boot reads the retained config topic again (then once a day, or sooner
-            # through the persistent session's queue).
+            # through the persistent session's queue), and asks DNS for the broker again.
             self.rtc["cfg_t"] = None
+            self.rtc["dns"] = None
         self.boot = self.rtc["boot"]
         self.clock = Clock(hw, self.rtc)
         self.tips = TipCounter(self.rtc, self.cfg["debounce_ms"])
         self._finish_pending()
         self.link = None
+        self._cfg_read = False  # whether the connection being opened reads the config topic
         self.more = False
         self.sent = 0
         self.published = 0
@@ -234,7 +246,7 @@ class Gauge:
 
         cfg_t = self.rtc.get("cfg_t")
         read_config = cfg_t is None or not 0 <= now - cfg_t < self.cfg["config_every_s"]
-        link = Link(self.hw, self.cfg, self._on_config)
+        link = Link(self.hw, self.cfg, self._on_config, self.rtc)
         lf = self.rtc.get("lf") or [0, 0, "", None, 0]
         online = payload.status_online(lf[1], lf[2], lf[3])
         for attempt in (0, 1):
@@ -252,37 +264,43 @@ class Gauge:
                 routed = not isinstance(e, OSError) or code in _ANSWERED
                 if attempt or routed or not join.refused(now):
                     self.hw.net_down()
-                    if isinstance(e, Refused):
-                        why = "mqtt_refused_%d" % e.code
-                    elif isinstance(code, int):
-                        why = "os_%d" % code
-                    else:
-                        why = type(e).__name__.lower()
-                    self._failed(t0, why)
+                    self._failed(t0, _why(e, Refused))
                     return False
         self.link = link
-        if lf[0]:
+        self._cfg_read = read_config
+        if not link.pending:
+            self._connected(now)
+        return True
+
+    def _connected(self, now):
+        """The broker accepted the connection (its CONNACK read, pipelined or not)."""
+        lf = self.rtc.get("lf")
+        if lf and lf[0]:
             self.log("connected after %d failed attempts (last: %s)" % (lf[0], lf[2]))
             lf[0] = lf[4] = 0
-            self.rtc["lf"] = lf
-        if read_config:
+        if self._cfg_read:
             self.rtc["cfg_t"] = now
         rssi = self.hw.rssi()
         if rssi is not None:
             self.rtc["rssi"] = rssi
-        return True
 
     # Link failures, in RTC memory: "lf" = [failures in a row, failures since the boot, the
     # last one's reason, its time, the wait before the next attempt (s)]. The first retry
     # comes after BACKOFF_FIRST_S, each failure doubles it, up to the heartbeat: a wrong
     # password or a dead access point costs one attempt per heartbeat, not one per reading.
 
-    def _attempt_due(self, now):
+    def attempt_in(self, now):
+        """Seconds before a connection may be tried again (0: now). Nothing but time ends a
+        backoff: a caller that retries without sleeping gets no radio until it has passed."""
         lf = self.rtc.get("lf")
         if not lf or not lf[0]:
-            return True
+            return 0
+        left = lf[4] - BACKOFF_SLACK_S - (now - lf[3])
         # A clock set back (NTP) makes the wait negative: try at once rather than never.
-        return not 0 <= now - lf[3] < lf[4] - BACKOFF_SLACK_S
+        return left if 0 <= now - lf[3] and left > 0 else 0
+
+    def _attempt_due(self, now):
+        return self.attempt_in(now) == 0
 
     def _failed(self, now, why):
         lf = self.rtc.get("lf") or [0, 0, "", None, 0]
@@ -290,6 +308,7 @@ class Gauge:
         lf[1] += 1
         wait = min(self.heartbeat(), BACKOFF_FIRST_S << min(lf[0] - 1, 16))
         self.rtc["lf"] = [lf[0], lf[1], why, now, wait]
+        self.rtc["dns"] = None  # the broker may have moved: ask DNS again at the next attempt
         self.hw.count("connect_failed")
         self.log("link down (%s), %d in a row: next attempt in %d s" % (why, lf[0], wait))
 
@@ -378,7 +397,7 @@ class Gauge:
         if not parts:
             return None
         n = len(parts)
-        # A batch is written to the socket part by part (mqttlink.publish_parts).
+        # A batch is written to the socket part by part (mqttwire.Client.publish_parts).
         return last, (parts[0] if n == 1 else parts), n
 
     def _send(self, now):
@@ -388,22 +407,47 @@ class Gauge:
         for _ in range(MAX_BATCHES_PER_STEP):
             batch = self._batch(now)
             if batch is None:
+                self._confirm(now, None)  # nothing to send with it: read the CONNACK alone
                 return
             last, body, n = batch
-            try:
-                self.published += n
-                self.hw.count("readings_out", n)
-                self.link.publish_up(body)  # returns once the broker's PUBACK is in
-            except (OSError, IndexError, AssertionError) as e:
-                # Link lost: nothing acknowledged leaves the flash; it goes next time.
-                self.log("link lost while sending: %r" % (e,))
-                self.link.close()
-                self.link = None
-                self.hw.net_down()
+            self.published += n
+            self.hw.count("readings_out", n)
+            # Returns once the broker's PUBACK is in (and a pipelined CONNACK before it).
+            if not self._confirm(now, body):
                 return
             self.store.ack(last)
             self.sent += n
         self.more = len(self.store) > 0  # the batch limit, not an empty buffer, ended the loop
+
+    def _confirm(self, now, body):
+        """Publish `body` (None: only read a pipelined CONNACK); False if the link is gone.
+
+        A failure before the CONNACK is a failed connection (counted, backed off, as in
+        _open); after it, a lost link: nothing acknowledged leaves the flash, it goes next
+        time."""
+        from mqttlink import Refused
+
+        link = self.link
+        pending = link.pending
+        if body is None and pending:
+            self.hw.count("connack")  # read alone: a round trip of its own
+        try:
+            lost = link.publish_up(body) if body is not None else link.confirm()
+        except (OSError, IndexError, AssertionError, Refused) as e:
+            self.log(("mqtt connect failed: %r" if pending else "link lost while sending: %r") % (e,))
+            link.close()
+            self.link = None
+            self.hw.net_down()
+            if pending:
+                self._failed(now, _why(e, Refused))
+            return False
+        if pending:
+            self._connected(now)
+            if lost:
+                # The broker lost the persistent session: subscribe again, read the config.
+                link.read_config()
+                self.rtc["cfg_t"] = now
+        return True
 
     # --- the main loop -----------------------------------------------------------------------
 

@@ -10,12 +10,7 @@ import sys
 
 import payload
 import umqtt.simple
-from umqtt.simple import MQTTClient
-
-try:
-    import usocket as _socket
-except ImportError:
-    import socket as _socket
+from mqttwire import Client, Sockets
 
 CONFIG_WAIT_MS = 1500  # the broker sends a retained message right after SUBACK
 
@@ -31,85 +26,6 @@ class Refused(Exception):
         self.code = code
 
 
-class _Sockets:
-    """What umqtt.simple sees as its socket module: sockets with a timeout from the start, so
-    a link that accepts the TCP connection but never answers (CONNACK lost) fails in seconds
-    instead of hanging the gauge until the watchdog bites."""
-
-    timeout_s = 10
-
-    @staticmethod
-    def getaddrinfo(*args):
-        # umqtt.simple opens an IPv4 socket and takes the first address: give IPv4 ones first
-        # ("localhost" may resolve to ::1 first on a host).
-        found = _socket.getaddrinfo(*args)
-        return [a for a in found if a[0] == _socket.AF_INET] or found
-
-    last = None  # the plain socket under a TLS one, which has no settimeout of its own
-
-    @classmethod
-    def socket(cls, *args):
-        s = _socket.socket(*args)
-        s.settimeout(cls.timeout_s)
-        cls.last = s
-        return s
-
-
-umqtt.simple.socket = _Sockets
-
-
-class _Client(MQTTClient):
-    # umqtt.simple sets the socket back to blocking in wait_msg; a link that dies silently
-    # would then hang the gauge until the watchdog bites. Keep a timeout on every read.
-    timeout_s = 10
-
-    raw = None
-
-    def wait_msg(self):
-        try:
-            return super().wait_msg()
-        finally:
-            if self.raw is not None:
-                self.raw.settimeout(self.timeout_s)
-
-    def publish_parts(self, topic, parts, retain=False, wait=True, sep=b","):
-        """QoS 1 PUBLISH of head + sep.join(parts) + tail without building it in RAM (an ESP32's
-        heap is fragmented; one 8 KiB string may not fit where 60 small ones do). Returns once
-        the PUBACK is in, as umqtt.simple's publish does; with `wait` off, at once: a later
-        wait reads that PUBACK and skips it (another packet id)."""
-        head, body, tail = parts
-        size = 2 + len(topic) + 2 + len(head) + len(tail)
-        size += sum(len(p) for p in body) + max(0, len(body) - 1) * len(sep)
-        pkt = bytearray(b"\x32\0\0\0\0")
-        pkt[0] |= retain
-        i = 1
-        while size > 0x7F:
-            pkt[i] = (size & 0x7F) | 0x80
-            size >>= 7
-            i += 1
-        pkt[i] = size
-        self.sock.write(pkt, i + 1)
-        self._send_str(topic)
-        self.pid = self.pid % 65535 + 1
-        pid = self.pid
-        self.sock.write(bytes((pid >> 8, pid & 0xFF)))
-        self.sock.write(head)
-        for n, p in enumerate(body):
-            if n:
-                self.sock.write(sep)
-            self.sock.write(p)
-        self.sock.write(tail)
-        while wait:
-            op = self.wait_msg()
-            if op == 0x40:
-                sz = self.sock.read(1)
-                if sz != b"\x02":
-                    raise OSError("bad PUBACK")
-                rcv = self.sock.read(2)
-                if rcv[0] << 8 | rcv[1] == pid:
-                    return
-
-
 def _read_ca(path):
     try:
         with open(path, "rb") as f:
@@ -118,13 +34,48 @@ def _read_ca(path):
         return None
 
 
+def _is_ipv4(host):
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts)
+
+
+def _ipv4_of(sockaddr):
+    # ESP32 port: ("1.2.3.4", port); Unix port: the raw sockaddr_in (family, port, address).
+    if isinstance(sockaddr, tuple):
+        return sockaddr[0]
+    return ".".join(str(b) for b in sockaddr[4:8])
+
+
 class Link:
-    def __init__(self, hw, cfg, on_config):
+    def __init__(self, hw, cfg, on_config, state=None):
         self.hw = hw
         self.cfg = cfg
         self.on_config = on_config
         self.station = cfg["station"]
         self.client = None
+        self.s = {} if state is None else state  # the gauge's RTC memory: the DNS answer
+        self.pending = False  # a CONNECT written whose CONNACK is not read yet
+        self._config_seen = False
+
+    def _address(self):
+        """The broker's IPv4 address. A name is resolved once per `dns_every_s` (and after a
+        failed connection: the gauge drops "dns"), the answer kept in RTC memory: a heartbeat
+        wake-up then spends no DNS round trip (radio time) before the TCP handshake."""
+        host = self.cfg["mqtt_host"]
+        if _is_ipv4(host):
+            return host
+        now = self.hw.rtc_epoch()
+        every = self.cfg["dns_every_s"]
+        cached = self.s.get("dns")
+        # RTC memory is the gauge's own, but a damaged entry must not stop it: resolve again.
+        if isinstance(cached, list) and len(cached) == 3 and cached[0] == host and every > 0:
+            if isinstance(cached[2], int) and 0 <= now - cached[2] < every:
+                return cached[1]
+        self.hw.count("dns")
+        found = Sockets.getaddrinfo(host, self.cfg["mqtt_port"])
+        ip = _ipv4_of(found[0][-1])
+        self.s["dns"] = [host, ip, now]
+        return ip
 
     def connect(self, read_config=True, online=payload.STATUS_ONLINE):
         """CONNECT, the config read when due, then `online` (the status payload to publish).
@@ -143,9 +94,11 @@ class Link:
             sys.modules["ussl"] = tlswrap
             ssl_params = {"cadata": ca, "server_hostname": cfg["mqtt_host"]}
         status = payload.topic(self.station, "status")
-        c = _Client(
+        # umqtt resolves its server itself: give it the address (a literal needs no DNS). TLS
+        # still checks the certificate against the name (server_hostname above).
+        c = Client(
             "gauge-" + self.station,
-            cfg["mqtt_host"],
+            self._address(),
             port=cfg["mqtt_port"],
             user=self.station,
             password=cfg["mqtt_password"],
@@ -153,7 +106,7 @@ class Link:
             ssl=ca is not None,
             ssl_params=ssl_params,
         )
-        c.timeout_s = _Sockets.timeout_s = cfg["mqtt_timeout_s"]
+        c.timeout_s = Sockets.timeout_s = cfg["mqtt_timeout_s"]
         c.set_last_will(status, payload.STATUS_OFFLINE, retain=True, qos=1)
         c.set_callback(self._message)
         self.client = c
@@ -161,26 +114,69 @@ class Link:
         # A persistent session keeps the config subscription at the broker: a change published
         # while the gauge sleeps is queued and arrives with the next wake-up's PUBACKs, so the
         # retained message need not be fetched (SUBSCRIBE and a wait) on every wake-up.
+        # Pipelined (a wake-up that does not read the config): the CONNACK is read with the
+        # first reading's PUBACK (`confirm`), one round trip for both.
+        self.pending = cfg["mqtt_pipeline"] and not read_config
         try:
-            present = c.connect(clean_session=not persistent)
+            if self.pending:
+                c.connect_nowait(clean_session=not persistent)
+                present = True  # known at `confirm`
+            else:
+                present = c.connect(clean_session=not persistent)
+                self.hw.count("connack")
         except umqtt.simple.MQTTException as e:
             raise Refused(e.args[0] if e.args else 0)
-        c.raw = _Sockets.last
-        self._config_seen = False
+        c.raw = Sockets.last
         if persistent and not present:
             read_config = True  # a new session: subscribe (the retained message comes with it)
         if read_config:
-            c.subscribe(config_topic(self.station), qos=1)
-            self.hw.count("subscribe")
-            deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
-            while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
-                if c.check_msg() is None:
-                    self.hw.sleep_ms(20)
+            self.read_config()
         # `online` goes without waiting for its PUBACK: the readings' PUBACK wait that follows
         # reads it (and skips it: another packet id). A round trip less per wake-up.
-        c.publish_parts(status, (online, (), b""), True, False)
+        try:
+            c.publish_parts(status, (online, (), b""), True, False)
+        except OSError:
+            self._refusal()
+            raise
         self.hw.count("status")
         return read_config
+
+    def _refusal(self):
+        """After a write failed behind a pipelined CONNECT: raise Refused if the broker's
+        CONNACK says so. A broker that refuses closes the connection, so the writes behind
+        the CONNECT can fail (EPIPE, reset) before the CONNACK is read; the technician should
+        still see the refusal's code. Anything else: the write's own error stands."""
+        if not self.pending:
+            return
+        try:
+            self.confirm()
+        except Refused:
+            raise
+        except Exception:  # noqa: BLE001 - nothing readable: keep the write's error
+            pass
+
+    def read_config(self):
+        """SUBSCRIBE to the config topic and wait a little for its retained message."""
+        c = self.client
+        self._config_seen = False
+        c.subscribe(config_topic(self.station), qos=1)
+        self.hw.count("subscribe")
+        deadline = self.hw.ticks_ms() + CONFIG_WAIT_MS
+        while not self._config_seen and self.hw.ticks_diff(deadline, self.hw.ticks_ms()) > 0:
+            if c.check_msg() is None:
+                self.hw.sleep_ms(20)
+
+    def confirm(self):
+        """Read a pipelined CONNACK (once). Refused on a refusal; True if the broker had lost
+        the persistent session (its config subscription with it: read the config again)."""
+        if not self.pending:
+            return False
+        try:
+            present = self.client.connack()
+        except umqtt.simple.MQTTException as e:
+            raise Refused(e.args[0] if e.args else 0)
+        self.pending = False
+        return self.cfg["mqtt_persistent"] and not present
 
     def _message(self, topic, msg):
         if topic == config_topic(self.station).encode():
@@ -188,13 +184,19 @@ class Link:
             self.on_config(msg)
 
     def publish_up(self, parts):
-        """One reading (a str) or a batch (a list of encoded readings), QoS 1."""
+        """One reading (a str) or a batch (a list of encoded readings), QoS 1; returns once the
+        PUBACK is in, with what `confirm` returned (a pipelined CONNACK is read first)."""
         self.hw.count("publish", len(parts) if isinstance(parts, str) else sum(len(p) + 1 for p in parts))
         topic = payload.topic(self.station, "up")
-        if isinstance(parts, str):
-            self.client.publish(topic, parts, qos=1)
-        else:
-            self.client.publish_parts(topic, (b'{"readings":[', parts, b"]}"))
+        body = (parts, (), b"") if isinstance(parts, str) else (b'{"readings":[', parts, b"]}")
+        try:
+            pid = self.client.publish_parts(topic, body, wait=False)
+        except OSError:
+            self._refusal()
+            raise
+        lost = self.confirm()
+        self.client.wait_puback(pid)
+        return lost
 
     def close(self, clean=False):
         c, self.client = self.client, None

@@ -19,6 +19,7 @@ class LinkProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self.mode = "up"
+        self.junk = b""  # what "junk" mode answers every connection with, instead of the broker
         self.modes_seen: list[str] = []
         self.dropped_acks = 0
         self._lock = threading.Lock()
@@ -47,12 +48,18 @@ class LinkProxy:
             if self.mode == "cut":
                 down.close()
                 continue
+            if self.mode == "junk":
+                threading.Thread(target=self._answer_junk, args=(down,), daemon=True).start()
+                continue
             up = socket.create_connection(self.upstream)
             with self._lock:
                 self._conns += [down, up]
             readings: set[int] = set()  # packet ids of the gauge's PUBLISHes to …/up
             threading.Thread(target=self._pump, args=(down, up, False, readings), daemon=True).start()
             threading.Thread(target=self._pump, args=(up, down, True, readings), daemon=True).start()
+
+    def _answer_junk(self, down: socket.socket) -> None:
+        answer_after_reading(down, self.junk)
 
     def _pump(self, src: socket.socket, dst: socket.socket, to_device: bool, readings: set[int]) -> None:
         buf = b""
@@ -100,7 +107,7 @@ class LinkProxy:
                 conn.sendall(b"ok\n")
 
     def set_mode(self, mode: str) -> None:
-        if mode not in ("up", "cut", "noack"):
+        if mode not in ("up", "cut", "noack", "junk"):
             return
         self.mode = mode
         self.modes_seen.append(mode)
@@ -143,3 +150,20 @@ def _body_start(frame: bytes) -> int:
     while frame[i] & 0x80:
         i += 1
     return i + 1
+
+
+def answer_after_reading(conn: socket.socket, reply: bytes) -> None:
+    """Read all the gauge writes first (umqtt writes a CONNECT in pieces, and a pipelined one
+    has the status and a reading behind it), then send `reply` and close: closing after the
+    first piece would fail the gauge's writes, not its read."""
+    with conn:
+        conn.settimeout(0.3)
+        try:
+            while conn.recv(4096):
+                pass
+        except TimeoutError:
+            pass
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            conn.sendall(reply)

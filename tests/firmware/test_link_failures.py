@@ -5,7 +5,6 @@ once, with the failures reported on the retained status for a technician."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import socket
@@ -18,6 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.firmware.linkproxy import LinkProxy, answer_after_reading
 from tests.firmware.micropython import run_json
 from tests.support import Broker, wait_for
 
@@ -73,19 +73,7 @@ class Answering:
             except OSError:
                 return
             self.connections += 1
-            with conn:
-                conn.settimeout(0.3)
-                try:
-                    # The whole CONNECT (umqtt writes it in pieces), then the answer: closing
-                    # after the first piece would fail the gauge's writes, not its read.
-                    while conn.recv(4096):
-                        pass
-                except TimeoutError:
-                    pass
-                except OSError:
-                    continue
-                with contextlib.suppress(OSError):
-                    conn.sendall(self.reply)
+            answer_after_reading(conn, self.reply)
 
     def close(self) -> None:
         self.server.close()
@@ -125,6 +113,31 @@ def readings(messages: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
+def five_hours(
+    broker: Broker, station: str, password: str, control: Control, events: list[list[Any]], **data: Any
+) -> dict[str, Any]:
+    """case_wake.py for 5 h with the gauge's `password` and the `control` events (the account's
+    password changed in the broker's file as they come)."""
+    out: dict[str, Any] = run_json(
+        "case_wake.py",
+        {
+            "start": START,
+            "end": START + 5 * H,
+            "station": station,
+            "port": broker.devices_port,
+            "password": password,
+            "api_port": broker.port,
+            "api_password": broker.password("vigie-api"),
+            "control_port": control.port,
+            "events": events,
+            "logs_kept": 2000,
+            **data,
+        },
+        timeout=900,
+    )
+    return out
+
+
 def attempts(out: dict[str, Any]) -> list[int]:
     """Simulated seconds (from START) of each failed connection attempt."""
     return [t - START for t, m in out["logs"] if m.startswith("link down (")]
@@ -141,23 +154,7 @@ def test_a_wrong_password_keeps_the_readings_backs_off_and_delivers_once_fixed(
     tips = [START + 120 + 30 * i for i in range(120)]
     fix = START + 3 * H + 100
     try:
-        out: dict[str, Any] = run_json(
-            "case_wake.py",
-            {
-                "start": START,
-                "end": START + 5 * H,
-                "tips": tips,
-                "station": station,
-                "port": broker.devices_port,
-                "password": right,
-                "api_port": broker.port,
-                "api_password": broker.password("vigie-api"),
-                "control_port": control.port,
-                "events": [[fix, "control", "fix-password"]],
-                "logs_kept": 2000,
-            },
-            timeout=900,
-        )
+        out = five_hours(broker, station, right, control, [[fix, "control", "fix-password"]], tips=tips)
     finally:
         control.close()
     st = out["stats"]
@@ -236,3 +233,87 @@ def test_a_broker_answering_nonsense_never_resets_the_gauge(reply: bytes, why: s
     assert out["held"] == out["meta"]["seq"] + 1 > 0  # nothing left the flash
     assert out["rtc"]["lf"][1] == len(tried) and out["rtc"]["lf"][2] in why
     assert len(tried) <= 2 * 4 + 5  # backed off: not one per reading
+
+
+def test_a_password_changed_while_the_gauge_runs_is_refused_at_the_pipelined_connack(
+    broker: Broker, listener: tuple[str, list[bytes], dict[str, bytes]]
+) -> None:
+    # After the boot's connection (which reads the config and waits for its CONNACK), each
+    # wake-up writes CONNECT, the status and the reading at once and reads the CONNACK with
+    # the PUBACK. A refusal there is a failed connection like any other, and the broker must
+    # not have taken the reading sent behind the refused CONNECT (MQTT 3.1.1, 3.1.4): it is
+    # sent again once the account works, and arrives once.
+    station, up, _ = listener
+    right, wrong = uuid.uuid4().hex, uuid.uuid4().hex
+    broker.add_device(station, right)
+    control = Control(lambda what: broker.add_device(station, wrong if what == "break" else right))
+    broken, fixed = START + H + 100, START + 3 * H + 100
+    try:
+        events = [[broken, "control", "break"], [fixed, "control", "fix"]]
+        out = five_hours(broker, station, right, control, events)
+    finally:
+        control.close()
+    st = out["stats"]
+    assert control.calls == ["break", "fix"]
+    assert st["resets"] == 0
+    # Only the boot's connection waited for its CONNACK alone; every other was pipelined.
+    assert st["connack"] == 1 and st["connect"] >= 18
+    tried = attempts(out)
+    assert tried and all(broken - START < t < fixed - START for t in tried)
+    assert all("mqtt_refused_5" in m for _, m in out["logs"] if m.startswith("link down ("))
+    assert len(tried) <= 12  # backed off to one a heartbeat, as a refusal at CONNECT is
+    assert out["held"] == 0
+    made = out["meta"]["seq"] + 1
+    wait_for(lambda: len(readings(up)) >= made, timeout=20)
+    assert sorted(r["seq"] for r in readings(up)) == list(range(made))
+    assert out["rtc"]["lf"][:3] == [0, len(tried), "mqtt_refused_5"]
+
+
+@pytest.mark.parametrize(
+    ("junk", "why"),
+    [
+        (b"", {"indexerror", "os_32", "os_104"}),  # closed without a CONNACK
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", {"assertionerror"}),  # not MQTT
+        (b"\x20\x02", {"indexerror", "os_32", "os_104"}),  # a CONNACK cut short
+        (b"\x20\x02\x00\x04" + b"\xff" * 70000, {"mqtt_refused_4", "os_32", "os_104"}),
+    ],
+)
+def test_nonsense_behind_a_pipelined_connect_keeps_every_reading(
+    broker: Broker, listener: tuple[str, list[bytes], dict[str, bytes]], junk: bytes, why: set[str]
+) -> None:
+    # The broker for an hour (the boot's connection, then pipelined ones), then an hour in which
+    # every connection is answered with `junk` after the gauge has written CONNECT, its status
+    # and a reading, then the broker again: no reset, the failures backed off, every reading
+    # delivered once.
+    station, up, _ = listener
+    password = uuid.uuid4().hex
+    broker.add_device(station, password)
+    proxy = LinkProxy(broker.devices_port)
+    proxy.junk = junk
+    try:
+        out: dict[str, Any] = run_json(
+            "case_e2e.py",
+            {
+                "start": START,
+                "end": START + 3 * H,
+                "tips": [START + H + 600 + 45 * i for i in range(40)],  # rain inside the hour
+                "cuts": [[START + H, START + 2 * H, "junk"]],
+                "station": station,
+                "port": proxy.port,
+                "control_port": proxy.control_port,
+                "password": password,
+            },
+            timeout=600,
+        )
+    finally:
+        proxy.close()
+    st = out["stats"]
+    assert "junk" in proxy.modes_seen and st["resets"] == 0
+    assert st["connack"] == 1  # only the boot's connection waited for its CONNACK alone
+    reasons = {m[len("link down (") :].split(")")[0] for m in out["logs"] if m.startswith("link down (")}
+    assert reasons and reasons <= why
+    assert 2 <= st["connect_failed"] <= 4 + 4  # 1, 2, 4, 8 min, then the heartbeat
+    assert out["held"] == 0 and out["meta"]["counter"] == 40
+    made = out["meta"]["seq"] + 1
+    wait_for(lambda: len(readings(up)) >= made, timeout=20)
+    assert sorted(r["seq"] for r in readings(up)) == list(range(made))

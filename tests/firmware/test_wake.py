@@ -142,3 +142,44 @@ def test_with_a_clean_session_the_config_is_read_only_when_due(broker: Broker) -
     assert out["stats"]["subscribe"] == 3  # 0, 6 and 12 h
     applied = logged(out, "config from broker: heartbeat_s")
     assert len(applied) == 1 and 6 * H <= applied[0] <= 6 * H + 900 + 60
+
+
+def test_the_broker_name_is_resolved_at_boot_daily_and_after_a_failed_connection(broker: Broker) -> None:
+    # 20 min without Wi-Fi at 3 h: the failed attempts drop the cached address (the broker may
+    # have moved), so the first connection after it asks DNS again; then 24 h later.
+    out = wake(broker, 30, cfg={"mqtt_host": "localhost"}, outages=[[START + 3 * H, START + 3 * H + 1200]])
+    st = out["stats"]
+    assert st["connect_failed"] >= 1
+    assert st["connect"] > 110  # a heartbeat every 15 min
+    assert st["dns"] == 3  # boot, after the outage, a day after that
+    assert st["radio_by"]["dns"] == 3 * 50  # one round trip each (simboard.COSTS)
+    host, ip, when = out["rtc"]["dns"]
+    assert (host, ip) == ("localhost", "127.0.0.1") and when >= START + 27 * H
+    assert out["held"] == 0  # every reading went to the real broker at the cached address
+    # dns_every_s 0 (the previous firmware): DNS at every connection.
+    every = wake(broker, 2, cfg={"mqtt_host": "localhost", "dns_every_s": 0})
+    assert every["stats"]["dns"] == every["stats"]["connect"] >= 8 and every["held"] == 0
+    # An address in config.json needs no DNS at all.
+    literal = wake(broker, 2)
+    assert "dns" not in literal["stats"] and literal["held"] == 0
+
+
+def test_a_session_the_broker_lost_is_seen_at_the_pipelined_connack_and_the_config_read_again(
+    broker: Broker,
+) -> None:
+    # The wake-ups after the boot pipeline CONNECT and read its CONNACK with the PUBACK; when
+    # that CONNACK says the session is gone (its config subscription with it), the gauge
+    # subscribes again in the same wake-up and gets the retained config: a change the lost
+    # session never queued (QoS 0) applies then, not at the next daily read.
+    body = json.dumps({"heartbeat_s": 1200})
+    out = wake(
+        broker,
+        4,
+        events=[[START + H - 300, "config", {"body": body, "qos": 0}], [START + H, "drop_session"]],
+    )
+    st = out["stats"]
+    assert st["connack"] == 1  # the boot's connection only: every other one was pipelined
+    assert st["subscribe"] == 2  # at boot, then after the lost session
+    applied = logged(out, "config from broker: heartbeat_s")
+    assert len(applied) == 1 and H < applied[0] <= H + 900 + 60
+    assert out["heartbeat_s"] == 1200 and out["held"] == 0

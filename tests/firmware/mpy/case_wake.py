@@ -36,6 +36,13 @@ def event(kind, arg):
             w.net += 1
         elif kind == "config":
             publish(arg["body"], arg["qos"])
+        elif kind == "drop_session":
+            # The gauge's own client id with a clean session: the broker forgets the gauge's
+            # persistent one (as a broker restarted without persistence would).
+            c = MQTTClient("gauge-" + data["station"], "127.0.0.1", port=data["port"],
+                           user=data["station"], password=data["password"])
+            c.connect(clean_session=True)
+            c.disconnect()
         elif kind == "control":
             # The test fixes the account (the broker's password file) and answers when done.
             import socket

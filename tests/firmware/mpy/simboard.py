@@ -423,11 +423,15 @@ class SimBoard:
         w.stats[what] = w.stats.get(what, 0) + (1 if what == "publish" else n)
         if what == "publish":  # PUBLISH out, PUBACK back
             self._spend("publish", c["rtt"] + n // c["bytes_per_ms"])
-        elif what == "connect":  # DNS, TCP, CONNECT/CONNACK
+        elif what == "connect":  # the TCP handshake (DNS is its own step, "dns")
             if self.addr is not None and not w.address_ok(self.addr):
                 self._spend("mqtt_connect", c["refused"])
                 raise OSError(113)  # EHOSTUNREACH: the address is not this network's any more
-            self._spend("mqtt_connect", 3 * c["rtt"])
+            self._spend("mqtt_connect", c["rtt"])
+        elif what == "connack":  # CONNECT/CONNACK waited for alone (not pipelined)
+            self._spend("mqtt_connect", c["rtt"])
+        elif what == "dns":  # the broker's name asked of the site's DNS server
+            self._spend("dns", c["rtt"])
         elif what == "subscribe":  # SUBSCRIBE/SUBACK (the wait for the retained one follows)
             self._spend("config", c["rtt"])
         elif what == "status":  # written; its PUBACK is read with the readings' one
