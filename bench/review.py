@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -299,6 +300,8 @@ def main() -> None:
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
+    # Stopped with SIGTERM, it still stops the API and the broker it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     ds = review_data.ensure(make_users, reload=args.reload)
     rng = random.Random(5)
@@ -349,6 +352,11 @@ def main() -> None:
             }
         )  # fmt: skip
         result["load_average_after_http"] = load_average()
+        if api.proc.poll() is not None:
+            raise RuntimeError(f"the API stopped during the load (exit {api.proc.returncode}); see {log_dir}")
+        for ph in (gallery, clips):
+            if ph["ok"] < ph["requests"] / 2:
+                raise RuntimeError(f"{ph['name']}: {ph['ok']} of {ph['requests']} answered (errors above)")
         result.update(
             {
                 "gallery_p99_ms": gallery["p99_ms"],

@@ -98,16 +98,17 @@ async def phase(client: Client, spec: dict[str, Any], api_pid: int | None) -> di
 
     async def one(kind: str, path: str, headers: dict[str, str], due: float) -> None:
         lag.append(loop.time() - due)
+        why = ""
         try:
             status, at = await client.get(path, headers, bool(spec.get("first_byte")))
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-            status, at = 0, loop.time()
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+            status, at, why = 0, loop.time(), f" ({exc!r})"
         if status in expect:
             lat[kind].append(at - due)
         else:
             errors[kind] += 1
             if errors[kind] <= 3:
-                print(f"[bench-review] {kind}: HTTP {status} for {path}", file=sys.stderr, flush=True)
+                print(f"[bench-review] {kind}: HTTP {status}{why} for {path}", file=sys.stderr, flush=True)
 
     n = int(rate * duration)
     cpu_before = cpu_s(api_pid)

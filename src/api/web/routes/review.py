@@ -523,6 +523,7 @@ async def statistics(
         share=round(100 * judged / total) if total else None,
         false_positives=sum(int(d["false_positive"]) for d in days),
         taxa=[{**t, "vernacular": _vernacular(t["scientific_name"])} for t in taxa],
+        may_write=_may_write(principal),
     )
 
 
