@@ -29,6 +29,7 @@ from api.routes import (
     rules,
     signup,
     species,
+    species_references,
     station_admin,
     stations,
     subscribers,
@@ -104,8 +105,9 @@ ROUTERS = (
     review_pages.router,
     # camtrap (issue 11 §1): the Camtrap DP export and the species summary.
     camtrap_routes.router,
-    # reviewbench (issue 11 §2): the Camtrap DP export page.
+    # reviewbench (issue 11 §2): the Camtrap DP export page; the species' reference frames.
     review_export_page.router,
+    species_references.router,
 )
 
 
