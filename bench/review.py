@@ -42,7 +42,7 @@ import psycopg
 
 from api.queries import camera_events
 from bench import review_data
-from bench.api import Service, admin_token, load_average, vigie, vm_kb
+from bench.api import Service, admin_token, load_average, vigie, vm_kb, wait_http
 from bench.api_load import percentile
 from tests.camtrap_check import profile_errors, table_errors
 from vigie.broker import LocalBroker
@@ -204,20 +204,6 @@ def load(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return phases
 
 
-def wait_http(token: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=5)
-            conn.request("GET", "/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the API did not answer")
-
-
 def export(token: str, pid: int, folder: Path) -> dict[str, Any]:
     """The whole Camtrap DP package, streamed to a file; the API's RSS sampled every 20 ms."""
     before = vm_kb(pid)
@@ -336,7 +322,7 @@ def main() -> None:
         token = admin_token({"VIGIE_DATABASE_URL": ds.url})
         result["sql_alone"] = sql_reference(ds, table, args.sql_runs)
         api.start()
-        wait_http(token)
+        wait_http(token, port=API_PORT)
         assert api.proc is not None
         clip_bytes = (ds.media_dir / "_sources" / f"{ds.cameras[0]}.mp4").stat().st_size
         base = {"host": "127.0.0.1", "port": API_PORT, "token": token, "api_pid": api.proc.pid}
@@ -376,7 +362,7 @@ def main() -> None:
             # A fresh process, so that its high-water mark is the export's, not the load's.
             api.stop()
             api.start()
-            wait_http(token)
+            wait_http(token, port=API_PORT)
             assert api.proc is not None
             with tempfile.TemporaryDirectory(prefix="vigie-bench-review-export-") as tmp:
                 log("Camtrap DP export of everything (media by URL)")

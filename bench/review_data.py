@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from bench import api_data
 from vigie import species
 from vigie.migrate import migrate
 
@@ -69,19 +70,6 @@ def db_url(name: str = DB_NAME) -> str:
 
 def camera_ids() -> list[str]:
     return [f"banc-revue-{i:02d}" for i in range(CAMERAS)]
-
-
-def _marker(admin: psycopg.Connection[Any]) -> dict[str, Any] | None:
-    row = admin.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (DB_NAME,)
-    ).fetchone()
-    if row is None or not row[0]:
-        return None
-    try:
-        marker: dict[str, Any] = json.loads(row[0])
-    except ValueError:
-        return None
-    return marker if marker.get("version") == DATA_VERSION else None
 
 
 def write_clip(
@@ -240,7 +228,7 @@ def ensure(make_users: Any, reload: bool = False) -> Dataset:
     url = db_url()
     cameras = camera_ids()
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        marker = _marker(admin)
+        marker = api_data._marker(admin, DB_NAME, DATA_VERSION)
         kept = marker is not None and not reload and Path(marker["media_dir"], marker["probe"]).exists()
         if kept and marker is not None:
             print(f"[bench-review] kept {DB_NAME} and media {marker['media_dir']}, no load", file=sys.stderr)
