@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PG_PORT ?= 55432
 export VIGIE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/vigie
 
-.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware bench-api chaos soak lock audit clean-demo fuzz
+.PHONY: setup assets services demo test lint unit bench-ingest bench-alerts bench-motion bench-firmware bench-api bench-review chaos soak lock audit clean-demo fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +44,13 @@ bench-ingest: services
 # BENCH_API_ARGS passes options (e.g. BENCH_API_ARGS=--reload to load the data again).
 bench-api: services
 	$(BIN)/python -m bench.api $(BENCH_API_ARGS)
+
+# The naturalists' review (issue 11 §4) on a kept database of 100,000 events and 300,000
+# observations over 20 cameras with real clip files (loaded once): the gallery and clip Range
+# requests at 50 req/s, the whole Camtrap DP export (time, API peak RSS, validated); prints JSON.
+# Not in `make test`. BENCH_REVIEW_ARGS passes options (e.g. --reload, --no-export).
+bench-review: services
+	$(BIN)/python -m bench.review $(BENCH_REVIEW_ARGS)
 
 # Chaos (issue 14): process, network (namespaces + fault proxy) and disk faults under the gauge
 # simulators' load, on a database server of its own; prints JSON. Needs root (ip netns, mount).

@@ -145,11 +145,11 @@ class Service:
                 self.proc.kill()
 
 
-def wait_http(token: str, timeout_s: float = 60) -> None:
+def wait_http(token: str, timeout_s: float = 60, port: int = API_PORT) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", API_PORT, timeout=5)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/api/v1/me", headers={"Authorization": f"Bearer {token}"})
             if conn.getresponse().status == 200:
                 return

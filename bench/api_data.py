@@ -53,9 +53,12 @@ def station_ids(n: int) -> list[str]:
     return [f"bench-api-{i:02d}" for i in range(n)]
 
 
-def _marker(admin: psycopg.Connection[Any]) -> dict[str, Any] | None:
+def _marker(
+    admin: psycopg.Connection[Any], name: str = DB_NAME, version: int = DATA_VERSION
+) -> dict[str, Any] | None:
+    """What a kept bench database says it holds (its comment), if of this shape version."""
     row = admin.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (DB_NAME,)
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
     ).fetchone()
     if row is None or not row[0]:
         return None
@@ -63,7 +66,7 @@ def _marker(admin: psycopg.Connection[Any]) -> dict[str, Any] | None:
         marker: dict[str, Any] = json.loads(row[0])
     except ValueError:
         return None
-    return marker if marker.get("version") == DATA_VERSION else None
+    return marker if marker.get("version") == version else None
 
 
 def _progress(done: int, total: int, started: float, what: str) -> None:

@@ -29,6 +29,7 @@ from api.routes import (
     rules,
     signup,
     species,
+    species_references,
     station_admin,
     stations,
     subscribers,
@@ -48,6 +49,7 @@ from api.web.routes import (
     duty,
 )
 from api.web.routes import review as review_pages
+from api.web.routes import review_export as review_export_page
 from api.web.routes import stations as station_pages
 from api.web.routes import vigilance as vigilance_page
 from api.web.static import STATIC_DIR, URL_PREFIX, CachedStatic
@@ -104,6 +106,9 @@ ROUTERS = (
     review_pages.router,
     # camtrap (issue 11 §1): the Camtrap DP export and the species summary.
     camtrap_routes.router,
+    # reviewbench (issue 11 §2): the Camtrap DP export page; the species' reference frames.
+    review_export_page.router,
+    species_references.router,
 )
 
 

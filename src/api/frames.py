@@ -47,11 +47,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def still(clip: Path, target: Path, seconds: float, *, width: int | None) -> bytes | None:
-    """The JPEG of the clip's frame at seconds (scaled to width if given), cached at target.
-
-    Two requests at once may both make it; the atomic rename keeps the file whole. A media
-    directory the API may not write to still gets its answer, just not cached."""
+def frame_jpeg(clip: Path, seconds: float, width: int | None) -> bytes | None:
+    """The JPEG of the clip's frame at seconds (scaled down to width if given), or None."""
     import cv2
 
     frame = _frame_at(clip, max(0.0, seconds))
@@ -61,9 +58,17 @@ def still(clip: Path, target: Path, seconds: float, *, width: int | None) -> byt
         height = max(1, round(frame.shape[0] * width / frame.shape[1]))
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
+    return encoded.tobytes() if ok else None
+
+
+def still(clip: Path, target: Path, seconds: float, *, width: int | None) -> bytes | None:
+    """The JPEG of the clip's frame at seconds (scaled to width if given), cached at target.
+
+    Two requests at once may both make it; the atomic rename keeps the file whole. A media
+    directory the API may not write to still gets its answer, just not cached."""
+    data = frame_jpeg(clip, seconds, width)
+    if data is None:
         return None
-    data = encoded.tobytes()
     try:
         _write_atomic(target, data)
     except OSError as exc:

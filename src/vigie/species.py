@@ -48,7 +48,8 @@ def load() -> tuple[Taxon, ...]:
             taxref_cd_nom=_int_or_none(row["taxref_cd_nom"]),
             gbif_key=_int_or_none(row["gbif_key"]),
         )
-        for row in csv.DictReader(text.splitlines())
+        # Lines starting with "#" are the file's notes on its sources, not taxa.
+        for row in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
     )
 
 

@@ -17,13 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import frictionless
-import jsonschema
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from referencing import Registry
-from referencing.jsonschema import DRAFT4
 
 from api import camtrap
 from api.queries import camtrap as camtrap_queries
@@ -39,54 +35,15 @@ from tests.api.review_support import (
     media_dir,
     review,
 )
+from tests.camtrap_check import BASE, profile_errors, table_errors
 from vigie.db import make_async_pool
 
 __all__ = ["media_dir", "review"]
 URL = "/api/v1/camtrap-dp.zip"
-SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "camtrap-dp-1.0.2"
-BASE = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0.2"
 TABLES = ("deployments", "media", "observations")
 # Quotes, a separator, a newline and markup: the CSV must carry them as they are.
 HOSTILE = 'deux "chevreuils", dont un jeune ;\n<script>alert(1)</script> =HYPERLINK("x")'
 RANGE = {"start": (T0 - timedelta(days=1)).isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
-
-
-def _registry() -> Registry[Any]:
-    """The profile's two outside references, resolved offline: GeoJSON with the schema that
-    frictionless ships; the generic Data Package profile with an empty stand-in, since
-    frictionless's own package validation (below) checks the Data Package rules."""
-    geojson = json.loads((Path(frictionless.__file__).parent / "assets/profiles/geojson.json").read_text())
-    return Registry().with_resources(
-        [
-            ("http://json.schemastore.org/geojson.json", DRAFT4.create_resource(geojson)),
-            ("https://specs.frictionlessdata.io/schemas/data-package.json", DRAFT4.create_resource({})),
-        ]
-    )
-
-
-def profile_errors(descriptor: dict[str, Any]) -> list[str]:
-    """datapackage.json against the official Camtrap DP profile."""
-    profile = json.loads((SCHEMAS / "camtrap-dp-profile.json").read_text())
-    validator = jsonschema.Draft4Validator(
-        profile, registry=_registry(), format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
-    )
-    return [e.message for e in validator.iter_errors(descriptor)]
-
-
-def table_errors(folder: Path) -> list[str]:
-    """The CSV files against the official table schemas (types, constraints, unique and
-    foreign keys), with frictionless; the schemas are the copies, read from disk."""
-    descriptor = json.loads((folder / "datapackage.json").read_text())
-    # The Camtrap DP profile is profile_errors' check (frictionless would fetch it from the web).
-    assert descriptor.pop("profile") == f"{BASE}/camtrap-dp-profile.json"
-    for resource in descriptor["resources"]:
-        name = resource["name"]
-        assert resource["schema"] == f"{BASE}/{name}-table-schema.json"
-        resource["schema"] = json.loads((SCHEMAS / f"{name}-table-schema.json").read_text())
-    report = frictionless.Package(descriptor, basepath=str(folder)).validate()
-    return [f"{e.type}: {e.note}" for task in report.tasks for e in task.errors] + [
-        f"{e.type}: {e.note}" for e in report.errors
-    ]
 
 
 def unpack(body: bytes, folder: Path) -> Path:

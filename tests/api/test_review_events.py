@@ -127,6 +127,12 @@ def test_with_total_counts_the_filtered_events(review: TestClient, db: Conn) -> 
     ).json()
     assert body["total"] == 2 and len(body["items"]) == 1
     assert review.get("/api/v1/events", headers=VIEWER).json()["total"] is None
+    # A first page holding every match is its own count; a later page still counts them all.
+    whole = review.get("/api/v1/events", params={"camera": "foret-sud", "with_total": "true"}, headers=VIEWER)
+    assert whole.json()["total"] == 2 == len(whole.json()["items"])
+    later = {"camera": "foret-sud", "with_total": "true", "limit": 1, "cursor": body["next_cursor"]}
+    last = review.get("/api/v1/events", params=later, headers=VIEWER).json()
+    assert len(last["items"]) == 1 and last["next_cursor"] is None and last["total"] == 2
 
 
 def test_hostile_cursors_and_parameters_are_refused_in_french(review: TestClient, db: Conn) -> None:

@@ -222,6 +222,13 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     # camtrap (issue 11 §1): exporting is the naturalists' (and admins'); the summary is read.
     ("GET", "/api/v1/camtrap-dp.zip"): REVIEW_WRITE,
     ("GET", "/api/v1/species-summary"): REVIEW_READ,
+    # reviewbench (issue 11 §2): the export page, as the export it links to.
+    ("GET", "/revue/export"): REVIEW_WRITE,
+    # reviewbench: a species' reference frame is chosen by those who review, seen by readers.
+    ("PUT", "/api/v1/species-references"): REVIEW_WRITE,
+    ("GET", "/api/v1/species-references"): REVIEW_READ,
+    ("GET", "/api/v1/events/{event_id}/frame"): REVIEW_READ,
+    ("POST", "/revue/evenements/{event_id}/reference"): REVIEW_WRITE,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 from fastapi.testclient import TestClient
 
 from tests.api.review_support import NATURALIST, VIEWER, media_dir, review
@@ -21,6 +23,21 @@ def test_the_list_file_is_sound() -> None:
     assert all(t.vernacular_name and t.rank for t in taxa)
     assert all(t.gbif_key is None or t.gbif_key > 0 for t in taxa)
     assert species.lookup("Sus scrofa") is not None and species.lookup("Sus scrofa").gbif_key == 7705930  # type: ignore[union-attr]
+
+
+def test_the_cited_ids_are_read_and_every_id_is_cited() -> None:
+    """The ids SPECIES-SOURCE.md cites are the file's, the source notes are not taxa, and no id is
+    in the file without a line of the notes naming its taxon (a guessed id would have none)."""
+    taxa = species.load()
+    assert not any(t.scientific_name.startswith("#") for t in taxa)
+    capreolus, fox = species.lookup("Capreolus capreolus"), species.lookup("Vulpes vulpes")
+    assert capreolus is not None and capreolus.taxref_cd_nom == 61057
+    assert fox is not None and fox.gbif_key == 5219243
+    text = resources.files("vigie.data").joinpath("species.csv").read_text("utf-8")
+    notes = " ".join(line for line in text.splitlines() if line.startswith("#"))
+    for t in taxa:
+        if t.taxref_cd_nom is not None or t.gbif_key is not None:
+            assert t.scientific_name in notes, t.scientific_name
 
 
 def test_search_ignores_accents_and_case(review: TestClient) -> None:

@@ -34,14 +34,15 @@ SORTS: dict[str, str] = {
     "peak_score": "coalesce(e.peak_score, -1)::float8",
 }
 
-_DEPLOYMENT = (
+_DEPLOYMENT_ONLY = (
     "LEFT JOIN LATERAL (SELECT d.id, d.lat, d.lon FROM deployments d WHERE d.camera_id = e.camera_id"
     " AND d.start_ts <= e.start_ts AND (d.end_ts IS NULL OR e.start_ts < d.end_ts)"
     " ORDER BY d.start_ts DESC LIMIT 1) dep ON TRUE"
-    # The caller's own review: one primary-key lookup per row (an EXISTS here became a hash of
-    # every review of every user, read in full at each page).
-    " LEFT JOIN event_reviews mine ON mine.event_id = e.id AND mine.user_id = %(me)s"
 )
+# The caller's own review: one primary-key lookup per row (an EXISTS here became a hash of
+# every review of every user, read in full at each page).
+_MINE = " LEFT JOIN event_reviews mine ON mine.event_id = e.id AND mine.user_id = %(me)s"
+_DEPLOYMENT = _DEPLOYMENT_ONLY + _MINE
 _NIGHT = (
     f"vigie_sun_elevation(e.start_ts, coalesce(dep.lat, {DEFAULT_LAT}), coalesce(dep.lon, {DEFAULT_LON})) < 0"
 )
@@ -198,9 +199,15 @@ async def page(
 async def count(conn: AsyncConn, flt: EventFilter, *, me: int) -> int:
     """How many events match the filters."""
     where, params = await _where(conn, flt)
+    # Only the joins a filter reads: the deployment's lateral lookup, run for each of 100,000
+    # events, made the gallery's unfiltered count 0.7-1.1 s (bench-review); without it the
+    # count is an index-only scan.
+    joins = (_DEPLOYMENT_ONLY if flt.period is not None else "") + (
+        _MINE if flt.reviewed_by_me is not None else ""
+    )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT count(*) AS n FROM camera_events e {_DEPLOYMENT} WHERE {where}",  # noqa: S608
+            f"SELECT count(*) AS n FROM camera_events e {joins} WHERE {where}",  # noqa: S608
             params | {"me": me},
         )
         row = await cur.fetchone()

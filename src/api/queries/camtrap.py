@@ -121,3 +121,20 @@ async def species_summary(
             {"tz": tz, "ids": deployment_ids, "start": start, "end": end},
         )
         return await cur.fetchall()
+
+
+async def export_counts(
+    conn: AsyncConn, start: datetime | None, end: datetime | None, deployment_ids: list[int]
+) -> dict[str, int]:
+    """What an export of these deployments over [start, end) would hold, counted without reading
+    the rows: media (events with a clip) and observations (the consensus), as the export has them."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"WITH ev AS ({_EVENTS})"  # noqa: S608  # constants
+            " SELECT (SELECT count(*) FROM ev WHERE ev.clip_path IS NOT NULL) AS media,"
+            f" (SELECT count(*) FROM ev JOIN observations o ON o.event_id = ev.id WHERE {CONSENSUS})"
+            " AS observations",
+            _range(start, end, deployment_ids),
+        )
+        row = await cur.fetchone()
+    return {"media": int(row["media"]), "observations": int(row["observations"])} if row else {}

@@ -102,7 +102,12 @@ async def list_events(
         rows, more = await camera_events.page(
             conn, flt, me=me, sort=sort, order=order, limit=limit, after=after
         )
-        total = await camera_events.count(conn, flt, me=me) if with_total else None
+        total = None
+        if with_total:
+            # A first page that holds every match is its own count (the gallery asks a total on
+            # each page; a selective filter's answer fits in one): no second query then.
+            complete = after is None and not more
+            total = len(rows) if complete else await camera_events.count(conn, flt, me=me)
     next_cursor = (
         cursors.encode(cursors.Cursor(sort, order, camera_events.sort_value(rows[-1]), rows[-1]["id"]))
         if more and rows

@@ -65,6 +65,7 @@ FLASH: dict[str, str] = {
     "revue-observation-nom-libre": "Observation ajoutée. Attention : ce nom n'est pas dans la liste des"
     " espèces.",
     "revue-validee": "Observation validée.",
+    "revue-reference": "Image de référence de l'espèce choisie : elle s'affiche à côté de ses clips.",
     "revue-rejetee": "Observation rejetée.",
 }
 # The word of each alert level (vigie.levels), and of none: a badge is never colour alone.

@@ -26,6 +26,7 @@ from api.forms import read_form
 from api.queries import camera_health, review_pages
 from api.routes import events as event_routes
 from api.routes import observations as observation_routes
+from api.routes import species_references as reference_routes
 from api.schemas.events import EventDetail, EventItem
 from api.web import admin_forms as af
 from api.web.templates import PagesDep
@@ -383,6 +384,14 @@ async def _viewer(
         for o in event.observations
         if o.bbox is not None
     ]
+    names = sorted(
+        {o.scientific_name for o in event.observations if o.scientific_name and o.status != "rejected"}
+    )
+    references = (
+        {r.scientific_name: r for r in await reference_routes.list_references(pool, principal, names)}
+        if names
+        else {}
+    )
     return pages.render(
         request,
         "review_event.html",
@@ -390,6 +399,7 @@ async def _viewer(
         status=status,
         error=error,
         event=event,
+        references=references,
         boxes=boxes,
         bboxes=bboxes,
         older=older,
@@ -465,6 +475,27 @@ async def add_observation(
     return RedirectResponse(f"/revue/evenements/{event_id}?fait={code}", status_code=303)
 
 
+@router.post("/revue/evenements/{event_id}/reference")
+async def choose_reference(
+    request: Request, pages: PagesDep, pool: Pool, principal: Writer, event_id: EventId
+) -> Response:
+    """This clip's frame at the time shown (the form's t, set from the video) becomes the
+    species' reference picture, through the API's handler."""
+    form = await read_form(request)
+    try:
+        t = float(form.get("t").strip().replace(",", ".") or "0")
+    except ValueError:
+        t = -1.0
+    try:
+        if not 0 <= t <= 86400:
+            raise ValidationFailed("image de référence refusée : le moment du clip est invalide")
+        body = {"scientific_name": form.get("scientific_name").strip(), "event_id": event_id, "t": t}
+        await reference_routes.choose_reference(pool, principal, body)
+    except af.HANDLER_ERRORS as exc:
+        return await _after(request, pages, pool, principal, event_id, exc)
+    return RedirectResponse(f"/revue/evenements/{event_id}?fait=revue-reference", status_code=303)
+
+
 @router.post("/revue/observations/{observation_id}/validation")
 async def validate(
     request: Request, pages: PagesDep, pool: Pool, principal: Writer, observation_id: ObservationId
@@ -523,6 +554,7 @@ async def statistics(
         share=round(100 * judged / total) if total else None,
         false_positives=sum(int(d["false_positive"]) for d in days),
         taxa=[{**t, "vernacular": _vernacular(t["scientific_name"])} for t in taxa],
+        may_write=_may_write(principal),
     )
 
 

@@ -89,6 +89,10 @@ function player(video) {
     video.requestVideoFrameCallback(onFrame);
   }
   ["timeupdate", "seeked", "loadedmetadata", "pause", "play"].forEach((e) => video.addEventListener(e, draw));
+  // A species' reference picture is the frame on screen: the form sends the video's time.
+  document.querySelectorAll("[data-reference-form]").forEach((form) => form.addEventListener("submit", () => {
+    form.querySelector("[data-reference-time]").value = video.currentTime.toFixed(3);
+  }));
   window.addEventListener("resize", draw);
   showBoxes.addEventListener("change", draw);
 
