@@ -8,6 +8,8 @@ demo broker or with each other's topics.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -15,11 +17,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.sql
@@ -187,3 +189,12 @@ def running(service: Service, ready: str | None = None) -> Iterator[Service]:
             except subprocess.TimeoutExpired:
                 service.proc.kill()
                 service.proc.wait()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(coro) in a thread of its own. In a pytest worker that has run a browser test,
+    Playwright's sync API keeps an event loop running in the main thread, and asyncio.run refuses
+    to start there ('cannot be called from a running event loop'): make test deals tests to two
+    workers, so any test may run after a browser test."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -7,7 +7,6 @@ latitude of 123, a missing required field) must fail the same checks, so the che
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -36,6 +35,7 @@ from tests.api.review_support import (
     review,
 )
 from tests.camtrap_check import BASE, profile_errors, table_errors
+from tests.support import run_async
 from vigie.db import make_async_pool
 
 __all__ = ["media_dir", "review"]
@@ -388,7 +388,7 @@ def test_the_zip_is_sent_in_chunks_as_the_batches_stream(
         finally:
             await pool.close()
 
-    chunks = asyncio.run(collect())
+    chunks = run_async(collect())
     whole = b"".join(chunks)
     assert len([c for c in chunks if c]) >= 6, [len(c) for c in chunks]
     assert max(len(c) for c in chunks) < len(whole) / 2

@@ -11,6 +11,7 @@ import psycopg
 
 from api import live
 from tests.factories import make_station
+from tests.support import run_async
 from vigie import notify
 from vigie.db import make_async_pool
 
@@ -59,7 +60,7 @@ def test_clients_at_one_cursor_share_one_read_and_all_get_the_reading(db: Db, da
             await hub.close()
             await pool.close()
 
-    got, before, after = asyncio.run(main())
+    got, before, after = run_async(main())
     assert len(got) == CLIENTS and all(station in text and '"tips": 3' in text for text in got)
     # One read for the wake-up (a second if the LISTEN reconnected meanwhile), not one per client.
     assert 1 <= after - before <= 2, (before, after)
