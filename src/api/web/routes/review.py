@@ -242,7 +242,11 @@ async def _gallery(
     following = (month + timedelta(days=32)).replace(day=1)
     async with pool.connection() as conn:
         days = await review_pages.month_days(
-            conn, _local_start(month, tz), _local_start(following, tz), settings.timezone
+            conn,
+            _local_start(month, tz),
+            _local_start(following, tz),
+            settings.timezone,
+            hide_people=event_routes.hides_people(principal),
         )
         cameras = [c["camera_id"] for c in await camera_health.all_cameras(conn)]
     keep = {k: v for k, v in f.items() if v}
@@ -505,8 +509,9 @@ async def statistics(
     first = today - timedelta(days=STATS_DAYS[key] - 1)
     start, end = _local_start(first, tz), _local_start(today + timedelta(days=1), tz)
     async with pool.connection() as conn:
-        days = await review_pages.daily_counts(conn, start, end, settings.timezone)
-        taxa = await review_pages.species_counts(conn, start, end)
+        hide = event_routes.hides_people(principal)
+        days = await review_pages.daily_counts(conn, start, end, settings.timezone, hide_people=hide)
+        taxa = await review_pages.species_counts(conn, start, end, hide_people=hide)
     total = sum(int(d["total"]) for d in days)
     judged = sum(int(d["reviewed"]) + int(d["false_positive"]) for d in days)
     return pages.render(
