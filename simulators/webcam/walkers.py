@@ -69,7 +69,7 @@ def draw(frame: np.ndarray, wk: Walker, t: float, sx: float, sy: float) -> None:
     leg = hip_y
     for i, side in enumerate((1.0, -1.0)):
         a = swing * side
-        knee = (0.04 * H * side * 0 + math.sin(a) * leg * 0.5, hip_y - math.cos(a) * leg * 0.5)
+        knee = (math.sin(a) * leg * 0.5, hip_y - math.cos(a) * leg * 0.5)
         foot = (math.sin(a) * leg * 0.95, 0.02 * H)
         colour = dark if i else wk.trousers
         cv2.line(frame, p(0.03 * H * side, hip_y), p(*knee), colour, thick(0.085), cv2.LINE_AA)
@@ -85,14 +85,13 @@ def draw(frame: np.ndarray, wk: Walker, t: float, sx: float, sy: float) -> None:
         a = -swing * side * 0.8
         elbow = (0.13 * H * side + math.sin(a) * 0.16 * H, shoulder_y - 0.16 * H)
         hand = (0.13 * H * side + math.sin(a) * 0.3 * H, shoulder_y - 0.31 * H)
-        cv2.line(frame, p(0.11 * H * side, shoulder_y - 0.01 * H), p(*elbow), wk.shirt, thick(0.06), cv2.LINE_AA)
+        shoulder = p(0.11 * H * side, shoulder_y - 0.01 * H)
+        cv2.line(frame, shoulder, p(*elbow), wk.shirt, thick(0.06), cv2.LINE_AA)
         cv2.line(frame, p(*elbow), p(*hand), wk.shirt, thick(0.05), cv2.LINE_AA)
         cv2.circle(frame, p(*hand), thick(0.025), wk.skin, -1, cv2.LINE_AA)
     cv2.line(frame, p(0, shoulder_y), p(0, 0.88 * H), wk.skin, thick(0.05), cv2.LINE_AA)
-    cv2.ellipse(
-        frame, p(0, 0.935 * H), (thick(0.055), max(1, int(0.068 * H * sy))), 0, 0, 360, wk.skin, -1, cv2.LINE_AA
-    )
+    head = (thick(0.055), max(1, int(0.068 * H * sy)))
+    cv2.ellipse(frame, p(0, 0.935 * H), head, 0, 0, 360, wk.skin, -1, cv2.LINE_AA)
     # Hair on top of the head.
-    cv2.ellipse(
-        frame, p(0, 0.965 * H), (thick(0.056), max(1, int(0.04 * H * sy))), 0, 180, 360, (35, 45, 60), -1, cv2.LINE_AA
-    )
+    hair = (thick(0.056), max(1, int(0.04 * H * sy)))
+    cv2.ellipse(frame, p(0, 0.965 * H), hair, 0, 180, 360, (35, 45, 60), -1, cv2.LINE_AA)

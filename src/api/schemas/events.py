@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.schemas.observations import ObservationOut
 from vigie.ids import BIGINT_MAX
@@ -76,7 +76,8 @@ class EventItem(BaseModel):
             flagged_by=row["person_flagged_by"],
             flagged_at=row["person_flagged_at"],
             proposed=row["person_proposed"],
-            score=row["person_score"],
+            # A real in the table: rounded so that 1.2 reads 1.2, not 1.2000000476837158.
+            score=round(row["person_score"], 4) if row["person_score"] is not None else None,
             hidden=bool(row["person_hidden"]),
         )
         return cls.model_validate({**row, "media": media, "person": person})
@@ -131,7 +132,8 @@ class EventPatch(BaseModel):
     reviewed: bool | None = Field(default=None, description="false : « marquer comme non vu »")
     false_positive: bool | None = None
     favourite: bool | None = None
-    person: bool | None = Field(
+    # Strict: 1 or "yes" for a person is refused, not guessed.
+    person: StrictBool | None = Field(
         default=None,
         description="true : une personne est dans l'image (cachée aux lecteurs) ; false : aucune"
         " (écarte la proposition du détecteur) ; null : retire l'avis, la proposition s'applique",
