@@ -42,7 +42,8 @@ class PeopleConfig:
     """How the proposal runs."""
 
     width: int = 640
-    threshold: float = 0.5
+    # The SVM's own boundary (OpenCV's default hitThreshold): bench/review_people.py sweeps it.
+    threshold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def read_frames(clip: Path, offsets: Sequence[float]) -> list[tuple[float, Image
 
 def propose_images(images: Sequence[tuple[float, Image]], config: PeopleConfig) -> Proposal:
     """Run the detector on each (offset, frame); boxes normalised to the frame."""
-    best = 0.0
+    best: float | None = None
     boxes: list[dict[str, float]] = []
     for t, image in images:
         height, width = image.shape[:2]
@@ -99,7 +100,7 @@ def propose_images(images: Sequence[tuple[float, Image]], config: PeopleConfig) 
         )
         sh, sw = small.shape[:2]
         for d in hog.detect(small, threshold=config.threshold):
-            best = max(best, d.score)
+            best = d.score if best is None else max(best, d.score)
             x0, y0 = max(0, d.x) / sw, max(0, d.y) / sh
             x1, y1 = min(sw, d.x + d.w) / sw, min(sh, d.y + d.h) / sh
             if x1 > x0 and y1 > y0:
@@ -114,7 +115,9 @@ def propose_images(images: Sequence[tuple[float, Image]], config: PeopleConfig) 
                     }
                 )
     boxes.sort(key=lambda b: -b["score"])
-    return Proposal(bool(boxes), round(best, 4), tuple(boxes[:MAX_BOXES]), len(images))
+    # The score is the best window's (0 when none passed the threshold).
+    score = round(best if best is not None else 0.0, 4)
+    return Proposal(bool(boxes), score, tuple(boxes[:MAX_BOXES]), len(images))
 
 
 def propose_clip(clip: Path, duration_s: float, peak_s: float | None, config: PeopleConfig) -> Proposal:

@@ -165,7 +165,7 @@ class CameraSettings(Section):
     # event, downscaled to this width; a score above the threshold proposes the flag.
     people_detection: bool = True
     people_width: int = Field(default=640, ge=128, le=1920)
-    people_threshold: float = Field(default=0.5, ge=-2, le=5)
+    people_threshold: float = Field(default=0.0, ge=-2, le=5)
 
 
 class BrokerSettings(Section):

@@ -70,7 +70,12 @@ def seed(review: TestClient, db: Conn, media_dir: Path) -> dict[str, Any]:
     make_camera(db)
     r = review.post(
         "/api/v1/deployments",
-        json={"camera_id": "etang-nord", "lat": 49.41, "lon": 2.82, "start_ts": (T0 - timedelta(days=3)).isoformat()},
+        json={
+            "camera_id": "etang-nord",
+            "lat": 49.41,
+            "lon": 2.82,
+            "start_ts": (T0 - timedelta(days=3)).isoformat(),
+        },
         headers=NATURALIST,
     )
     assert r.status_code == 201, r.text
@@ -85,7 +90,9 @@ def seed(review: TestClient, db: Conn, media_dir: Path) -> dict[str, Any]:
         (walker, Jsonb([{"t": 0.4, "x": x, "y": y, "w": w, "h": h, "score": 1.4}])),
     )
     for eid, name in ((deer, "Capreolus capreolus"), (walker, "Vulpes vulpes")):
-        r = review.post(f"/api/v1/events/{eid}/observations", json={"scientific_name": name}, headers=NATURALIST)
+        r = review.post(
+            f"/api/v1/events/{eid}/observations", json={"scientific_name": name}, headers=NATURALIST
+        )
         assert r.status_code == 201
     r = review.patch(f"/api/v1/events/{walker}", json={"person": True}, headers=NATURALIST)
     assert r.status_code == 200
@@ -111,7 +118,9 @@ def test_flagged_events_are_left_out_of_exports_by_default(
     assert [i["scientific_name"] for i in summary] == ["Capreolus capreolus"]
 
 
-def test_only_an_admin_may_include_people(review: TestClient, db: Conn, media_dir: Path, database_url: str) -> None:
+def test_only_an_admin_may_include_people(
+    review: TestClient, db: Conn, media_dir: Path, database_url: str
+) -> None:
     seed(review, db, media_dir)
     for who in (NATURALIST, VIEWER):
         r = review.get(URL, params={**RANGE, "include_people": "true"}, headers=who)
@@ -121,7 +130,9 @@ def test_only_an_admin_may_include_people(review: TestClient, db: Conn, media_di
         assert r.status_code == 422 and r.json()["detail"].startswith("requête refusée"), bad
     assert review.get(URL, params={**RANGE, "include_people": "true"}, headers=ADMIN).status_code == 200
     with psycopg.connect(database_url) as conn:
-        details = [r[0] for r in conn.execute("SELECT detail FROM audit_log WHERE action = 'export' ORDER BY id")]
+        details = [
+            r[0] for r in conn.execute("SELECT detail FROM audit_log WHERE action = 'export' ORDER BY id")
+        ]
     assert [d["include_people"] for d in details] == [True]
 
 
@@ -143,7 +154,10 @@ def test_an_admin_export_with_people_blurs_them_and_validates(
     assert len(blurred) == len(original) and blurred[0].shape == original[0].shape
     h, w = original[0].shape[:2]
     x, y, bw, bh = BOX
-    inside = (slice(int((y + 0.05) * h), int((y + bh - 0.05) * h)), slice(int((x + 0.03) * w), int((x + bw - 0.03) * w)))
+    inside = (
+        slice(int((y + 0.05) * h), int((y + bh - 0.05) * h)),
+        slice(int((x + 0.03) * w), int((x + bw - 0.03) * w)),
+    )
     outside = (slice(0, h), slice(int(0.72 * w), w))  # right of the grown box
     for before, after in zip(original, blurred, strict=True):
         # Inside the box the detail is gone; outside the picture is the same, give or take
@@ -174,6 +188,8 @@ def test_an_export_by_url_points_at_the_blurred_rendition(
     rendition = s["walker_clip"].with_name("walker.blurred.mp4")
     assert rendition.is_file()
     review.patch(f"/api/v1/events/{s['walker']}", json={"person": False}, headers=NATURALIST)
-    r = review.post("/api/v1/bulk/events", json={"ids": [s["walker"]], "action": "delete"}, headers=NATURALIST)
+    r = review.post(
+        "/api/v1/bulk/events", json={"ids": [s["walker"]], "action": "delete"}, headers=NATURALIST
+    )
     assert r.json()["done"] == [s["walker"]]
     assert not rendition.exists() and not s["walker_clip"].exists()

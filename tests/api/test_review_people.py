@@ -34,7 +34,12 @@ def propose(db: Conn, event_id: int, proposed: bool = True, score: float = 1.2) 
     db.execute(
         "INSERT INTO person_proposals (event_id, proposed, score, boxes, frames, detector)"
         " VALUES (%s, %s, %s, %s, 3, 'opencv-hog')",
-        (event_id, proposed, score, Jsonb([{"t": 1.0, "x": 0.3, "y": 0.1, "w": 0.2, "h": 0.6, "score": score}])),
+        (
+            event_id,
+            proposed,
+            score,
+            Jsonb([{"t": 1.0, "x": 0.3, "y": 0.1, "w": 0.2, "h": 0.6, "score": score}]),
+        ),
     )
 
 
@@ -111,7 +116,12 @@ def test_flag_is_audited_and_clearing_a_proposal_shows_the_event_again(
     assert ids(review, VIEWER) == []
     detail = review.get(f"/api/v1/events/{eid}", headers=NATURALIST).json()
     assert detail["person"] == {
-        "flag": None, "flagged_by": None, "flagged_at": None, "proposed": True, "score": 1.2, "hidden": True
+        "flag": None,
+        "flagged_by": None,
+        "flagged_at": None,
+        "proposed": True,
+        "score": 1.2,
+        "hidden": True,
     }
     assert detail["person_boxes"][0]["h"] == 0.6
     # A naturalist clears it: no person, whatever the detector said.
@@ -141,8 +151,15 @@ def test_bulk_flag_and_clear(review: TestClient, db: Conn) -> None:
     review.post("/api/v1/bulk/events", json={"ids": events[:1], "action": "no_person"}, headers=NATURALIST)
     assert sorted(ids(review, VIEWER)) == sorted([events[0], events[2]])
     # A viewer may not flag.
-    assert review.post("/api/v1/bulk/events", json={"ids": events, "action": "no_person"}, headers=VIEWER).status_code == 403
-    assert review.patch(f"/api/v1/events/{events[1]}", json={"person": False}, headers=VIEWER).status_code == 403
+    assert (
+        review.post(
+            "/api/v1/bulk/events", json={"ids": events, "action": "no_person"}, headers=VIEWER
+        ).status_code
+        == 403
+    )
+    assert (
+        review.patch(f"/api/v1/events/{events[1]}", json={"person": False}, headers=VIEWER).status_code == 403
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,7 +173,9 @@ def test_bulk_flag_and_clear(review: TestClient, db: Conn) -> None:
         {"person": "true" * 20000},
     ],
 )
-def test_hostile_person_values_are_refused_in_french(review: TestClient, db: Conn, body: dict[str, Any]) -> None:
+def test_hostile_person_values_are_refused_in_french(
+    review: TestClient, db: Conn, body: dict[str, Any]
+) -> None:
     make_camera(db)
     eid = make_event(db)
     other = make_event(db, start=T0 + timedelta(minutes=1))

@@ -16,10 +16,7 @@ from vigie.db import AsyncConn
 from vigie.errors import NotFoundError
 
 # Joins for an event aliased `e`, and the expression that says it holds a person.
-JOINS = (
-    " LEFT JOIN person_flags pf ON pf.event_id = e.id"
-    " LEFT JOIN person_proposals pp ON pp.event_id = e.id"
-)
+JOINS = " LEFT JOIN person_flags pf ON pf.event_id = e.id LEFT JOIN person_proposals pp ON pp.event_id = e.id"
 HAS_PERSON = "coalesce(pf.person, pp.proposed, false)"
 # The same without the joins, for queries that select events some other way.
 HAS_PERSON_SUB = (

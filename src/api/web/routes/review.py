@@ -59,6 +59,8 @@ BULK_ACTIONS = {
     "favourite": "Ajouter aux favoris",
     "reviewed": "Marquer comme vu",
     "not_reviewed": "Marquer comme non vu",
+    "person": "Signaler une personne (cacher aux lecteurs)",
+    "no_person": "Aucune personne (montrer aux lecteurs)",
 }
 # The viewer's review buttons: form value -> (the API's patch, the ?fait= code).
 STATE_ACTIONS: dict[str, tuple[dict[str, bool], str]] = {
@@ -68,6 +70,8 @@ STATE_ACTIONS: dict[str, tuple[dict[str, bool], str]] = {
     "pas-faux-positif": ({"false_positive": False}, "revue-pas-faux-positif"),
     "favori": ({"favourite": True}, "revue-favori"),
     "pas-favori": ({"favourite": False}, "revue-pas-favori"),
+    "personne": ({"person": True}, "revue-personne"),
+    "pas-personne": ({"person": False}, "revue-pas-personne"),
 }
 # Quick species (keys 1-9) before a naturalist has tagged nine of their own: the commonest of
 # the Oise valleys' camera traps.
