@@ -48,9 +48,8 @@ def _frames(scene: Scene, times: list[float]) -> list[tuple[float, Any]]:
 
 def test_detector_finds_a_walker_and_not_an_empty_path() -> None:
     walker = Walker(start_s=0.0, duration_s=10.0, x0=250, x1=1050, height=260)
-    base = {"seconds": 12.0, "random_animals": False}
-    with_walker = Scene(SceneConfig(**base, walkers=(walker,)))
-    empty = Scene(SceneConfig(**base))
+    with_walker = Scene(SceneConfig(seconds=12.0, random_animals=False, walkers=(walker,)))
+    empty = Scene(SceneConfig(seconds=12.0, random_animals=False))
     times = [2.5, 5.0, 7.5]
     found = people.propose_images(_frames(with_walker, times), people.PeopleConfig())
     assert found.proposed and found.frames == 3 and found.score > 0
