@@ -43,15 +43,6 @@ async def is_hidden(conn: AsyncConn, event_id: int) -> bool:
     return bool(row[0])
 
 
-async def hidden_among(conn: AsyncConn, event_ids: list[int]) -> set[int]:
-    """Which of these events hold a person."""
-    cur = await conn.execute(
-        f"SELECT e.id FROM camera_events e {JOINS} WHERE e.id = ANY(%s) AND {HAS_PERSON}",  # noqa: S608
-        (event_ids,),
-    )
-    return {int(r[0]) for r in await cur.fetchall()}
-
-
 async def set_flag(
     conn: AsyncConn, event_ids: list[int], person: bool | None, actor: Actor
 ) -> list[dict[str, Any]]:
