@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from api.queries import camera_events
-from bench import review_data
+from bench import review_data, review_people
 from bench.api import Service, admin_token, load_average, vigie, vm_kb, wait_http
 from bench.api_load import percentile
 from tests.camtrap_check import profile_errors, table_errors
@@ -284,6 +284,7 @@ def main() -> None:
     parser.add_argument("--clip-s", type=float, default=30.0)
     parser.add_argument("--sql-runs", type=int, default=100)
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--no-people", action="store_true", help="skip the people detector's figures")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
     # Stopped with SIGTERM, it still stops the API and the broker it started (the finally below).
@@ -377,6 +378,11 @@ def main() -> None:
         api.stop()
         broker.stop()
     result["logs"] = str(log_dir)
+    if not args.no_people:
+        # The people proposal's figures (reported, no target): bench/review_people.py, after the
+        # API has stopped, so that its CPU does not weigh on the HTTP figures.
+        log("people detector on the simulator's walker and animal scenes")
+        result.update({k: v for k, v in review_people.measure().items() if k != "load_average_1m"})
     result["targets_met"] = {
         "gallery_p99_ms_le_50": gallery["p99_ms"] is not None and gallery["p99_ms"] <= 50,
         "gallery_achieved_ge_95pct": gallery["achieved_rate_per_s"] >= 0.95 * args.rate,
@@ -428,6 +434,13 @@ def write_docs(result: dict[str, Any]) -> None:
             f"| export validates (jsonschema profile + frictionless tables), rows {result['camtrap_rows']} "
             f"| {result['camtrap_valid']} | true | {yes[met['camtrap_valid']]} |",
         ]  # fmt: skip
+    if "person_recall" in result:
+        lines += [
+            f"| people proposal (bench/review_people.py): recall on walker scenes | {r['person_recall']}"
+            " | (report) | |",
+            f"| people proposal: false flags per hour of animal events | {r['person_false_flags_per_hour']}"
+            " | (report) | |",
+        ]
     lines += ["", "p99 by kind at the steady rate (ms):", ""]
     lines += [f"- {k}: {v}" for k, v in result["gallery_by_kind_p99_ms"].items()]
     lines += ["", "The list's SQL alone (no HTTP), p50 / p99 (ms):", ""]

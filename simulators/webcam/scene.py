@@ -9,7 +9,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from simulators.webcam import animals, textures
+from simulators.webcam import animals, textures, walkers
 from simulators.webcam.weather import PRECIPITATION, Episode, Weather
 
 Wind = Literal["calm", "breeze", "strong"]
@@ -49,6 +49,8 @@ class SceneConfig:
     planted: tuple[animals.Planted, ...] = ()
     planted_clear_s: float = 16.0
     random_animals: bool = True
+    # People walking on the path (simulators/webcam/walkers.py), for the people detector.
+    walkers: tuple[walkers.Walker, ...] = ()
 
     @property
     def frames(self) -> int:
@@ -236,6 +238,9 @@ class Scene:
         night = self.is_night(t)
         frame = self._bg.copy()
         front = []
+        for wk in cfg.walkers:
+            if wk.behind:  # under the foreground branches and bushes: partly hidden
+                walkers.draw(frame, wk, t, self._sx, self._sy)
         for c in self.crossings:
             if c.position(t) is None:
                 continue
@@ -252,6 +257,9 @@ class Scene:
             self._paste(frame, v, ang)
         for c in front:
             animals.draw(frame, c, t, self._sx, self._sy, night)
+        for wk in cfg.walkers:
+            if not wk.behind:
+                walkers.draw(frame, wk, t, self._sx, self._sy)
         self._paste_grass(frame, t, grass_amp * gust)
         if cfg.clouds and not night:
             # Cloud shadows need the sun: at night the IR lamp is the only light.
@@ -403,7 +411,35 @@ class Scene:
             "dawn_at_s": cfg.dawn_at_s,
             "changes": self.changes(),
             "animals": items,
+            "people": self._people_truth(box_step_s),
         }
+
+    def _people_truth(self, box_step_s: float) -> list[dict[str, Any]]:
+        cfg = self.config
+        out = []
+        for n, wk in enumerate(cfg.walkers):
+            boxes: list[list[float]] = []
+            visible: list[float] = []
+            for k in range(int(wk.duration_s * cfg.fps) + 1):
+                t = wk.start_s + k / cfg.fps
+                box = _visible_box(wk.box(t))
+                if box is None:
+                    continue
+                visible.append(t)
+                if not boxes or t - boxes[-1][0] >= box_step_s - 1e-9:
+                    boxes.append([round(t, 3), *box])
+            if visible:
+                out.append(
+                    {
+                        "id": n + 1,
+                        "start_s": round(visible[0], 3),
+                        "end_s": round(visible[-1], 3),
+                        "height_px": wk.height,
+                        "behind_vegetation": wk.behind,
+                        "boxes": boxes,
+                    }
+                )
+        return out
 
 
 def _visible_box(

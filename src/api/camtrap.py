@@ -22,7 +22,7 @@ from typing import IO, Any, Literal
 from anyio import to_thread
 from psycopg_pool import AsyncConnectionPool
 
-from api import media_files
+from api import blur, media_files
 from api.queries import camtrap as queries
 from vigie import species
 
@@ -125,6 +125,8 @@ class Request:
     public_url: str
     media_dir: Path
     exported_by: str
+    # An admin's choice: events with a person are in, their clips blurred (api.blur).
+    include_people: bool = False
 
     @property
     def deployment_ids(self) -> list[int]:
@@ -207,9 +209,10 @@ def deployment_row(dep: dict[str, Any], end: datetime | None, now: datetime) -> 
     }
 
 
-def clip_url(public_url: str, event_id: int) -> str:
-    """The clip's address on the API (it needs a signed-in reader: filePublic is false)."""
-    return f"{public_url.rstrip('/')}/api/v1/events/{event_id}/clip"
+def clip_url(public_url: str, event_id: int, *, blurred: bool = False) -> str:
+    """The clip's address on the API (it needs a signed-in reader: filePublic is false); the
+    blurred rendition's for an event with a person."""
+    return f"{public_url.rstrip('/')}/api/v1/events/{event_id}/{'blurred-clip' if blurred else 'clip'}"
 
 
 def zip_clip_path(event_id: int) -> str:
@@ -219,7 +222,9 @@ def zip_clip_path(event_id: int) -> str:
 
 def media_row(event: dict[str, Any], req: Request, in_zip: set[int]) -> dict[str, str]:
     event_id = int(event["id"])
-    path = zip_clip_path(event_id) if event_id in in_zip else clip_url(req.public_url, event_id)
+    blurred = bool(event.get("person"))
+    in_file = event_id in in_zip
+    path = zip_clip_path(event_id) if in_file else clip_url(req.public_url, event_id, blurred=blurred)
     return {
         "mediaID": media_id(event_id),
         "deploymentID": deployment_id(int(event["deployment_id"])),
@@ -227,7 +232,7 @@ def media_row(event: dict[str, Any], req: Request, in_zip: set[int]) -> dict[str
         "timestamp": ts(event["clip_ts"]),
         "filePath": path,
         "filePublic": "false",
-        "fileName": Path(str(event["clip_path"])).name[:200],
+        "fileName": (Path(str(event["clip_path"])).stem + (blur.SUFFIX if blurred else ".mp4"))[:200],
         "fileMediatype": "video/mp4",
         "favorite": _bool(bool(event["favourite"])),
     }
@@ -370,9 +375,14 @@ async def package(pool: AsyncConnectionPool, req: Request) -> AsyncIterator[byte
     individuals = False
     async with pool.connection() as conn:
         if req.media == "files":
-            async for batch in queries.media(conn, req.start, req.end, ids):
+            async for batch in queries.media(conn, req.start, req.end, ids, req.include_people):
                 for event in batch:
                     path = media_files.inside(req.media_dir, event["clip_path"])
+                    if path is not None and event["person"]:
+                        # Only ever the blurred rendition of a clip with a person in it; given
+                        # by URL (the blurred one) when it cannot be made.
+                        person_boxes, motion_boxes = await queries.blur_boxes(conn, int(event["id"]))
+                        path = await to_thread.run_sync(blur.make_rendition, path, person_boxes, motion_boxes)
                     if path is None:
                         continue  # missing or outside the media directory: given by URL instead
                     info = zipfile.ZipInfo(zip_clip_path(int(event["id"])), date_time=now.timetuple()[:6])
@@ -384,13 +394,13 @@ async def package(pool: AsyncConnectionPool, req: Request) -> AsyncIterator[byte
                     in_zip.add(int(event["id"]))
                 yield sink.take()
         text, writer = _csv_member(zf, "media.csv", MEDIA_FIELDS)
-        async for batch in queries.media(conn, req.start, req.end, ids):
+        async for batch in queries.media(conn, req.start, req.end, ids, req.include_people):
             writer.writerows(media_row(e, req, in_zip) for e in batch)
             text.flush()
             yield sink.take()
         text.close()
         text, writer = _csv_member(zf, "observations.csv", OBSERVATION_FIELDS)
-        async for batch in queries.observations(conn, req.start, req.end, ids):
+        async for batch in queries.observations(conn, req.start, req.end, ids, req.include_people):
             for obs in batch:
                 writer.writerow(observation_row(obs))
                 if obs["scientific_name"]:

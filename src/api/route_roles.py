@@ -15,3 +15,7 @@ RESIDENTS_ADMIN = Role.ADMIN  # reach per commune, erasure on request (RGPD)
 # review-api (issue 11 §1): the naturalists review; elected officials (viewer) read only.
 REVIEW_READ = (Role.NATURALIST, Role.ADMIN, Role.VIEWER)  # events, media, deployments, species
 REVIEW_WRITE = (Role.NATURALIST, Role.ADMIN)  # review state, observations, deployments, bulk
+# people in the frame (issue 11 §1, RGPD): who sees events with a person, and flags them; an
+# export that includes them (blurred) is an admin's decision.
+PEOPLE_SEE = (Role.NATURALIST, Role.ADMIN)
+PEOPLE_EXPORT = Role.ADMIN

@@ -325,7 +325,12 @@ def list_cmd() -> None:
 
 @app.command("retention")
 def retention_cmd(
-    force: Annotated[bool, typer.Option(help="Supprimer aussi favoris et clips avec observations")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Supprimer aussi les clips aux observations seulement proposées (jamais favoris ni validés)"
+        ),
+    ] = False,
 ) -> None:
     """Apply clip retention once (days per camera, then the disk quota)."""
     settings = for_service(Settings(), "camera")

@@ -1,7 +1,9 @@
 """Clip retention: by days per camera, then by a total disk quota, oldest clips first.
 
-Favourite clips and clips with observations are kept unless `force` is given: they are what
-the naturalists chose to keep. Files are deleted before their row, so a crash in between leaves
+Favourites and events with a validated observation are never deleted, not even with `force`:
+they are what the naturalists chose to keep, and what a second naturalist confirmed. Events with
+observations that are only proposed (or rejected) are kept too, unless `force` is given.
+Files are deleted before their row, so a crash in between leaves
 a row whose files are gone (deleted again, harmlessly, on the next run), never an orphan file
 that no row accounts for.
 """
@@ -70,7 +72,7 @@ def apply_retention(
     for clip in clips:
         limit = now - timedelta(days=days.get(clip.camera_id, 30))
         if clip.start_ts < limit:
-            if clip.protected and not force:
+            if clip.untouchable or (clip.protected and not force):
                 protected_expired += 1
                 kept.append(clip)
             else:
@@ -82,11 +84,11 @@ def apply_retention(
     protected_over_quota = 0
     survivors: list[store.StoredClip] = []
     for clip in kept:  # oldest first
-        if total > quota_bytes and (force or not clip.protected):
+        if total > quota_bytes and not clip.untouchable and (force or not clip.protected):
             doomed.append(clip)
             total -= clip.media_bytes
         else:
-            if total > quota_bytes and clip.protected:
+            if total > quota_bytes and (clip.protected or clip.untouchable):
                 protected_over_quota += 1
             survivors.append(clip)
     freed = 0
@@ -96,7 +98,8 @@ def apply_retention(
         freed += clip.media_bytes
     if total > quota_bytes:
         log.warning(
-            "quota média dépassé (%d Mio > %d Mio) : il ne reste que des clips favoris ou avec observations",
+            "quota média dépassé (%d Mio > %d Mio) :"
+            " il ne reste que des clips favoris, validés ou avec observations",
             total // 1024**2,
             quota_bytes // 1024**2,
         )

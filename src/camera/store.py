@@ -353,15 +353,19 @@ class StoredClip:
     start_ts: datetime
     media_bytes: int
     paths: tuple[str, ...]
+    # Kept unless retention is forced: it has observations (merely proposed ones).
     protected: bool
+    # Never deleted, even forced: a favourite, or an event with a validated observation.
+    untouchable: bool = False
 
 
 def clips_oldest_first(conn: Conn) -> list[StoredClip]:
-    """Every event that still has files, oldest first, with its protection flag."""
+    """Every event that still has files, oldest first, with its protection flags."""
     rows = conn.execute(
-        "SELECT id, camera_id, start_ts, media_bytes, clip_path, snapshot_path, thumbnail_path,"
-        " favourite OR has_observations FROM camera_events"
-        " WHERE clip_path IS NOT NULL OR snapshot_path IS NOT NULL ORDER BY start_ts, id"
+        "SELECT e.id, e.camera_id, e.start_ts, e.media_bytes, e.clip_path, e.snapshot_path,"
+        " e.thumbnail_path, e.has_observations, e.favourite OR EXISTS (SELECT 1 FROM observations o"
+        " WHERE o.event_id = e.id AND o.status = 'validated') FROM camera_events e"
+        " WHERE e.clip_path IS NOT NULL OR e.snapshot_path IS NOT NULL ORDER BY e.start_ts, e.id"
     ).fetchall()
     return [
         StoredClip(
@@ -370,7 +374,8 @@ def clips_oldest_first(conn: Conn) -> list[StoredClip]:
             r[2],
             int(r[3]),
             tuple(str(p) for p in (r[4], r[5], r[6]) if p),
-            bool(r[7]),
+            bool(r[7]) or bool(r[8]),
+            bool(r[8]),
         )
         for r in rows
     ]
@@ -384,3 +389,29 @@ def retention_days_by_camera(conn: Conn) -> dict[str, int]:
 def forget_event_files(conn: Conn, event_id: int) -> None:
     """Delete the row of an event whose files retention removed."""
     conn.execute("DELETE FROM camera_events WHERE id = %s", (event_id,))
+
+
+def save_person_proposal(
+    conn: Conn,
+    event_id: int,
+    *,
+    proposed: bool,
+    score: float,
+    boxes: Sequence[dict[str, float]],
+    frames: int,
+    detector: str,
+) -> None:
+    """Record (or replace) the people detector's proposal for a closed event (migration 420)."""
+    conn.execute(
+        "INSERT INTO person_proposals (event_id, proposed, score, boxes, frames, detector)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO UPDATE SET"
+        " proposed = EXCLUDED.proposed, score = EXCLUDED.score, boxes = EXCLUDED.boxes,"
+        " frames = EXCLUDED.frames, detector = EXCLUDED.detector, proposed_at = now()",
+        (event_id, proposed, max(0.0, score), Jsonb(list(boxes)[:200]), frames, detector),
+    )
+
+
+def person_proposal(conn: Conn, event_id: int) -> dict[str, Any] | None:
+    """The detector's proposal for an event, or None (for the CLI and the tests)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM person_proposals WHERE event_id = %s", (event_id,)).fetchone()

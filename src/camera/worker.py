@@ -38,6 +38,7 @@ from camera.detect.registry import make_detector
 from camera.errors import ClipError, DiskFullError, SourceError
 from camera.events import EventEnded, EventStarted, EventTracker
 from camera.mqtt_events import CameraPublisher
+from camera.people import Job, PeopleConfig, PeopleProposer
 from camera.sources import SOURCE_KINDS, Frame, FrameSource, SourceOptions, open_source
 from camera.store import Camera, EventFiles, Health
 from vigie.heartbeat import Heartbeat, HeartbeatReporter
@@ -145,6 +146,16 @@ class CameraWorker:
             jpeg_quality=self.settings.jpeg_quality,
             thumbnail_width=self.settings.thumbnail_width,
         )
+        # People in the frame: its own thread, started by run(), fed as events close.
+        self.people: PeopleProposer | None = (
+            PeopleProposer(
+                deps.pool,
+                PeopleConfig(width=self.settings.people_width, threshold=self.settings.people_threshold),
+                camera.id,
+            )
+            if self.settings.people_detection
+            else None
+        )
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -182,6 +193,13 @@ class CameraWorker:
         )
         capture = threading.Thread(target=self._capture_loop, name=f"capture-{self.camera.id}", daemon=True)
         capture.start()
+        people = (
+            threading.Thread(target=self.people.run, name=f"people-{self.camera.id}", daemon=True)
+            if self.people is not None
+            else None
+        )
+        if people is not None:
+            people.start()
         self._report_health(force=True)
         try:
             self._process_loop()
@@ -192,6 +210,10 @@ class CameraWorker:
                 source.close()
             capture.join(timeout=self.settings.watchdog_s + 5)
             self.finish()
+            if self.people is not None and people is not None:
+                # The last events' proposals are made before the worker says it stopped.
+                self.people.stop()
+                people.join(timeout=60)
             self._set_state("error" if self._fatal else "stopped")
             if reporter is not None and self._heartbeat is not None:
                 reporter.unregister(self._heartbeat)
@@ -565,6 +587,15 @@ class CameraWorker:
                     clip_start_ts=rec.clip_start_ts,
                     confidence=doubt[0],
                     doubt_guard=doubt[1],
+                )
+            )
+        if db_id is not None and files.clip_path and self.people is not None:
+            self.people.submit(
+                Job(
+                    db_id,
+                    self.settings.media_dir / files.clip_path,
+                    max(0.0, end_ts - origin),
+                    (peak_ts - origin) if peak_ts is not None else None,
                 )
             )
         self._publish_event(

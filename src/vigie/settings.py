@@ -161,6 +161,11 @@ class CameraSettings(Section):
     health_interval_s: float = Field(default=10.0, gt=0, le=3600)
     retention_check_s: int = Field(default=3600, ge=10)
     client_id: str = "vigie-camera-1"
+    # People in the frame (camera.people): the HOG detector on a few frames of each closed
+    # event, downscaled to this width; a score above the threshold proposes the flag.
+    people_detection: bool = True
+    people_width: int = Field(default=640, ge=128, le=1920)
+    people_threshold: float = Field(default=0.0, ge=-2, le=5)
 
 
 class BrokerSettings(Section):

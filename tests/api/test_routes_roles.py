@@ -196,6 +196,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/events/{event_id}/snapshot"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/thumbnail"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/poster"): REVIEW_READ,
+    # people in the frame: the blurred rendition an export with people links to.
+    ("GET", "/api/v1/events/{event_id}/blurred-clip"): REVIEW_WRITE,
     ("GET", "/api/v1/events/{event_id}/observations"): REVIEW_READ,
     ("POST", "/api/v1/events/{event_id}/observations"): REVIEW_WRITE,
     ("GET", "/api/v1/observations/{observation_id}"): REVIEW_READ,

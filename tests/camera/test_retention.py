@@ -1,4 +1,5 @@
-"""Retention by days per camera and by total quota, oldest first; favourites are kept."""
+"""Retention by days per camera and by total quota, oldest first; favourites and validated
+events are kept, even forced."""
 
 from __future__ import annotations
 
@@ -71,13 +72,52 @@ def test_by_quota_deletes_oldest_first_and_keeps_favourites(db: Conn, tmp_path: 
     assert files == ["k1.mp4", "k5.mp4"]
 
 
-def test_force_deletes_favourites_too(db: Conn, tmp_path: Path) -> None:
+def validate(db: Conn, event_id: int, status: str = "validated") -> None:
+    db.execute(
+        "INSERT INTO observations (event_id, scientific_name, classified_by, status)"
+        " VALUES (%s, 'Capreolus capreolus', 'claire', %s)",
+        (event_id, status),
+    )
+    db.execute("UPDATE camera_events SET has_observations = true WHERE id = %s", (event_id,))
+
+
+def test_force_keeps_favourites_and_validated_but_deletes_proposed(db: Conn, tmp_path: Path) -> None:
     store.upsert_camera(db, camera("foret", retention_days=1))
-    add_clip(db, tmp_path, "foret", 3, favourite=True)
+    add_clip(db, tmp_path, "foret", 5, favourite=True)
+    validate(db, add_clip(db, tmp_path, "foret", 4))
+    validate(db, add_clip(db, tmp_path, "foret", 3), "proposed")
+    validate(db, add_clip(db, tmp_path, "foret", 2.5), "rejected")
     add_clip(db, tmp_path, "foret", 2, observed=True)
-    apply_retention(db, tmp_path, quota_bytes=10**9, now=NOW, force=True)
-    assert remaining(db) == []
-    assert list(tmp_path.rglob("*.mp4")) == []
+    result = apply_retention(db, tmp_path, quota_bytes=10**9, now=NOW, force=True)
+    # Forced: only the favourite and the validated event survive; merely proposed, rejected
+    # and bare observations go.
+    assert remaining(db) == ["k5", "k4"]
+    assert result.kept_protected == 2 and result.deleted_by_age == 3
+    assert sorted(p.name for p in tmp_path.rglob("*.mp4")) == ["k4.mp4", "k5.mp4"]
+
+
+def test_validated_events_are_kept_over_quota_even_forced(db: Conn, tmp_path: Path) -> None:
+    store.upsert_camera(db, camera("foret", retention_days=365))
+    for age in (4, 3, 2, 1):
+        eid = add_clip(db, tmp_path, "foret", age)
+        if age in (4, 3):
+            validate(db, eid)
+    result = apply_retention(db, tmp_path, quota_bytes=1500, now=NOW, force=True)
+    # Over quota with only validated clips left: they stay, and the quota stays exceeded.
+    assert remaining(db) == ["k4", "k3"]
+    assert result.deleted_by_quota == 2 and result.total_bytes_after == 2002
+
+
+def test_retention_runs_with_the_camera_login(pool: ConnectionPool, db: Conn, tmp_path: Path) -> None:
+    """The worker's own grants suffice to tell validated events apart (observations' status)."""
+    store.upsert_camera(db, camera("foret", retention_days=1))
+    validate(db, add_clip(db, tmp_path, "foret", 3))
+    add_clip(db, tmp_path, "foret", 2)
+    job = RetentionJob(pool, tmp_path, 10**9, clock=lambda: NOW)
+    job()
+    assert not job.failing
+    assert job.last_result is not None and job.last_result.deleted_by_age == 1
+    assert remaining(db) == ["k3"]
 
 
 def test_missing_files_and_hostile_paths_do_not_stop_retention(db: Conn, tmp_path: Path) -> None:

@@ -373,3 +373,43 @@ def test_hostile_free_name_and_comment_are_shown_as_text(
     expect(p.locator("#compte")).to_contain_text("(nom hors de la liste)")
     assert dialogs == []
     context.close()
+
+
+def test_flag_a_person_with_p_hides_it_from_the_viewer(
+    page: Page, browser: Browser, review_site: Review
+) -> None:
+    site, ids = review_site
+    event = ids[4]
+    sign_in(page, site, "nina")
+    page.goto(f"{site.url}/revue/evenements/{event}")
+    page.locator("body").focus()
+    page.keyboard.press("?")
+    expect(page.locator("#raccourcis")).to_contain_text("une personne est dans l'image")
+    page.keyboard.press("Escape")
+    page.locator("body").focus()
+    page.keyboard.press("p")
+    expect(page.get_by_role("status")).to_contain_text("une personne est dans l'image")
+    expect(page.locator(".review-player")).to_contain_text("personne : caché aux lecteurs")
+    screenshot(page, "revue-personne")
+    context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+    viewer = context.new_page()
+    try:
+        sign_in(viewer, site, "victor")
+        response = viewer.goto(f"{site.url}/revue/evenements/{event}")
+        assert response is not None and response.status == 404
+        viewer.goto(f"{site.url}/revue")
+        expect(viewer.locator(f'a[href="/revue/evenements/{event}"]')).to_have_count(0)
+        expect(viewer.locator(f'a[href="/revue/evenements/{ids[3]}"]')).to_have_count(1)
+        # P again: no person; the viewer sees it again.
+        page.locator("body").focus()
+        page.keyboard.press("p")
+        expect(page.get_by_role("status")).to_have_text(
+            "Aucune personne : l'événement est de nouveau visible des lecteurs."
+        )
+        viewer.goto(f"{site.url}/revue")
+        expect(viewer.locator(f'a[href="/revue/evenements/{event}"]')).to_have_count(1)
+    finally:
+        context.close()
+    # The gallery's bulk form offers the flag.
+    page.goto(f"{site.url}/revue")
+    expect(page.get_by_label("Action").locator("option[value=person]")).to_have_count(1)

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from api.cursor import Cursor
+from api.queries import people
 from vigie.db import AsyncConn
 from vigie.errors import NotFoundError, ValidationFailed
 
@@ -42,7 +43,8 @@ _DEPLOYMENT_ONLY = (
 # The caller's own review: one primary-key lookup per row (an EXISTS here became a hash of
 # every review of every user, read in full at each page).
 _MINE = " LEFT JOIN event_reviews mine ON mine.event_id = e.id AND mine.user_id = %(me)s"
-_DEPLOYMENT = _DEPLOYMENT_ONLY + _MINE
+# People in the frame (migration 420): two primary-key lookups per row.
+_DEPLOYMENT = _DEPLOYMENT_ONLY + _MINE + people.JOINS
 _NIGHT = (
     f"vigie_sun_elevation(e.start_ts, coalesce(dep.lat, {DEFAULT_LAT}), coalesce(dep.lon, {DEFAULT_LON})) < 0"
 )
@@ -56,7 +58,8 @@ _COLUMNS = (  # constants only
     f" CASE WHEN {_NIGHT} THEN 'night' ELSE 'day' END AS period,"
     " mine.event_id IS NOT NULL AS reviewed_by_me,"
     " ARRAY(SELECT DISTINCT o.scientific_name FROM observations o WHERE o.event_id = e.id"
-    " AND o.status <> 'rejected' AND o.scientific_name IS NOT NULL ORDER BY 1) AS species"
+    " AND o.status <> 'rejected' AND o.scientific_name IS NOT NULL ORDER BY 1) AS species,"
+    f" {people.COLUMNS}"
 )
 
 
@@ -79,6 +82,9 @@ class EventFilter:
     max_confidence: float | None = None
     doubtful: bool | None = None
     doubt_guard: str | None = None
+    # True for a caller who may not see people (viewers): events with a person are left out.
+    hide_people: bool = False
+    person: bool | None = None  # only events with (True) or without (False) a person
 
 
 async def _where(conn: AsyncConn, flt: EventFilter) -> tuple[str, dict[str, Any]]:
@@ -139,6 +145,10 @@ async def _where(conn: AsyncConn, flt: EventFilter) -> tuple[str, dict[str, Any]
         p["species"] = list(flt.species)
     if flt.doubtful is not None:
         clauses.append("e.doubt_guard IS NOT NULL" if flt.doubtful else "e.doubt_guard IS NULL")
+    if flt.hide_people or flt.person is False:
+        clauses.append(f"NOT {people.HAS_PERSON}")
+    elif flt.person:
+        clauses.append(people.HAS_PERSON)
     return " AND ".join(clauses), p
 
 
@@ -202,8 +212,10 @@ async def count(conn: AsyncConn, flt: EventFilter, *, me: int) -> int:
     # Only the joins a filter reads: the deployment's lateral lookup, run for each of 100,000
     # events, made the gallery's unfiltered count 0.7-1.1 s (bench-review); without it the
     # count is an index-only scan.
-    joins = (_DEPLOYMENT_ONLY if flt.period is not None else "") + (
-        _MINE if flt.reviewed_by_me is not None else ""
+    joins = (
+        (_DEPLOYMENT_ONLY if flt.period is not None else "")
+        + (_MINE if flt.reviewed_by_me is not None else "")
+        + (people.JOINS if flt.hide_people or flt.person is not None else "")
     )
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -214,15 +226,16 @@ async def count(conn: AsyncConn, flt: EventFilter, *, me: int) -> int:
     return int(row["n"]) if row else 0
 
 
-async def get(conn: AsyncConn, event_id: int, *, me: int) -> dict[str, Any]:
-    """One event with its boxes and who reviewed it; NotFoundError if unknown."""
+async def get(conn: AsyncConn, event_id: int, *, me: int, hide_people: bool = False) -> dict[str, Any]:
+    """One event with its boxes and who reviewed it; NotFoundError if unknown (or, with
+    hide_people, if it holds a person: a viewer cannot tell it from an unknown one)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {_COLUMNS}, e.boxes FROM camera_events e {_DEPLOYMENT} WHERE e.id = %(id)s",  # noqa: S608
             {"id": event_id, "me": me},
         )
         row = await cur.fetchone()
-        if row is None:
+        if row is None or (hide_people and row["person_hidden"]):
             raise NotFoundError(f"événement inconnu : {event_id}")
         await cur.execute(
             "SELECT u.login, r.reviewed_at FROM event_reviews r JOIN users u ON u.id = r.user_id"
@@ -244,16 +257,17 @@ class MediaPaths:
     peak_ts: datetime | None
 
 
-async def media_paths(conn: AsyncConn, event_id: int) -> MediaPaths:
-    """The stored paths of an event's files; NotFoundError if the event is unknown."""
+async def media_paths(conn: AsyncConn, event_id: int, *, hide_people: bool = False) -> MediaPaths:
+    """The stored paths of an event's files; NotFoundError if the event is unknown (or, with
+    hide_people, holds a person)."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            "SELECT clip_path, snapshot_path, thumbnail_path, clip_start_ts, peak_ts"
-            " FROM camera_events WHERE id = %s",
+            "SELECT e.clip_path, e.snapshot_path, e.thumbnail_path, e.clip_start_ts, e.peak_ts,"  # noqa: S608
+            f" {people.HAS_PERSON} AS person FROM camera_events e {people.JOINS} WHERE e.id = %s",
             (event_id,),
         )
         row = await cur.fetchone()
-    if row is None:
+    if row is None or (hide_people and row["person"]):
         raise NotFoundError(f"événement inconnu : {event_id}")
     return MediaPaths(
         row["clip_path"], row["snapshot_path"], row["thumbnail_path"], row["clip_start_ts"], row["peak_ts"]

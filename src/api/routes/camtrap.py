@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -20,7 +20,7 @@ from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
 from api.export import BOM
 from api.queries import camtrap as queries
-from api.route_roles import REVIEW_READ, REVIEW_WRITE
+from api.route_roles import PEOPLE_EXPORT, PEOPLE_SEE, REVIEW_READ, REVIEW_WRITE
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
 from api.validation import IsoAwareDatetime
@@ -62,7 +62,7 @@ async def _known(pool: Pool, ids: list[int] | None) -> list[int] | None:
 
 @router.get(
     "/camtrap-dp.zip",
-    responses={**error_responses(422), 200: {"content": {"application/zip": {}}}},
+    responses={**error_responses(403, 422), 200: {"content": {"application/zip": {}}}},
     response_class=StreamingResponse,
 )
 async def camtrap_export(
@@ -73,10 +73,16 @@ async def camtrap_export(
     end: IsoAwareDatetime | None = None,
     deployment: DeploymentIds = None,
     media: Literal["url", "files"] = "url",
+    include_people: bool = False,
 ) -> StreamingResponse:
     """A Camtrap DP 1.0.2 package of the events whose start is in [start, end), of the chosen
     deployments (default: every deployment overlapping the range), streamed as a zip. Clips are
-    referenced by their API URL (media=url) or included (media=files)."""
+    referenced by their API URL (media=url) or included (media=files). Events with a person
+    are left out; `include_people=true` (admin only) puts them in, with the people blurred."""
+    if include_people and not principal.holds(PEOPLE_EXPORT):
+        raise HTTPException(
+            403, "accès refusé : seul un administrateur inclut les événements avec des personnes"
+        )
     check_range(start, end)
     ids = await _known(pool, deployment)
     async with pool.connection() as conn:
@@ -95,6 +101,7 @@ async def camtrap_export(
                 "end": end.isoformat() if end else None,
                 "deployments": [int(d["id"]) for d in deps],
                 "media": media,
+                "include_people": include_people,
             },
         )
     req = camtrap.Request(
@@ -105,6 +112,7 @@ async def camtrap_export(
         public_url=settings.public_url,
         media_dir=settings.camera.media_dir,
         exported_by=principal.name,
+        include_people=include_people,
     )
     name = f"vigie-camtrap-dp-{datetime.now(UTC):%Y%m%d-%H%M%S}.zip"
     return StreamingResponse(
@@ -189,13 +197,13 @@ async def _csv(items: list[SpeciesCount]) -> AsyncIterator[str]:
 
 @router.get(
     "/species-summary",
-    dependencies=[require(*REVIEW_READ)],
     responses={**error_responses(422), 200: {"content": {"text/csv": {}}}},
     response_model=None,
 )
 async def species_summary(
     pool: Pool,
     settings: SettingsDep,
+    principal: Annotated[Principal, require(*REVIEW_READ)],
     start: IsoAwareDatetime | None = None,
     end: IsoAwareDatetime | None = None,
     deployment: DeploymentIds = None,
@@ -206,7 +214,9 @@ async def species_summary(
     check_range(start, end)
     ids = await _known(pool, deployment)
     async with pool.connection() as conn:
-        rows = await queries.species_summary(conn, start, end, ids, settings.timezone)
+        rows = await queries.species_summary(
+            conn, start, end, ids, settings.timezone, hide_people=not principal.holds(*PEOPLE_SEE)
+        )
     items = _counts(rows)
     if format == "csv":
         return StreamingResponse(

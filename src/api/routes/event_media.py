@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api import frames, media_files
-from api.auth import require
+from api import blur, frames, media_files
+from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
 from api.queries import camera_events
-from api.route_roles import REVIEW_READ
+from api.queries import camtrap as camtrap_queries
+from api.route_roles import PEOPLE_SEE, REVIEW_READ
 from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
 from vigie.errors import NotFoundError
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["review"], route_class=VigieRo
 
 EventId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 READ = require(*REVIEW_READ)
+Reader = Annotated[Principal, READ]
 MISSING = "média introuvable pour cet événement"
 
 
@@ -64,9 +66,12 @@ def _offset(start: datetime | None, at: datetime | None) -> float:
     return max(0.0, (at - start).total_seconds())
 
 
-async def _paths(pool: Pool, event_id: int) -> camera_events.MediaPaths:
+async def _paths(pool: Pool, event_id: int, principal: Principal) -> camera_events.MediaPaths:
+    # A viewer gets 404 for the media of an event with a person, as for an unknown event.
     async with pool.connection() as conn:
-        return await camera_events.media_paths(conn, event_id)
+        return await camera_events.media_paths(
+            conn, event_id, hide_people=not principal.holds(*PEOPLE_SEE)
+        )
 
 
 async def _picture(
@@ -96,13 +101,14 @@ async def _picture(
 
 @router.get(
     "/{event_id}/clip",
-    dependencies=[READ],
     response_class=Response,
     responses=_binary("video/mp4", ranges=True),
 )
-async def clip(request: Request, pool: Pool, settings: SettingsDep, event_id: EventId) -> Response:
+async def clip(
+    request: Request, pool: Pool, settings: SettingsDep, principal: Reader, event_id: EventId
+) -> Response:
     """The clip, MP4 (H.264); one byte range per request (start, middle or suffix)."""
-    paths = await _paths(pool, event_id)
+    paths = await _paths(pool, event_id, principal)
     found = media_files.inside(settings.camera.media_dir, paths.clip)
     if found is None:
         raise NotFoundError(MISSING)
@@ -111,13 +117,14 @@ async def clip(request: Request, pool: Pool, settings: SettingsDep, event_id: Ev
 
 @router.get(
     "/{event_id}/snapshot",
-    dependencies=[READ],
     response_class=Response,
     responses=_binary("image/jpeg", ranges=False),
 )
-async def snapshot(request: Request, pool: Pool, settings: SettingsDep, event_id: EventId) -> Response:
+async def snapshot(
+    request: Request, pool: Pool, settings: SettingsDep, principal: Reader, event_id: EventId
+) -> Response:
     """The picture at the motion's peak (made from the clip if the worker wrote none)."""
-    p = await _paths(pool, event_id)
+    p = await _paths(pool, event_id, principal)
     return await _picture(
         request,
         settings.camera.media_dir,
@@ -131,13 +138,14 @@ async def snapshot(request: Request, pool: Pool, settings: SettingsDep, event_id
 
 @router.get(
     "/{event_id}/thumbnail",
-    dependencies=[READ],
     response_class=Response,
     responses=_binary("image/jpeg", ranges=False),
 )
-async def thumbnail(request: Request, pool: Pool, settings: SettingsDep, event_id: EventId) -> Response:
+async def thumbnail(
+    request: Request, pool: Pool, settings: SettingsDep, principal: Reader, event_id: EventId
+) -> Response:
     """The gallery's small picture (made from the clip if the worker wrote none)."""
-    p = await _paths(pool, event_id)
+    p = await _paths(pool, event_id, principal)
     return await _picture(
         request,
         settings.camera.media_dir,
@@ -151,14 +159,15 @@ async def thumbnail(request: Request, pool: Pool, settings: SettingsDep, event_i
 
 @router.get(
     "/{event_id}/poster",
-    dependencies=[READ],
     response_class=Response,
     responses=_binary("image/jpeg", ranges=False),
 )
-async def poster(request: Request, pool: Pool, settings: SettingsDep, event_id: EventId) -> Response:
+async def poster(
+    request: Request, pool: Pool, settings: SettingsDep, principal: Reader, event_id: EventId
+) -> Response:
     """The video's poster frame: the clip's frame at the motion's peak, full size, made on
     first request and cached beside the clip."""
-    p = await _paths(pool, event_id)
+    p = await _paths(pool, event_id, principal)
     return await _picture(
         request,
         settings.camera.media_dir,
@@ -168,3 +177,24 @@ async def poster(request: Request, pool: Pool, settings: SettingsDep, event_id: 
         _offset(p.clip_start_ts, p.peak_ts),
         None,
     )
+
+
+@router.get(
+    "/{event_id}/blurred-clip",
+    dependencies=[require(*PEOPLE_SEE)],
+    response_class=Response,
+    responses=_binary("video/mp4", ranges=True),
+)
+async def blurred_clip(request: Request, pool: Pool, settings: SettingsDep, event_id: EventId) -> Response:
+    """The clip with the people blurred (the rendition an export with people links to), made
+    on first request and cached beside the clip; one byte range per request."""
+    async with pool.connection() as conn:
+        paths = await camera_events.media_paths(conn, event_id)
+        person_boxes, motion_boxes = await camtrap_queries.blur_boxes(conn, event_id)
+    found = media_files.inside(settings.camera.media_dir, paths.clip)
+    if found is None:
+        raise NotFoundError(MISSING)
+    made = await run_in_threadpool(blur.make_rendition, found, person_boxes, motion_boxes)
+    if made is None:
+        raise NotFoundError("version floutée impossible à produire pour ce clip")
+    return media_files.serve(request, made, "video/mp4", ranges=True)

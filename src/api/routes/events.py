@@ -16,14 +16,15 @@ from api.accounts import audit
 from api.auth import Principal, require
 from api.deps import Pool, SettingsDep
 from api.openapi import json_body
-from api.queries import camera_events, observations
-from api.route_roles import REVIEW_READ, REVIEW_WRITE
+from api.queries import camera_events, observations, people
+from api.route_roles import PEOPLE_SEE, REVIEW_READ, REVIEW_WRITE
 from api.routes._common import VigieRoute, parse
 from api.schemas.errors import error_responses
 from api.schemas.events import BulkIn, BulkOut, EventDetail, EventItem, EventPage, EventPatch, Kept
 from api.schemas.observations import ObservationIn, ObservationOut
 from api.validation import IsoAwareDatetime
 from vigie import species
+from vigie.db import AsyncConn
 from vigie.errors import NotFoundError, ValidationFailed
 from vigie.ids import BIGINT_MAX
 
@@ -36,6 +37,11 @@ Reader = Annotated[Principal, require(*REVIEW_READ)]
 Writer = Annotated[Principal, require(*REVIEW_WRITE)]
 CAMERA_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
 MAX_LIST_FILTER = 50
+
+
+def hides_people(principal: Principal) -> bool:
+    """Whether events with a person are hidden from this caller (viewers: RGPD)."""
+    return not principal.holds(*PEOPLE_SEE)
 
 
 def user_id(principal: Principal) -> int:
@@ -67,6 +73,7 @@ async def list_events(
     max_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
     doubtful: bool | None = None,
     doubt_guard: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
+    person: bool | None = None,
     sort: Literal["start", "confidence", "duration", "peak_score"] = "start",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -95,6 +102,8 @@ async def list_events(
         max_confidence=max_confidence,
         doubtful=doubtful,
         doubt_guard=doubt_guard,
+        hide_people=hides_people(principal),
+        person=person,
     )
     after = cursors.decode(cursor, sort, order) if cursor else None
     me = user_id(principal)
@@ -127,15 +136,17 @@ def _is_camera_id(name: str) -> bool:
     return re.fullmatch(CAMERA_ID, name) is not None
 
 
-async def _detail(pool: Pool, event_id: int, me: int) -> EventDetail:
+async def _detail(pool: Pool, event_id: int, me: int, *, hide_people: bool = False) -> EventDetail:
     async with pool.connection() as conn:
-        row = await camera_events.get(conn, event_id, me=me)
+        row = await camera_events.get(conn, event_id, me=me, hide_people=hide_people)
         obs = await observations.for_event(conn, event_id)
+        person_boxes = await people.proposal_boxes(conn, event_id)
     item = EventItem.of(row)
     return EventDetail.model_validate(
         {
             **item.model_dump(),
             "boxes": row["boxes"],
+            "person_boxes": person_boxes,
             "observations": [ObservationOut.of(o) for o in obs],
             "reviews": row["reviews"],
         }
@@ -145,7 +156,7 @@ async def _detail(pool: Pool, event_id: int, me: int) -> EventDetail:
 @router.get("/{event_id}", responses=error_responses(404))
 async def get_event(pool: Pool, principal: Reader, event_id: EventId) -> EventDetail:
     """One event with its motion boxes, observations and who reviewed it."""
-    return await _detail(pool, event_id, user_id(principal))
+    return await _detail(pool, event_id, user_id(principal), hide_people=hides_people(principal))
 
 
 @router.patch("/{event_id}", responses=error_responses(404), openapi_extra=json_body(EventPatch))
@@ -153,7 +164,9 @@ async def patch_event(
     pool: Pool, principal: Writer, event_id: EventId, body: Annotated[dict[str, Any], Body()]
 ) -> EventDetail:
     """The caller's review state: reviewed (false: "mark as not reviewed"), false_positive,
-    favourite. Marking a false positive also marks it reviewed by the caller."""
+    favourite, and person (true: a person is in it, hidden from viewers; false: none, the
+    detector's proposal set aside; null: the naturalist's word withdrawn). Marking a false
+    positive also marks it reviewed by the caller. A person flag change is audit-logged."""
     patch = parse(EventPatch, body, "modification refusée")
     me = user_id(principal)
     ids = [event_id]
@@ -168,7 +181,27 @@ async def patch_event(
             await camera_events.set_false_positive(conn, ids, me, patch.false_positive)
         if patch.favourite is not None:
             await camera_events.set_favourite(conn, ids, patch.favourite)
+        if "person" in patch.model_fields_set:
+            await _flag_people(conn, ids, patch.person, principal, f"/api/v1/events/{event_id}")
     return await _detail(pool, event_id, me)
+
+
+async def _flag_people(
+    conn: AsyncConn, ids: list[int], person: bool | None, principal: Principal, target: str
+) -> None:
+    before = await people.set_flag(conn, ids, person, principal.actor)
+    await audit.record(
+        conn,
+        principal.actor,
+        "events.person_flag",
+        target,
+        {
+            "person": person,
+            "events": [
+                {"id": b["id"], "before": b["flag"], "proposed": b["proposed"]} for b in before
+            ],
+        },
+    )
 
 
 def _unlink(media_dir: FsPath, doomed: list[camera_events.Doomed]) -> None:
@@ -180,7 +213,9 @@ def _unlink(media_dir: FsPath, doomed: list[camera_events.Doomed]) -> None:
         # before the clip itself is gone.
         clip = files[0] if files and files[0].suffix == ".mp4" else None
         if clip is not None:
-            files += [clip.with_name(clip.stem + s) for s in (".poster.jpg", ".thumb.jpg", ".jpg")]
+            files += [
+                clip.with_name(clip.stem + s) for s in (".poster.jpg", ".thumb.jpg", ".jpg", ".blurred.mp4")
+            ]
         for path in files:
             path.unlink(missing_ok=True)
 
@@ -221,6 +256,11 @@ async def bulk(
                 await camera_events.set_false_positive(conn, targets, me, request.action == "false_positive")
             case "favourite" | "unfavourite":
                 await camera_events.set_favourite(conn, targets, request.action == "favourite")
+            case "person" | "no_person":
+                if targets:
+                    await _flag_people(
+                        conn, targets, request.action == "person", principal, "/api/v1/bulk/events"
+                    )
             case "tag":
                 values = ObservationIn(
                     scientific_name=taxon.scientific_name if taxon else request.scientific_name,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Body, Path
 from api.auth import Principal, require
 from api.deps import Pool
 from api.openapi import json_body
-from api.queries import camera_events, observations
-from api.route_roles import REVIEW_READ, REVIEW_WRITE
+from api.queries import camera_events, observations, people
+from api.route_roles import PEOPLE_SEE, REVIEW_READ, REVIEW_WRITE
 from api.routes._common import VigieRoute, merge_patch, parse
 from api.schemas.errors import error_responses
 from api.schemas.observations import HistoryEntry, ObservationIn, ObservationOut, ValidationIn, ValidationOut
@@ -50,12 +50,19 @@ async def _columns(conn: AsyncConn, event_id: int, obs: ObservationIn, prefix: s
     return values
 
 
+async def _check_visible(conn: AsyncConn, principal: Principal, event_id: int) -> None:
+    """A viewer reads nothing of an event with a person: 404, as for an unknown event."""
+    if not principal.holds(*PEOPLE_SEE) and await people.is_hidden(conn, event_id):
+        raise NotFoundError(f"événement inconnu : {event_id}")
+
+
 @router.get("/events/{event_id}/observations", responses=error_responses(404))
-async def list_observations(pool: Pool, _: Reader, event_id: EventId) -> list[ObservationOut]:
+async def list_observations(pool: Pool, principal: Reader, event_id: EventId) -> list[ObservationOut]:
     """An event's observations, oldest first."""
     async with pool.connection() as conn:
         if not await camera_events.existing(conn, [event_id]):
             raise NotFoundError(f"événement inconnu : {event_id}")
+        await _check_visible(conn, principal, event_id)
         return [ObservationOut.of(r) for r in await observations.for_event(conn, event_id)]
 
 
@@ -81,10 +88,15 @@ async def create_observation(
 
 
 @router.get("/observations/{observation_id}", responses=error_responses(404))
-async def get_observation(pool: Pool, _: Reader, observation_id: ObservationId) -> ObservationOut:
+async def get_observation(pool: Pool, principal: Reader, observation_id: ObservationId) -> ObservationOut:
     """One observation."""
     async with pool.connection() as conn:
-        return ObservationOut.of(await observations.get(conn, observation_id))
+        row = await observations.get(conn, observation_id)
+        try:
+            await _check_visible(conn, principal, int(row["event_id"]))
+        except NotFoundError:
+            raise NotFoundError(f"observation inconnue : {observation_id}") from None
+        return ObservationOut.of(row)
 
 
 @router.patch(
@@ -115,10 +127,18 @@ async def delete_observation(pool: Pool, principal: Writer, observation_id: Obse
 
 
 @router.get("/observations/{observation_id}/history", responses=error_responses(404))
-async def observation_history(pool: Pool, _: Reader, observation_id: ObservationId) -> list[HistoryEntry]:
+async def observation_history(
+    pool: Pool, principal: Reader, observation_id: ObservationId
+) -> list[HistoryEntry]:
     """Every change of an observation, oldest first, with its state after each."""
     async with pool.connection() as conn:
-        return [HistoryEntry.model_validate(r) for r in await observations.history(conn, observation_id)]
+        rows = await observations.history(conn, observation_id)
+        if rows and not principal.holds(*PEOPLE_SEE):
+            event_id = int(rows[-1]["event_id"])
+            # After a deletion the event may be gone too: then there is no person left to hide.
+            if await camera_events.existing(conn, [event_id]) and await people.is_hidden(conn, event_id):
+                raise NotFoundError(f"observation inconnue : {observation_id}")
+        return [HistoryEntry.model_validate(r) for r in rows]
 
 
 @router.post(

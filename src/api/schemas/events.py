@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.schemas.observations import ObservationOut
 from vigie.ids import BIGINT_MAX
@@ -20,6 +20,19 @@ class MediaLinks(BaseModel):
     snapshot: str | None = Field(description="JPEG de l'image au pic du mouvement")
     thumbnail: str | None = Field(description="JPEG réduit, pour la galerie")
     poster: str | None = Field(description="JPEG pleine taille pour <video poster>")
+
+
+class PersonState(BaseModel):
+    """People in the frame: the naturalist's word, the detector's proposal, and the outcome."""
+
+    flag: bool | None = Field(
+        description="true : une personne (signalée) ; false : écartée par un naturaliste ; null : pas d'avis"
+    )
+    flagged_by: str | None
+    flagged_at: datetime | None
+    proposed: bool | None = Field(description="proposition du détecteur HOG ; null : pas analysé")
+    score: float | None = Field(description="meilleur score du détecteur")
+    hidden: bool = Field(description="caché aux lecteurs et hors des exports (sauf admin)")
 
 
 class EventItem(BaseModel):
@@ -47,6 +60,7 @@ class EventItem(BaseModel):
     previous_event_id: int | None
     media_error: str | None
     media: MediaLinks
+    person: PersonState
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> EventItem:
@@ -57,7 +71,16 @@ class EventItem(BaseModel):
             thumbnail=f"{base}/thumbnail" if row["has_snapshot"] else None,
             poster=f"{base}/poster" if row["has_clip"] else None,
         )
-        return cls.model_validate({**row, "media": media})
+        person = PersonState(
+            flag=row["person_flag"],
+            flagged_by=row["person_flagged_by"],
+            flagged_at=row["person_flagged_at"],
+            proposed=row["person_proposed"],
+            # A real in the table: rounded so that 1.2 reads 1.2, not 1.2000000476837158.
+            score=round(row["person_score"], 4) if row["person_score"] is not None else None,
+            hidden=bool(row["person_hidden"]),
+        )
+        return cls.model_validate({**row, "media": media, "person": person})
 
 
 class EventPage(BaseModel):
@@ -94,6 +117,7 @@ class EventDetail(EventItem):
     """One event with its motion boxes, its observations and who reviewed it."""
 
     boxes: list[Box]
+    person_boxes: list[Box] = Field(description="personnes vues par le détecteur (t, x, y, w, h, score)")
     observations: list[ObservationOut]
     reviews: list[Review]
 
@@ -108,6 +132,12 @@ class EventPatch(BaseModel):
     reviewed: bool | None = Field(default=None, description="false : « marquer comme non vu »")
     false_positive: bool | None = None
     favourite: bool | None = None
+    # Strict: 1 or "yes" for a person is refused, not guessed.
+    person: StrictBool | None = Field(
+        default=None,
+        description="true : une personne est dans l'image (cachée aux lecteurs) ; false : aucune"
+        " (écarte la proposition du détecteur) ; null : retire l'avis, la proposition s'applique",
+    )
 
 
 BULK_MAX = 500
@@ -136,6 +166,8 @@ class BulkIn(BaseModel):
         "unfavourite",
         "tag",
         "delete",
+        "person",
+        "no_person",
     ]
     scientific_name: str | None = Field(default=None, min_length=1, max_length=200)
     count: int | None = Field(default=None, ge=1, le=10000)

@@ -60,6 +60,9 @@ FLASH: dict[str, str] = {
     "revue-faux-positif": "Événement marqué faux positif.",
     "revue-pas-faux-positif": "Ce n'est plus un faux positif.",
     "revue-favori": "Ajouté aux favoris.",
+    "revue-personne": "Signalé : une personne est dans l'image. L'événement est caché aux lecteurs"
+    " et hors des exports.",
+    "revue-pas-personne": "Aucune personne : l'événement est de nouveau visible des lecteurs.",
     "revue-pas-favori": "Retiré des favoris.",
     "revue-observation": "Observation ajoutée.",
     "revue-observation-nom-libre": "Observation ajoutée. Attention : ce nom n'est pas dans la liste des"

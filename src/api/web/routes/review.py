@@ -60,6 +60,8 @@ BULK_ACTIONS = {
     "favourite": "Ajouter aux favoris",
     "reviewed": "Marquer comme vu",
     "not_reviewed": "Marquer comme non vu",
+    "person": "Signaler une personne (cacher aux lecteurs)",
+    "no_person": "Aucune personne (montrer aux lecteurs)",
 }
 # The viewer's review buttons: form value -> (the API's patch, the ?fait= code).
 STATE_ACTIONS: dict[str, tuple[dict[str, bool], str]] = {
@@ -69,6 +71,8 @@ STATE_ACTIONS: dict[str, tuple[dict[str, bool], str]] = {
     "pas-faux-positif": ({"false_positive": False}, "revue-pas-faux-positif"),
     "favori": ({"favourite": True}, "revue-favori"),
     "pas-favori": ({"favourite": False}, "revue-pas-favori"),
+    "personne": ({"person": True}, "revue-personne"),
+    "pas-personne": ({"person": False}, "revue-pas-personne"),
 }
 # Quick species (keys 1-9) before a naturalist has tagged nine of their own: the commonest of
 # the Oise valleys' camera traps.
@@ -243,7 +247,11 @@ async def _gallery(
     following = (month + timedelta(days=32)).replace(day=1)
     async with pool.connection() as conn:
         days = await review_pages.month_days(
-            conn, _local_start(month, tz), _local_start(following, tz), settings.timezone
+            conn,
+            _local_start(month, tz),
+            _local_start(following, tz),
+            settings.timezone,
+            hide_people=event_routes.hides_people(principal),
         )
         cameras = [c["camera_id"] for c in await camera_health.all_cameras(conn)]
     keep = {k: v for k, v in f.items() if v}
@@ -536,8 +544,9 @@ async def statistics(
     first = today - timedelta(days=STATS_DAYS[key] - 1)
     start, end = _local_start(first, tz), _local_start(today + timedelta(days=1), tz)
     async with pool.connection() as conn:
-        days = await review_pages.daily_counts(conn, start, end, settings.timezone)
-        taxa = await review_pages.species_counts(conn, start, end)
+        hide = event_routes.hides_people(principal)
+        days = await review_pages.daily_counts(conn, start, end, settings.timezone, hide_people=hide)
+        taxa = await review_pages.species_counts(conn, start, end, hide_people=hide)
     total = sum(int(d["total"]) for d in days)
     judged = sum(int(d["reviewed"]) + int(d["false_positive"]) for d in days)
     return pages.render(

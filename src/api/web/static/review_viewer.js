@@ -135,6 +135,7 @@ function shortcuts() {
     else if ((key === "," || key === ".") && player.step) { player.step(key === "," ? -1 : 1); done = true; }
     else if (key === "f" || key === "F") done = press("[data-key-f]");
     else if (key === "s" || key === "S") done = press("[data-key-s]");
+    else if (key === "p" || key === "P") done = press("[data-key-p]");
     else if (key === "/") { const i = document.querySelector("[data-species-input]"); if (i) { i.focus(); done = true; } }
     else if (key === "Enter" && (target === document.body || target.tagName === "MAIN" || onVideo)) {
       done = press("[data-key-validate]") || press("[data-key-seen]");
