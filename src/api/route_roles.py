@@ -15,3 +15,8 @@ RESIDENTS_ADMIN = Role.ADMIN  # reach per commune, erasure on request (RGPD)
 # review-api (issue 11 §1): the naturalists review; elected officials (viewer) read only.
 REVIEW_READ = (Role.NATURALIST, Role.ADMIN, Role.VIEWER)  # events, media, deployments, species
 REVIEW_WRITE = (Role.NATURALIST, Role.ADMIN)  # review state, observations, deployments, bulk
+
+# cameras (issue 11 §1): admins manage cameras and draw their masks; the review's readers see
+# them, their health and their current view.
+CAMERAS_READ = REVIEW_READ
+CAMERAS_WRITE = (Role.ADMIN,)
