@@ -125,7 +125,7 @@ def test_a_stream_that_needs_another_protocol_does_not_open(tmp_path: Path) -> N
         for url in urls:
             with av.open(url, timeout=(2, 2)) as control:  # the protocol itself works here
                 assert control.streams.video, url
-            with pytest.raises(SourceError, match="ouverture de .* impossible"):
+            with pytest.raises(SourceError, match=r"ouverture de .* impossible"):
                 open_container(url, live=True, timeout_s=2)
             # A local file source is no way round it either.
             with pytest.raises(SourceError, match="impossible"):

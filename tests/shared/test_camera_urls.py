@@ -63,9 +63,9 @@ def refused(kind: str, url: str, *, allow_private: bool = False, resolve=_no_dns
         ("mjpeg", "http://127.1/", "forme non standard"),
         ("mjpeg", "http://0x7f.0.0.1/", "forme non standard"),
         # Unicode tricks: fullwidth digits fold to 127.0.0.1 in IDNA; a look-alike name.
-        ("mjpeg", "http://１２７.０.０.１/", "non ASCII"),
+        ("mjpeg", "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/", "non ASCII"),
         ("rtsp", "rtsp://ⓛocalhost/s", "non ASCII"),
-        ("rtsp", "rtsp://cаmera.example.org/s", "non ASCII"),  # Cyrillic а
+        ("rtsp", "rtsp://c\u0430mera.example.org/s", "non ASCII"),  # Cyrillic a (U+0430)
         # Parser confusion and header injection.
         ("mjpeg", "http://user:hunter2@evil.example@127.0.0.1/", "plusieurs '@'"),
         ("mjpeg", "http://cam.example.org\\@127.0.0.1/", "barre oblique inverse"),
