@@ -160,6 +160,11 @@ class CameraWorker:
         if source is not None:
             source.close()  # unblocks a capture thread waiting on the network
 
+    @property
+    def masks(self) -> tuple[Mask, ...]:
+        """The masks the detector applies now."""
+        return self._motion.masks if self._motion is not None else ()
+
     def set_masks(self, motion_config: dict[str, Any]) -> bool:
         """Take the masks of a changed motion config, from any thread, without a restart: they
         apply from the next frame, the background learnt so far is kept. False (and the masks
