@@ -25,7 +25,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from camera import store
-from camera.clips import ClipOptions, ClipWriter, encode_jpeg, event_key, write_view
+from camera.clips import ClipOptions, ClipWriter, check_disk, encode_jpeg, event_key, write_view
 from camera.config import (
     CameraConfigError,
     EventConfig,
@@ -193,7 +193,12 @@ class CameraWorker:
             return
         self._last_view = now
         try:
+            # The clips' floor holds for the view too: a nearly full disk keeps its last bytes
+            # for the events (the health says "full" once an event cannot be written).
+            check_disk(self.settings.media_dir, self.settings.min_free_bytes)
             write_view(self.settings.media_dir, self.camera.id, image, self.settings.jpeg_quality)
+        except DiskFullError:
+            return
         except (OSError, ValueError) as exc:
             if not self._view_failed:  # once, not every few seconds of a full disk
                 log.warning("caméra %s : vue actuelle non écrite : %s", self.camera.id, exc)

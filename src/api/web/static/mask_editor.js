@@ -69,6 +69,13 @@ function maskEditor(form) {
       svg.append(node("line", { class: "mask-cursor", x1: x * SCALE, x2: x * SCALE, y1: y * SCALE - 25, y2: y * SCALE + 25 }));
     }
     cancel.hidden = current.length === 0;
+  }
+
+  // The list is rebuilt only when the polygons change: rebuilt on the canvas's blur, it would
+  // take away the delete button being clicked (the blur comes first).
+  function changed() {
+    write();
+    draw();
     listPolygons();
   }
 
@@ -88,8 +95,7 @@ function maskEditor(form) {
       remove.textContent = `Supprimer le masque ${i + 1}`;
       remove.addEventListener("click", () => {
         polygons.splice(i, 1);
-        write();
-        draw();
+        changed();
         say(`Masque ${i + 1} supprimé. Enregistrez pour l'appliquer.`);
         (list.querySelector("button") || svg).focus();
       });
@@ -112,8 +118,7 @@ function maskEditor(form) {
     }
     polygons.push(current);
     current = [];
-    write();
-    draw();
+    changed();
     say(`Masque ${polygons.length} fermé. Enregistrez pour l'appliquer.`);
   }
 
@@ -123,7 +128,7 @@ function maskEditor(form) {
     say("Polygone en cours abandonné.");
   }
 
-  svg.hidden = false;
+  svg.removeAttribute("hidden"); // an SVG element has no .hidden property
   json.closest(".field").hidden = true; // the drawing replaces the text; the form still sends it
   svg.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
@@ -157,6 +162,7 @@ function maskEditor(form) {
     e.preventDefault();
   });
   cancel.addEventListener("click", () => { drop(); svg.focus(); });
+  listPolygons();
   form.addEventListener("submit", (e) => {
     if (current.length >= 3) close(); // a polygon drawn but not closed is what the person meant
     else if (current.length) {
