@@ -43,6 +43,22 @@ def _events_since(db: Conn, cam_id: str, since: datetime) -> list[dict[str, Any]
     return [e for e in store.list_events(db, cam_id) if e["start_ts"] >= since]
 
 
+def _supervise(
+    pool: ConnectionPool, cfg: CameraSettings, service_db_url: Callable[[str], str]
+) -> tuple[Supervisor, threading.Thread]:
+    """A running supervisor that LISTENs as the camera's login. Its reload_s is long: a change
+    can only reach it through the API's NOTIFY within the tests' waits."""
+    supervisor = Supervisor(
+        pool,
+        lambda: WorkerDeps(cfg, pool, allow_private=True),
+        reload_s=600,
+        listen=lambda: connect(service_db_url("camera"), application_name="test-camera", autocommit=True),
+    )
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    return supervisor, thread
+
+
 @pytest.fixture
 def api(
     database_url: str, service_db_url: Callable[[str], str], broker: Broker, tmp_path: Path
@@ -74,15 +90,7 @@ def test_masks_saved_through_the_api_apply_to_the_running_worker(
         health_interval_s=0.5,
         view_interval_s=0.5,
     )
-    # reload_s is long: the masks can only come through the API's NOTIFY.
-    supervisor = Supervisor(
-        pool,
-        lambda: WorkerDeps(cfg, pool, allow_private=True),
-        reload_s=600,
-        listen=lambda: connect(service_db_url("camera"), application_name="test-camera", autocommit=True),
-    )
-    thread = threading.Thread(target=supervisor.run, daemon=True)
-    thread.start()
+    supervisor, thread = _supervise(pool, cfg, service_db_url)
     try:
         start = datetime.now(UTC)
         wait_for(lambda: [e for e in _events_since(db, cam.id, start) if e["end_ts"]], timeout=30)
@@ -126,14 +134,7 @@ def test_any_other_change_restarts_that_cameras_worker(
     cfg = CameraSettings(
         media_dir=tmp_path / "media", min_free_bytes=0, watchdog_s=5.0, health_interval_s=0.5
     )
-    supervisor = Supervisor(
-        pool,
-        lambda: WorkerDeps(cfg, pool, allow_private=True),
-        reload_s=600,
-        listen=lambda: connect(service_db_url("camera"), application_name="test-camera", autocommit=True),
-    )
-    thread = threading.Thread(target=supervisor.run, daemon=True)
-    thread.start()
+    supervisor, thread = _supervise(pool, cfg, service_db_url)
     try:
         wait_for(lambda: cam.id in supervisor.running, timeout=10)
         first = supervisor.running[cam.id].worker

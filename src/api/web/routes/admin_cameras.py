@@ -7,6 +7,7 @@ NOTIFY that makes the running worker apply new masks without a restart. Role: ad
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
@@ -115,30 +116,15 @@ async def create_camera(
     form = await read_form(request)
     values = {k: form.get(k) for k in _FIELDS}
     body = _create_body(values)
+    again = functools.partial(_list_page, request, pages, pool, principal, form=values)
     errors = camera_api.camera_errors(CameraIn, body, settings)
     if errors:
-        return await _list_page(
-            request,
-            pages,
-            pool,
-            principal,
-            status=422,
-            errors=errors,
-            form=values,
-            error="La caméra n'a pas été ajoutée : corrigez les champs signalés.",
-        )
+        sentence = "La caméra n'a pas été ajoutée : corrigez les champs signalés."
+        return await again(status=422, errors=errors, error=sentence)
     try:
         created = await camera_api.create_camera(pool, settings, body)
     except af.HANDLER_ERRORS as exc:
-        return await _list_page(
-            request,
-            pages,
-            pool,
-            principal,
-            status=af.error_status(exc),
-            error=af.error_text(exc),
-            form=values,
-        )
+        return await again(status=af.error_status(exc), error=af.error_text(exc))
     await af.record(
         pool, principal, "camera.created", f"/admin/cameras/{created.id}", {"kind": created.source_kind}
     )
@@ -233,35 +219,15 @@ async def update_camera(
 ) -> Response:
     """Change a camera's name, stream, retention or state."""
     values, body = _patch_body(await read_form(request))
+    again = functools.partial(_camera_page, request, pages, pool, settings, principal, camera_id, form=values)
     errors = camera_api.camera_errors(CameraPatch, body, settings)
-    sentence = "La caméra n'a pas été modifiée : corrigez les champs signalés."
     if errors:
-        return await _camera_page(
-            request,
-            pages,
-            pool,
-            settings,
-            principal,
-            camera_id,
-            status=422,
-            errors=errors,
-            form=values,
-            error=sentence,
-        )
+        sentence = "La caméra n'a pas été modifiée : corrigez les champs signalés."
+        return await again(status=422, errors=errors, error=sentence)
     try:
         await camera_api.change_camera(pool, settings, camera_id, body)
     except af.HANDLER_ERRORS as exc:
-        return await _camera_page(
-            request,
-            pages,
-            pool,
-            settings,
-            principal,
-            camera_id,
-            status=af.error_status(exc),
-            error=af.error_text(exc),
-            form=values,
-        )
+        return await again(status=af.error_status(exc), error=af.error_text(exc))
     await af.record(
         pool, principal, "camera.changed", f"/admin/cameras/{camera_id}", {"champs": sorted(body)}
     )
@@ -289,17 +255,8 @@ async def save_masks(
             raise ValidationFailed("masques refusés : liste de polygones illisible")
         saved = await camera_api.replace_masks(pool, camera_id, {"masks": masks})
     except af.HANDLER_ERRORS as exc:
-        return await _camera_page(
-            request,
-            pages,
-            pool,
-            settings,
-            principal,
-            camera_id,
-            status=af.error_status(exc),
-            error=af.error_text(exc),
-            masks_json=raw,
-        )
+        again = functools.partial(_camera_page, request, pages, pool, settings, principal, camera_id)
+        return await again(status=af.error_status(exc), error=af.error_text(exc), masks_json=raw)
     await af.record(
         pool, principal, "camera.masks", f"/admin/cameras/{camera_id}", {"masques": len(saved.masks)}
     )
