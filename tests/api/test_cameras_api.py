@@ -265,6 +265,7 @@ def test_the_current_view_is_served_with_an_etag_and_no_cache(review: TestClient
     assert same.status_code == 304
     # Downscaled by the worker (longest side 960 px).
     picture = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
     assert picture.shape[:2] == (540, 960)
     assert review.get("/api/v1/cameras/inconnue/snapshot.jpg", headers=ADMIN).status_code == 404
 

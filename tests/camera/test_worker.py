@@ -304,6 +304,7 @@ def test_the_current_view_is_written_downscaled_at_a_bounded_rate(tmp_path: Path
     worker.process_frame(Frame(frame, 1.0))
     first = view.read_bytes()
     picture = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
     assert picture.shape == (540, 960, 3) and int(picture.mean()) == pytest.approx(40, abs=2)
     # 4 s later a brighter frame: too soon, the view stays.
     now[0] += 4.0
@@ -313,6 +314,7 @@ def test_the_current_view_is_written_downscaled_at_a_bounded_rate(tmp_path: Path
     now[0] += 2.0
     worker.process_frame(Frame(np.full((1080, 1920, 3), 200, np.uint8), 7.0))
     again = cv2.imdecode(np.frombuffer(view.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert again is not None
     assert int(again.mean()) == pytest.approx(200, abs=2)
     assert sorted(p.name for p in view.parent.iterdir()) == ["current.jpg"]
 
