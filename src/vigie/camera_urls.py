@@ -48,7 +48,8 @@ _URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 # A host made only of digits, dots and hex letters with an 0x: the number forms of an IPv4
 # address that inet_aton() accepts (2130706433, 0x7f.1, 017700000001, 127.1).
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$", re.IGNORECASE)
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?)+$", re.IGNORECASE)
+# Letters, digits, '-' and '_' (not a valid DNS host name, but some camera LANs name hosts so).
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?)+$", re.IGNORECASE)
 # Cloud metadata services (AWS, ECS, GCP, Azure, Oracle, Alibaba, OpenStack): refused whatever
 # the site allows.
 METADATA_ADDRESSES = frozenset(

@@ -76,7 +76,7 @@ def refused(kind: str, url: str, *, allow_private: bool = False, resolve=_no_dns
         ("rtsp", "rtsp://[::1/s", "illisible"),
         ("rtsp", "rtsp:///s", "aucun serveur"),
         ("rtsp", "rtsp://-bad-.example.org/s", "nom de serveur invalide"),
-        ("rtsp", "rtsp://cam_1.example.org/s", "nom de serveur invalide"),
+        ("rtsp", "rtsp://cam!1.example.org/s", "nom de serveur invalide"),
         # Empty and oversized.
         ("rtsp", "", "vide"),
         ("rtsp", "rtsp://cam.example.org/" + "a" * 2000, "dépasse 2000"),
@@ -118,6 +118,7 @@ def test_the_site_may_allow_internal_cameras_but_never_the_metadata_service() ->
         ("mjpeg", "https://user:p%40ss@cam.example.org/video.mjpg"),
         ("snapshot", "http://cam.example.org/cgi-bin/snapshot.cgi?user=a&password=hunter2"),
         ("snapshot", "http://xn--camra-bsa.example.org/snap.jpg"),
+        ("rtsp", "rtsp://cam_1.example.org/s"),
         ("file", "/var/lib/vigie/vidéos/passage du renard.mp4"),
     ],
 )
