@@ -19,6 +19,7 @@ from api import media_files
 from api.auth import audited, require
 from api.deps import Pool, SettingsDep
 from api.openapi import json_body
+from api.queries import camera_health as camera_health_queries
 from api.queries import cameras
 from api.route_roles import CAMERAS_READ, CAMERAS_WRITE
 from api.routes._common import VigieRoute
@@ -157,7 +158,7 @@ async def camera_health(pool: Pool, settings: SettingsDep, camera_id: CameraId) 
     """What the worker last reported (fps, dropped frames, last frame, reconnects) and the disk
     used by the camera's clips."""
     async with pool.connection() as conn:
-        row = await cameras.health(conn, camera_id)
+        row = await camera_health_queries.health(conn, camera_id)
     try:
         mtime = view_path(settings.camera.media_dir, camera_id).stat().st_mtime
         view_at: datetime | None = datetime.fromtimestamp(mtime, UTC)

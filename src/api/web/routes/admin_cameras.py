@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from api.auth import Principal, Role, require_page
 from api.deps import Pool, SettingsDep
 from api.forms import Form, read_form
+from api.queries import camera_health as camera_health_queries
 from api.queries import cameras as camera_queries
 from api.routes import cameras as camera_api
 from api.schemas.cameras import CameraIn, CameraPatch
@@ -69,7 +70,7 @@ async def _list_page(
 ) -> Response:
     async with pool.connection() as conn:
         rows = await camera_queries.all_cameras(conn)
-        health = await camera_queries.health_of_all(conn)
+        health = await camera_health_queries.health_of_all(conn)
     for r in rows:
         h = health.get(r["id"])
         r["state_fr"], r["state_kind"] = _state(h, r["enabled"])
