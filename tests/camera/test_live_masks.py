@@ -138,6 +138,12 @@ def test_any_other_change_restarts_that_cameras_worker(
     try:
         wait_for(lambda: cam.id in supervisor.running, timeout=10)
         first = supervisor.running[cam.id].worker
+        # Hostile notifications on the channel (anyone with a login may NOTIFY): the payload is
+        # never trusted, only a reason to read the table again; the supervisor carries on.
+        for payload in ("", "x" * 7000, "'; DROP TABLE cameras; --", "\u00e9 \u2603 ?"):
+            db.execute("SELECT pg_notify('vigie_camera_config', %s)", (payload,))
+        time.sleep(1.0)
+        assert thread.is_alive() and supervisor.running[cam.id].worker is first
         r = api.patch(f"/api/v1/cameras/{cam.id}", json={"retention_days": 7})
         assert r.status_code == 200, r.text
         wait_for(

@@ -85,7 +85,7 @@ async def _list_page(
         kinds=KINDS,
         error=error,
         errors=errors or {},
-        form=form or {"source_kind": "rtsp", "retention_days": "30"},
+        form=form or {"source_kind": "rtsp", "retention_days": "30", "snapshot_interval_s": "2"},
     )
 
 
