@@ -177,7 +177,9 @@ class Supervisor:
             entry, new = self.running[cam_id], wanted.get(cam_id)
             if new == entry.camera:
                 continue
-            if new is not None and _without_masks(new) == _without_masks(entry.camera):
+            # A worker that stopped on its config (invalid masks) is started again instead.
+            alive = entry.thread.is_alive()
+            if new is not None and alive and _without_masks(new) == _without_masks(entry.camera):
                 log.info("caméra %s : nouveaux masques, appliqués sans redémarrage", cam_id)
                 entry.worker.set_masks(new.motion_config)
                 entry.camera = new

@@ -157,3 +157,27 @@ def test_any_other_change_restarts_that_cameras_worker(
         supervisor.stop()
         thread.join(timeout=30)
         server.stop()
+
+
+def test_valid_masks_restart_a_camera_that_stopped_on_invalid_ones(
+    db: Conn, pool: ConnectionPool, service_db_url: Callable[[str], str], api: TestClient, tmp_path: Path
+) -> None:
+    server = LiveServer(Scene(), fps=5).start()
+    crossing = {"masks": [{"points": [[0, 0], [1, 1], [1, 0], [0, 1]]}]}
+    cam = camera(unique("repare"), url=server.url, motion_config=crossing)
+    store.upsert_camera(db, cam)
+    cfg = CameraSettings(
+        media_dir=tmp_path / "media", min_free_bytes=0, watchdog_s=5.0, health_interval_s=0.5
+    )
+    supervisor, thread = _supervise(pool, cfg, service_db_url)
+    try:
+        wait_for(lambda: (store.get_health(db, cam.id) or {}).get("state") == "error", timeout=15)
+        assert (
+            api.put(f"/api/v1/cameras/{cam.id}/masks", json={"masks": [{"points": BAND}]}).status_code == 200
+        )
+        wait_for(lambda: (store.get_health(db, cam.id) or {}).get("state") == "online", timeout=20)
+        assert len(supervisor.running[cam.id].worker.masks) == 1
+    finally:
+        supervisor.stop()
+        thread.join(timeout=30)
+        server.stop()
