@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routes import (
     alerts_cap,
     audit,
+    cameras,
     catchments,
     deployments,
     event_media,
@@ -43,6 +44,7 @@ from api.web.routes import (
     account,
     admin,
     admin_alerting,
+    admin_cameras,
     admin_network,
     admin_residents,
     api_docs,
@@ -102,6 +104,9 @@ ROUTERS = (
     observations.router,
     deployments.router,
     species.router,
+    # cameras (issue 11 §1 and §2): the cameras API and the admin cameras pages.
+    cameras.router,
+    admin_cameras.router,
     # review-web (issue 11 §2): the naturalists' gallery and viewer
     review_pages.router,
     # camtrap (issue 11 §1): the Camtrap DP export and the species summary.

@@ -103,14 +103,17 @@ def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def serve(request: Request, path: Path, media_type: str, *, ranges: bool) -> Response:
-    """200, 206, 304 or 416 for this file, with ETag and Cache-Control."""
+def serve(
+    request: Request, path: Path, media_type: str, *, ranges: bool, cache_control: str = CACHE_CONTROL
+) -> Response:
+    """200, 206, 304 or 416 for this file, with ETag and Cache-Control (a file that changes in
+    place, a camera's current view, is sent with "no-cache": asked again each time, 304 if same)."""
     try:
         stat = path.stat()
     except OSError:
         raise NotFoundError("média introuvable") from None
     etag = etag_of(stat)
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    headers = {"ETag": etag, "Cache-Control": cache_control}
     if ranges:
         headers["Accept-Ranges"] = "bytes"
     if_none_match = request.headers.get("if-none-match")

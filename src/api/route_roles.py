@@ -19,3 +19,8 @@ REVIEW_WRITE = (Role.NATURALIST, Role.ADMIN)  # review state, observations, depl
 # export that includes them (blurred) is an admin's decision.
 PEOPLE_SEE = (Role.NATURALIST, Role.ADMIN)
 PEOPLE_EXPORT = Role.ADMIN
+
+# cameras (issue 11 §1): admins manage cameras and draw their masks; the review's readers see
+# them, their health and their current view.
+CAMERAS_READ = REVIEW_READ
+CAMERAS_WRITE = (Role.ADMIN,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -29,9 +30,11 @@ from vigie.db import APP_CAMERA, connect, make_pool, wait_until_ready
 from vigie.errors import VigieError
 from vigie.heartbeat import HeartbeatReporter
 from vigie.jobs import make_scheduler
+from vigie.listen import ListenLoop
 from vigie.logs import setup_logging_from
 from vigie.migrate import ensure_current
 from vigie.mqtt import service_address
+from vigie.notify import CAMERA_CONFIG
 from vigie.service_secrets import for_service
 from vigie.settings import CameraSettings, Settings
 
@@ -127,8 +130,18 @@ class _Running:
     thread: threading.Thread
 
 
+def _without_masks(cam: Camera) -> Camera:
+    rest = {k: v for k, v in cam.motion_config.items() if k != "masks"}
+    return dataclasses.replace(cam, motion_config=rest)
+
+
 class Supervisor:
-    """Runs one worker per enabled camera and follows the cameras table every reload_s."""
+    """Runs one worker per enabled camera and follows the cameras table: every reload_s, and at
+    once when the API NOTIFYs vigie_camera_config (with `listen`, a connection factory).
+
+    A camera whose masks alone changed keeps its worker, which applies them without restarting;
+    any other change restarts that camera's worker.
+    """
 
     def __init__(
         self,
@@ -136,10 +149,12 @@ class Supervisor:
         make_deps: Callable[[], WorkerDeps],
         *,
         reload_s: float = 30.0,
+        listen: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
         self.pool = pool
         self.make_deps = make_deps
         self.reload_s = reload_s
+        self.listen = listen
         self.stop_event = threading.Event()
         self.running: dict[str, _Running] = {}
 
@@ -155,29 +170,59 @@ class Supervisor:
         entry.thread.join(timeout=60)
 
     def sync(self) -> None:
-        """Start new or changed cameras, stop removed or disabled ones."""
+        """Start new or changed cameras, stop removed or disabled ones, hand new masks over."""
         with self.pool.connection() as conn:
             wanted = {c.id: c for c in store.list_cameras(conn, enabled_only=True)}
         for cam_id in list(self.running):
-            if cam_id not in wanted or wanted[cam_id] != self.running[cam_id].camera:
-                log.info("caméra %s : configuration changée ou retirée, arrêt", cam_id)
-                self._stop(cam_id)
+            entry, new = self.running[cam_id], wanted.get(cam_id)
+            if new == entry.camera:
+                continue
+            # A worker that stopped on its config (invalid masks) is started again instead.
+            alive = entry.thread.is_alive()
+            if new is not None and alive and _without_masks(new) == _without_masks(entry.camera):
+                log.info("caméra %s : nouveaux masques, appliqués sans redémarrage", cam_id)
+                entry.worker.set_masks(new.motion_config)
+                entry.camera = new
+                continue
+            log.info("caméra %s : configuration changée ou retirée, arrêt", cam_id)
+            self._stop(cam_id)
         for cam_id, cam in wanted.items():
             if cam_id not in self.running:
                 self._start(cam)
         if not wanted:
-            log.warning("aucune caméra active : ajoutez-en avec 'vigie camera add'")
+            log.warning("aucune caméra active : ajoutez-en avec 'vigie camera add' ou /admin/cameras")
+
+    def _sync_logged(self) -> None:
+        try:
+            self.sync()
+        except VigieError as exc:
+            log.error("%s", exc)
+        except (OSError, psycopg.Error) as exc:
+            log.error("rechargement des caméras impossible : %s", exc)
+
+    # The ListenHandler of the LISTEN loop (vigie.listen): a sync at each (re)connection, at
+    # each notification and every reload_s.
+    def on_connect(self, conn: psycopg.Connection[Any]) -> None:
+        """Catch up on the changes made while nobody listened."""
+        self._sync_logged()
+
+    def timeout_s(self) -> float:
+        """Sync at least this often, notification or not."""
+        return self.reload_s
+
+    def on_wake(self, conn: psycopg.Connection[Any], payloads: list[str]) -> None:
+        """A camera changed (or reload_s passed): follow the table."""
+        self._sync_logged()
 
     def run(self) -> None:
         """Supervise until stop(); then stop every worker (each finishes its clip)."""
         try:
+            if self.listen is not None:
+                ListenLoop(
+                    "camera supervisor", self.listen, [CAMERA_CONFIG], self, stop_event=self.stop_event
+                ).run()
             while not self.stop_event.is_set():
-                try:
-                    self.sync()
-                except VigieError as exc:
-                    log.error("%s", exc)
-                except (OSError, psycopg.Error) as exc:
-                    log.error("rechargement des caméras impossible : %s", exc)
+                self._sync_logged()
                 self.stop_event.wait(self.reload_s)
         finally:
             for entry in self.running.values():
@@ -245,6 +290,7 @@ def run_cmd(
             heartbeats=heartbeats,
             stall_s=stall_s,
         ),
+        listen=lambda: connect(url, application_name=APP_CAMERA, autocommit=True),
     )
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stop())

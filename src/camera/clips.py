@@ -21,6 +21,7 @@ import numpy as np
 
 from camera.errors import ClipError, DiskFullError
 from camera.store import EventFiles
+from vigie.camera_view import VIEW_MAX_SIDE, view_path
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,30 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_view(media_dir: Path, camera_id: str, frame_bgr: np.ndarray[Any, Any], quality: int) -> int:
+    """Write the camera's current view (vigie.camera_view: the frame downscaled, as JPEG),
+    replacing the previous one atomically so that the API never sends half a picture; its size.
+
+    No fsync: the file is replaced every few seconds, and a view lost to a crash is only stale.
+    """
+    height, width = frame_bgr.shape[:2]
+    scale = min(1.0, VIEW_MAX_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frame_bgr = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+    data = encode_jpeg(frame_bgr, quality)
+    path = view_path(media_dir, camera_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(data)
 
 
 class ClipWriter:

@@ -7,54 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vigie.errors import VigieError
+from vigie.masks import MAX_MASKS, Mask, Point
 
 
 class CameraConfigError(VigieError):
     """A camera's motion or event configuration is invalid; the message says which field and why."""
-
-
-Point = tuple[float, float]
-
-
-def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
-    """True when segment ab strictly crosses segment cd (shared end points do not count)."""
-
-    def orient(p: Point, q: Point, r: Point) -> float:
-        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
-
-    d1, d2 = orient(c, d, a), orient(c, d, b)
-    d3, d4 = orient(a, b, c), orient(a, b, d)
-    return d1 * d2 < 0 and d3 * d4 < 0
-
-
-class Mask(BaseModel):
-    """A polygon in normalised coordinates (0..1, top-left origin) whose pixels are ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    # Bounded: the self-intersection check is quadratic in the number of points.
-    points: tuple[Point, ...] = Field(max_length=256)
-
-    @field_validator("points")
-    @classmethod
-    def _valid_polygon(cls, points: tuple[Point, ...]) -> tuple[Point, ...]:
-        if len(points) < 3:
-            raise ValueError(f"un masque doit avoir au moins 3 points (reçu {len(points)})")
-        for i, (x, y) in enumerate(points):
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(
-                    f"le point {i} ({x}, {y}) du masque sort de l'image : "
-                    "les coordonnées sont normalisées entre 0 et 1"
-                )
-        n = len(points)
-        edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
-        for i in range(n):
-            for j in range(i + 2, n):
-                if i == 0 and j == n - 1:
-                    continue  # adjacent through the closing edge
-                if _segments_cross(*edges[i], *edges[j]):
-                    raise ValueError(f"le masque se croise lui-même (côtés {i} et {j})")
-        return points
 
 
 class Profile(BaseModel):
@@ -100,7 +57,7 @@ class MotionConfig(BaseModel):
     detection_height: int = Field(default=360, ge=60, le=1080)
     day: Profile = Field(default_factory=Profile)
     night: Profile = Field(default_factory=_night_default)
-    masks: tuple[Mask, ...] = Field(default=(), max_length=32)
+    masks: tuple[Mask, ...] = Field(default=(), max_length=MAX_MASKS)
     # Fraction of the frame changing at once that means light switch, IR switch or lightning.
     recalibrate_fraction: float = Field(default=0.5, gt=0.05, le=1.0)
     # Frames ignored after a recalibration while the background settles.
@@ -188,6 +145,7 @@ __all__ = [
     "EventConfig",
     "Mask",
     "MotionConfig",
+    "Point",
     "Profile",
     "load_event_config",
     "load_motion_config",

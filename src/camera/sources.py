@@ -22,9 +22,9 @@ import numpy as np
 
 from camera.clips import decode_jpeg
 from camera.errors import SourceError
-from camera.store import scheme_problem
+from vigie.camera_urls import StreamUrlRefused, check_stream_url, scheme_problem
 from vigie.logs import redact
-from vigie.outbound import IPNetwork, OutboundRefused, OutboundUnresolved, check_url
+from vigie.outbound import IPNetwork
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,38 @@ _RTSP_PROTOCOLS = "rtsp,rtsps,rtp,srtp,tcp,udp,tls"
 _FILE_PROTOCOLS = "file"
 
 
-def _guard(url: str, options: SourceOptions) -> None:
-    """vigie.outbound's check of a stream's host, as a SourceError the worker retries."""
+def _guard(kind: str, url: str, options: SourceOptions) -> None:
+    """vigie.camera_urls' check of a stream URL and its host, as a SourceError the worker retries.
+
+    Again at each connection, not only when the camera was saved: the site's settings may have
+    changed, and a name may now resolve to an internal address.
+    """
     try:
-        check_url(url, allow_private=options.allow_private, allowed=options.allowed_networks)
-    except (OutboundRefused, OutboundUnresolved) as exc:
+        check_stream_url(
+            kind,
+            url,
+            allow_private=options.allow_private,
+            allowed=options.allowed_networks,
+            accept_unresolved=False,
+        )
+    except StreamUrlRefused as exc:
         raise SourceError(f"{redact(url)} : {exc}") from None
+
+
+def open_container(url: str, *, live: bool, timeout_s: float) -> Any:
+    """av.open() with FFmpeg's protocol_whitelist of the kind: a live stream may use only the
+    RTSP family (not file:, http:, concat:, data:, subfile:, pipe:… whatever its SDP or a
+    redirect says), a file only file:. Refused or failing: SourceError, the URL redacted."""
+    if live:
+        opts = {"rtsp_transport": "tcp", "protocol_whitelist": _RTSP_PROTOCOLS}
+    else:
+        opts = {"protocol_whitelist": _FILE_PROTOCOLS}
+    try:
+        return av.open(url, options=opts, timeout=(timeout_s, timeout_s))
+    except (av.FFmpegError, OSError) as exc:
+        # "from None": FFmpeg's error names the URL, password included, and a chained cause
+        # is printed in full by any traceback (log.exception, logging's own error report).
+        raise SourceError(f"ouverture de {redact(url)} impossible : {redact(str(exc))}") from None
 
 
 class AvSource:
@@ -109,16 +135,8 @@ class AvSource:
 
     def _open(self) -> Any:
         if self.live:
-            _guard(self.url, self.options)
-            opts = {"rtsp_transport": "tcp", "protocol_whitelist": _RTSP_PROTOCOLS}
-        else:
-            opts = {"protocol_whitelist": _FILE_PROTOCOLS}
-        try:
-            return av.open(self.url, options=opts, timeout=(self.options.timeout_s, self.options.timeout_s))
-        except (av.FFmpegError, OSError) as exc:
-            # "from None": FFmpeg's error names the URL, password included, and a chained cause
-            # is printed in full by any traceback (log.exception, logging's own error report).
-            raise SourceError(f"ouverture de {redact(self.url)} impossible : {redact(str(exc))}") from None
+            _guard("rtsp", self.url, self.options)
+        return open_container(self.url, live=self.live, timeout_s=self.options.timeout_s)
 
     def frames(self) -> Iterator[Frame]:
         """Decode video frames; frame times are kept relative to the first one."""
@@ -295,7 +313,7 @@ class MjpegSource:
     def frames(self) -> Iterator[Frame]:
         """Frames as the camera sends them."""
         timeout = httpx.Timeout(self.options.timeout_s)
-        _guard(self.url, self.options)
+        _guard("mjpeg", self.url, self.options)
         self._client = client = httpx.Client(timeout=timeout, follow_redirects=False)
         try:
             with client.stream("GET", self.url) as resp:
@@ -366,7 +384,7 @@ class SnapshotSource:
 
     def frames(self) -> Iterator[Frame]:
         """One frame per poll interval, timestamped at the request."""
-        _guard(self.url, self.options)
+        _guard("snapshot", self.url, self.options)
         self._client = client = httpx.Client(
             timeout=httpx.Timeout(self.options.timeout_s), follow_redirects=False
         )

@@ -13,23 +13,14 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from camera.errors import CameraInputError
+from vigie.camera_urls import SOURCE_KINDS, StreamUrlRefused, check_stream_url
+from vigie.camera_urls import guess_kind as guess_kind  # the CLI's, kept here beside the rows
 from vigie.errors import NotFoundError
 from vigie.logs import redact
 
 Conn = psycopg.Connection[Any]
 
 CAMERA_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-SOURCE_KINDS = ("rtsp", "mjpeg", "snapshot", "file")
-# The URL schemes each kind may use: a stream URL opens what its scheme says (FFmpeg reads
-# file:, concat:, http: alike), so an 'rtsp' camera must not be pointed at file:/etc/shadow.
-# A 'file' source is a local path, with or without file:.
-SOURCE_SCHEMES: dict[str, frozenset[str]] = {
-    "rtsp": frozenset({"rtsp", "rtsps"}),
-    "mjpeg": frozenset({"http", "https"}),
-    "snapshot": frozenset({"http", "https"}),
-    "file": frozenset({"file", ""}),
-}
-_URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 EVENT_STATUSES = ("new", "reviewed", "false_positive")
 
 _CAMERA_COLUMNS = (
@@ -87,31 +78,6 @@ class Camera:
         return redact(self.source_url)
 
 
-def guess_kind(url: str) -> str:
-    """Source kind from the URL: rtsp://, http(s) (MJPEG unless it looks like a snapshot), file."""
-    lower = url.lower()
-    if lower.startswith(("rtsp://", "rtsps://")):
-        return "rtsp"
-    if lower.startswith(("http://", "https://")):
-        path = lower.split("?", 1)[0]
-        return "snapshot" if path.endswith((".jpg", ".jpeg", "/snapshot", "/snap")) else "mjpeg"
-    return "file"
-
-
-def scheme_problem(kind: str, url: str) -> str | None:
-    """Why this URL does not fit this kind of source (French, URL not quoted), or None."""
-    match = _URL_SCHEME.match(url)
-    scheme = match.group(1).lower() if match else ""
-    allowed = SOURCE_SCHEMES.get(kind)
-    if allowed is None:
-        return f"type de source inconnu {kind!r}"
-    if scheme not in allowed:
-        shown = ", ".join(f"{s}://" if s != "file" else "file:" for s in sorted(allowed) if s)
-        extra = " ou un chemin de fichier" if "" in allowed else ""
-        return f"schéma '{scheme or '(aucun)'}' refusé pour une source {kind} : {shown}{extra}"
-    return None
-
-
 def validate_camera(cam: Camera) -> None:
     """Raise CameraInputError with a French message when a camera row would be refused."""
     if not CAMERA_ID.match(cam.id) or cam.id.startswith("vigie-"):
@@ -120,11 +86,11 @@ def validate_camera(cam: Camera) -> None:
         )
     if cam.source_kind not in SOURCE_KINDS:
         raise CameraInputError(f"type de source inconnu {cam.source_kind!r}")
-    if not cam.source_url or len(cam.source_url) > 2000:
-        raise CameraInputError("l'URL de la source est vide ou trop longue")
-    problem = scheme_problem(cam.source_kind, cam.source_url)
-    if problem is not None:
-        raise CameraInputError(problem)
+    try:
+        # What is written only: hosts are checked against the site's settings at each connection.
+        check_stream_url(cam.source_kind, cam.source_url, allow_private=True, resolve_names=False)
+    except StreamUrlRefused as exc:
+        raise CameraInputError(f"URL de la source refusée : {exc}") from None
     if cam.lat is not None and not -90 <= cam.lat <= 90:
         raise CameraInputError(f"latitude hors limites : {cam.lat}")
     if cam.lon is not None and not -180 <= cam.lon <= 180:

@@ -25,10 +25,11 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from camera import store
-from camera.clips import ClipOptions, ClipWriter, encode_jpeg, event_key
+from camera.clips import ClipOptions, ClipWriter, check_disk, encode_jpeg, event_key, write_view
 from camera.config import (
     CameraConfigError,
     EventConfig,
+    Mask,
     MotionConfig,
     load_event_config,
     load_motion_config,
@@ -141,6 +142,10 @@ class CameraWorker:
         self._health_frames = (0, 0)
         self._fps = (0.0, 0.0)
         self._fps_estimate = 5.0
+        # Masks handed over by the supervisor's thread; the processing thread applies them.
+        self._pending_masks: tuple[Mask, ...] | None = None
+        self._last_view: float | None = None
+        self._view_failed = False
         self._clip_options = ClipOptions(
             min_free_bytes=self.settings.min_free_bytes,
             jpeg_quality=self.settings.jpeg_quality,
@@ -165,6 +170,52 @@ class CameraWorker:
         source = self._source
         if source is not None:
             source.close()  # unblocks a capture thread waiting on the network
+
+    @property
+    def masks(self) -> tuple[Mask, ...]:
+        """The masks the detector applies now."""
+        return self._motion.masks if self._motion is not None else ()
+
+    def set_masks(self, motion_config: dict[str, Any]) -> bool:
+        """Take the masks of a changed motion config, from any thread, without a restart: they
+        apply from the next frame, the background learnt so far is kept. False (and the masks
+        in use stay) when the config is invalid."""
+        try:
+            masks = load_motion_config(motion_config, self.camera.id).masks
+        except CameraConfigError as exc:
+            log.error("%s (masques inchangés)", exc)
+            return False
+        self._pending_masks = masks
+        return True
+
+    def _apply_masks(self) -> None:
+        masks, self._pending_masks = self._pending_masks, None
+        if masks is None or self._motion is None:
+            return
+        self._motion = self._motion.model_copy(update={"masks": masks})
+        if self._detector is not None:
+            self._detector.set_masks(masks)
+        log.info("caméra %s : %d masque(s) appliqué(s) sans redémarrage", self.camera.id, len(masks))
+
+    def _write_view(self, image: np.ndarray[Any, Any]) -> None:
+        """Rewrite the current view at most every view_interval_s (vigie.camera_view)."""
+        now = self.deps.monotonic()
+        if self._last_view is not None and now - self._last_view < self.settings.view_interval_s:
+            return
+        self._last_view = now
+        try:
+            # The clips' floor holds for the view too: a nearly full disk keeps its last bytes
+            # for the events (the health says "full" once an event cannot be written).
+            check_disk(self.settings.media_dir, self.settings.min_free_bytes)
+            write_view(self.settings.media_dir, self.camera.id, image, self.settings.jpeg_quality)
+        except DiskFullError:
+            return
+        except (OSError, ValueError) as exc:
+            if not self._view_failed:  # once, not every few seconds of a full disk
+                log.warning("caméra %s : vue actuelle non écrite : %s", self.camera.id, exc)
+            self._view_failed = True
+            return
+        self._view_failed = False
 
     def prepare(self) -> bool:
         """Validate the camera's configuration; False (state "error") when it is invalid."""
@@ -366,6 +417,8 @@ class CameraWorker:
     def process_frame(self, frame: Frame) -> None:
         """Detect motion on one frame and drive events and clips."""
         assert self._motion is not None and self._tracker is not None
+        if self._pending_masks is not None:
+            self._apply_masks()
         if self.state in ("starting", "lost"):
             if self.state == "lost":
                 log.warning("caméra %s retrouvée", self.camera.id)
@@ -396,6 +449,7 @@ class CameraWorker:
         self._last_ts = frame.ts
         result = self._detector.process(image, frame.ts)
         self.counters.frames_processed += 1
+        self._write_view(image)
         self._buffer(image, frame.ts, result)
         for change in self._tracker.update(frame.ts, result):
             self._on_change(change)

@@ -11,6 +11,7 @@ the names and the readings payload's format from here.
 | `vigie_delivery` | `vigie_request_test_send()` (140_alerts_notify) | the subscriber id | notifier |
 | `vigie_station_status` | ingest, when a status message was stored | the worker | API live stream |
 | `vigie_exercise` | the API, when an admin starts an exercise | the exercise id | exercise runner |
+| `vigie_camera_config` | the API, when a camera or its masks change | the camera id | camera supervisor |
 """
 
 from __future__ import annotations
@@ -80,3 +81,9 @@ def parse_readings_payload(payload: str) -> ReadingsNotice:
     if wet is None:
         return ReadingsNotice(None)
     return ReadingsNotice(wet, deferred=stations is None or bool(stations - wet))
+
+
+# A camera was added, changed or removed (its masks among the rest), by the API; the camera
+# worker's supervisor wakes at once instead of at its next reload, and a running worker applies
+# new masks without restarting. Payload: the camera id.
+CAMERA_CONFIG = "vigie_camera_config"

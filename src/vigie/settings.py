@@ -159,6 +159,8 @@ class CameraSettings(Section):
     # Cap of the JPEG pre-roll ring per camera, whatever the resolution and frame rate.
     ring_max_bytes: int = Field(default=48 * 1024**2, ge=1024**2)
     health_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    # How often the current view (the admin page's picture to draw masks on) is rewritten.
+    view_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
     retention_check_s: int = Field(default=3600, ge=10)
     client_id: str = "vigie-camera-1"
     # People in the frame (camera.people): the HOG detector on a few frames of each closed

@@ -93,6 +93,9 @@ def test_the_hub_lists_only_what_the_role_may_open(pages: TestClient) -> None:
     assert 'href="/admin/stations"' in tech and 'href="/admin/abonnes"' not in tech
     admin = pages.get("/admin", headers=ADMIN).text
     assert 'href="/admin/abonnes"' in admin and 'href="/admin/exercices"' in admin
+    # Each page once (merges had left users, tokens and the audit log listed twice).
+    for href in ("/admin/utilisateurs", "/admin/jetons", "/admin/journal", "/admin/cameras"):
+        assert admin.count(f'href="{href}"') == 1, href
 
 
 def test_a_cookie_form_without_its_csrf_token_is_refused(pages: TestClient, db: Db) -> None:

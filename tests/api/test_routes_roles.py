@@ -231,6 +231,21 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/species-references"): REVIEW_READ,
     ("GET", "/api/v1/events/{event_id}/frame"): REVIEW_READ,
     ("POST", "/revue/evenements/{event_id}/reference"): REVIEW_WRITE,
+    # cameras (issue 11 §1): admins manage cameras and masks; the review's readers see them.
+    ("GET", "/api/v1/cameras"): REVIEW_READ,
+    ("POST", "/api/v1/cameras"): ADMIN,
+    ("GET", "/api/v1/cameras/{camera_id}"): REVIEW_READ,
+    ("PATCH", "/api/v1/cameras/{camera_id}"): ADMIN,
+    ("DELETE", "/api/v1/cameras/{camera_id}"): ADMIN,
+    ("GET", "/api/v1/cameras/{camera_id}/health"): REVIEW_READ,
+    ("GET", "/api/v1/cameras/{camera_id}/snapshot.jpg"): REVIEW_READ,
+    ("GET", "/api/v1/cameras/{camera_id}/masks"): REVIEW_READ,
+    ("PUT", "/api/v1/cameras/{camera_id}/masks"): ADMIN,
+    ("GET", "/admin/cameras"): ADMIN,
+    ("POST", "/admin/cameras"): ADMIN,
+    ("GET", "/admin/cameras/{camera_id}"): ADMIN,
+    ("POST", "/admin/cameras/{camera_id}"): ADMIN,
+    ("POST", "/admin/cameras/{camera_id}/masques"): ADMIN,
 }
 
 # Path parameters that name nothing, so an allowed call changes nothing (404 or 422 at most).

@@ -3,14 +3,25 @@ allowed (vigie.outbound), and FFmpeg may open only the protocols of the source's
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import ipaddress
+import threading
 from pathlib import Path
 
 import av
 import pytest
 
 from camera.errors import CameraInputError, SourceError
-from camera.sources import AvSource, MjpegSource, SnapshotSource, SourceOptions, open_source
+from camera.sources import (
+    AvSource,
+    MjpegSource,
+    SnapshotSource,
+    SourceOptions,
+    open_container,
+    open_source,
+)
 from camera.store import validate_camera
 from tests.camera.factories import camera
 from tests.camera.live_server import LiveServer, Scene
@@ -86,9 +97,46 @@ def test_ffmpeg_opens_only_the_protocols_of_the_kind(tmp_path: Path) -> None:
     make_video(video, n=3)
     # The file opens as a file...
     assert len(list(AvSource(f"file:{video}", ALLOWED, live=False).frames())) == 3
-    # ...but not through a live (RTSP) source, even past the scheme check: FFmpeg's protocol
-    # whitelist refuses 'file' (EINVAL), where the same options without it open the file.
-    with pytest.raises(SourceError, match="Invalid argument"):
+    # ...but a live source refuses it at its URL check (scheme of the kind)...
+    with pytest.raises(SourceError, match="refusé pour une source rtsp"):
         next(iter(AvSource(f"file:{video}", ALLOWED, live=True).frames()))
+    # ...and even past that check, FFmpeg's protocol whitelist of a live stream refuses 'file'
+    # (EINVAL), where the same options without it open the file.
+    with pytest.raises(SourceError, match="Invalid argument"):
+        open_container(f"file:{video}", live=True, timeout_s=2)
     with av.open(f"file:{video}", options={"rtsp_transport": "tcp"}) as control:
         assert control.streams.video
+
+
+def test_a_stream_that_needs_another_protocol_does_not_open(tmp_path: Path) -> None:
+    """The same video, reachable over HTTP, inside a data: URI and through concat: and
+    subfile:: each opens without the whitelist and fails with the live stream's one."""
+    video = tmp_path / "v.mp4"
+    make_video(video, n=3)
+    data = base64.b64encode(video.read_bytes()).decode()
+    served = _serve_file(video)
+    try:
+        urls = [
+            f"http://127.0.0.1:{served.server_port}/v.mp4",
+            f"data:video/mp4;base64,{data}",
+            f"concat:{video}",
+            f"subfile,,start,0,end,0,,:{video}",
+        ]
+        for url in urls:
+            with av.open(url, timeout=(2, 2)) as control:  # the protocol itself works here
+                assert control.streams.video, url
+            with pytest.raises(SourceError, match=r"ouverture de .* impossible"):
+                open_container(url, live=True, timeout_s=2)
+            # A local file source is no way round it either.
+            with pytest.raises(SourceError, match="impossible"):
+                open_container(url, live=False, timeout_s=2)
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
+def _serve_file(path: Path) -> http.server.ThreadingHTTPServer:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import psycopg
 import pytest
@@ -23,6 +24,7 @@ from camera.worker import CameraWorker, WorkerDeps
 from tests.camera.factories import MqttCollector, camera, unique
 from tests.camera.live_server import LiveServer, Scene
 from tests.support import wait_for
+from vigie.camera_view import view_path
 from vigie.settings import CameraSettings
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -288,3 +290,38 @@ def test_tiny_or_odd_frames_are_skipped_and_counted(tmp_path: Path) -> None:
         worker.process_frame(Frame(np.zeros(shape, np.uint8), 1000.0 + i))
     assert worker.counters.frames_failed == 2 and worker.counters.frames_processed == 1
     assert worker.size == (320, 240)
+
+
+def test_the_current_view_is_written_downscaled_at_a_bounded_rate(tmp_path: Path) -> None:
+    """The admin page's picture: the latest frame, at most every view_interval_s, at most
+    960 px on its longer side, replaced whole; no worker clock, no database needed."""
+    now = [100.0]
+    cfg = settings(tmp_path, view_interval_s=5.0)
+    worker = CameraWorker(camera(unique("vue")), WorkerDeps(cfg, monotonic=lambda: now[0]))
+    assert worker.prepare()
+    view = view_path(cfg.media_dir, worker.camera.id)
+    frame = np.full((1080, 1920, 3), 40, np.uint8)
+    worker.process_frame(Frame(frame, 1.0))
+    first = view.read_bytes()
+    picture = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    assert picture.shape == (540, 960, 3) and int(picture.mean()) == pytest.approx(40, abs=2)
+    # 4 s later a brighter frame: too soon, the view stays.
+    now[0] += 4.0
+    worker.process_frame(Frame(np.full((1080, 1920, 3), 200, np.uint8), 5.0))
+    assert view.read_bytes() == first
+    # 6 s after the first: rewritten, with the new frame; no temporary file left beside it.
+    now[0] += 2.0
+    worker.process_frame(Frame(np.full((1080, 1920, 3), 200, np.uint8), 7.0))
+    again = cv2.imdecode(np.frombuffer(view.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert again is not None
+    assert int(again.mean()) == pytest.approx(200, abs=2)
+    assert sorted(p.name for p in view.parent.iterdir()) == ["current.jpg"]
+
+
+def test_no_current_view_below_the_free_space_floor(tmp_path: Path) -> None:
+    cfg = settings(tmp_path, min_free_bytes=1 << 62, view_interval_s=0.2)
+    worker = CameraWorker(camera(unique("vue-pleine")), WorkerDeps(cfg))
+    assert worker.prepare()
+    worker.process_frame(Frame(np.zeros((240, 320, 3), np.uint8), 1.0))
+    assert not view_path(cfg.media_dir, worker.camera.id).exists()

@@ -51,6 +51,10 @@ FLASH: dict[str, str] = {
     "test-envoye": "Envoi de test demandé : un message par contact, que le notifieur envoie dans les"
     " secondes qui viennent (le journal des envois le confirme).",
     "pris-en-compte": "Incident pris en compte : l'équipe sait que vous vous en occupez.",
+    # cameras: the admin cameras pages
+    "camera": "Caméra enregistrée : le service caméra la prend en compte dans les secondes qui viennent.",
+    "masques": "Masques enregistrés : la caméra les applique sans redémarrer, dans les secondes"
+    " qui viennent.",
     # review-web: the naturalists' review
     "revue-lot": "Action faite sur la sélection.",
     "revue-lot-nom-libre": "Action faite sur la sélection. Attention : ce nom n'est pas dans la liste"

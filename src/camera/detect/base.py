@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
+from vigie.masks import Mask
+
 
 @dataclass(frozen=True, slots=True)
 class Box:
@@ -47,4 +49,8 @@ class Detector(Protocol):
 
     def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
         """Analyse one frame taken at ts (seconds, monotonic per stream)."""
+        ...
+
+    def set_masks(self, masks: tuple[Mask, ...]) -> None:
+        """Ignore these areas from the next frame on (an admin drew new masks)."""
         ...

@@ -226,6 +226,14 @@ class Pipeline:
         self.last_work, self.work = self.work, work
         return work, resized or was_night != self.night
 
+    def set_masks(self, masks: tuple[Mask, ...]) -> None:
+        """Watch the frame through new masks from the next frame on; the background and the
+        flicker map learnt so far are kept (a mask only hides pixels, it changes none)."""
+        self.config = self.config.model_copy(update={"masks": masks})
+        if self.size is not None:
+            self.keep = rasterise_masks(masks, *self.size)
+            self.keep_count = max(1, int(np.count_nonzero(self.keep)))
+
     def _reset_size(self, size: tuple[int, int]) -> None:
         w, h = size
         self.size = size

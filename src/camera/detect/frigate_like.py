@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from camera.config import MotionConfig
+from camera.config import Mask, MotionConfig
 from camera.detect.base import MotionResult
 from camera.detect.common import Pipeline, relight, sway_tolerant_diff
 
@@ -18,6 +18,10 @@ class FrigateLikeDetector:
     def __init__(self, config: MotionConfig) -> None:
         self._pipe = Pipeline(config)
         self._avg: np.ndarray | None = None
+
+    def set_masks(self, masks: tuple[Mask, ...]) -> None:
+        """Apply new masks without losing what the model learnt."""
+        self._pipe.set_masks(masks)
 
     def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
         """Analyse one frame."""

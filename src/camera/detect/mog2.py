@@ -7,7 +7,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from camera.config import MotionConfig
+from camera.config import Mask, MotionConfig
 from camera.detect.base import MotionResult
 from camera.detect.common import Pipeline, light_gain, sway_tolerant_diff
 
@@ -53,6 +53,10 @@ class Mog2Detector:
         )
         model.setVarMax(VAR_MAX)
         return model
+
+    def set_masks(self, masks: tuple[Mask, ...]) -> None:
+        """Apply new masks without losing what the model learnt."""
+        self._pipe.set_masks(masks)
 
     def process(self, frame_bgr: np.ndarray, ts: float) -> MotionResult:
         """Analyse one frame."""

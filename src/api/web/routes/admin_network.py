@@ -73,9 +73,7 @@ HUB: tuple[tuple[str, str, str, frozenset[Role]], ...] = (
         frozenset({Role.ADMIN}),
     ),
     ("Exercices", "/admin/exercices", "l'exercice du PCS et son rapport", frozenset({Role.ADMIN})),
-    ("Utilisateurs", "/admin/utilisateurs", "comptes et rôles", frozenset({Role.ADMIN})),
-    ("Jetons d'API", "/admin/jetons", "pour les intégrations", frozenset({Role.ADMIN})),
-    ("Journal d'audit", "/admin/journal", "qui a fait quoi, quand", frozenset({Role.ADMIN})),
+    ("Caméras", "/admin/cameras", "les webcams faune, leur état et leurs masques", frozenset({Role.ADMIN})),
 )
 
 
