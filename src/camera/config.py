@@ -107,6 +107,9 @@ class MotionConfig(BaseModel):
     recalibrate_frames: int = Field(default=4, ge=0, le=100)
     # Frames at start-up (or after a resolution change) spent learning, without motion.
     warmup_frames: int = Field(default=15, ge=0, le=1000)
+    # Blobs from this fraction of min_area up to min_area are kept as doubted motion (guard
+    # "small_blob", low confidence) instead of dropped; 1 = drop them as before.
+    small_blob_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     # Running-average learning rate of the background (frigate_like).
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     # Pixels a background may sway by (detection scale) and still count as unchanged.
