@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +27,9 @@ from typing import Any
 import av
 import psutil
 
+from bench.motion_quick import quick
 from camera.config import MotionConfig
 from camera.detect.registry import DETECTORS, make_detector
-from bench.motion_quick import quick
 from camera.scan import decode_frames, scan_file
 from simulators.webcam.cli import scenario
 from simulators.webcam.families import HELDOUT, TUNING
@@ -670,17 +671,18 @@ def main() -> None:
         help="tuning loop: our detectors on cached family clips, in parallel, misses explained",
     )
     ap.add_argument("--families", default=None, help="--quick: families to score (default: the tuning ones)")
-    ap.add_argument("--detectors", default=",".join(DETECTORS), help="--quick: detectors to run")
+    ap.add_argument("--detectors", default=",".join(DETECTORS), help="detectors to run")
     ap.add_argument("--config", default="{}", help="--quick: MotionConfig overrides as JSON")
-    ap.add_argument("--workers", type=int, default=2, help="--quick: parallel processes")
-    ap.add_argument("--render-only", action="store_true", help="render (cache) the default run's clips, then stop")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes for our detectors' scans")
+    ap.add_argument("--render-only", action="store_true", help="render (cache) the run's clips, then stop")
     args = ap.parse_args()
     if args.quick:
         fams = [f for f in (args.families or ",".join(TUNING)).split(",") if f]
-        clips = [(f, *render_family(f, args.tuning_seed if f in TUNING else int(args.heldout_seeds.split(",")[0])))
-                 for f in fams]
+        first_heldout = int(args.heldout_seeds.split(",")[0])
+        clips = [(f, *render_family(f, args.tuning_seed if f in TUNING else first_heldout)) for f in fams]
         t = time.time()
-        quick(clips, [d for d in args.detectors.split(",") if d], json.loads(args.config), args.workers, FamilyTally)
+        dets = [d for d in args.detectors.split(",") if d]
+        quick(clips, dets, json.loads(args.config), args.workers, FamilyTally)
         print(f"quick: {time.time() - t:.0f} s wall, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
         return
     load_start = os.getloadavg()[0]
@@ -718,18 +720,23 @@ def main() -> None:
     systems: dict[str, Any] = {}
     tuning_rows: dict[str, Any] = {}
     heldout_rows: dict[str, Any] = {}
-    for name in DETECTORS:
+    detectors = [d for d in args.detectors.split(",") if d]
+    # The scans run in --workers processes (each clip's CPU is its own process's time): on a
+    # shared 2-core machine one after the other took most of the bench's wall time.
+    scans = [(name, c) for name in detectors for c in [h[2] for h in heldout] + [t[2] for t in tuning]]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        done = pool.map(scan_events, [n for n, _c in scans], [c for _n, c in scans])
+        scanned = dict(zip(scans, done, strict=True))
+    for name in detectors:
         held = FamilyTally()
         for _fam, _seed, hclip, htruth in heldout:
-            events, cpu, doubted = scan_events(name, hclip)
-            held.add(htruth, events, cpu, doubted)
+            held.add(htruth, *scanned[(name, hclip)])
         heldout_rows[name] = held.row()
         print(f"{name} held-out: {heldout_rows[name]}", file=sys.stderr)
         if tuning:
             tun = FamilyTally()
             for _fam, _seed, tclip, ttruth in tuning:
-                events, cpu, doubted = scan_events(name, tclip)
-                tun.add(ttruth, events, cpu, doubted)
+                tun.add(ttruth, *scanned[(name, tclip)])
             tuning_rows[name] = tun.row()
         if clip is not None and truth is not None:
             events, cpu = our_detector(name, clip)

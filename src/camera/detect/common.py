@@ -372,7 +372,8 @@ class Pipeline:
         # Dilation only groups nearby changed pixels into one blob; a blob's size is the count
         # of pixels that really changed in it. Measured on the dilated shape, a single stray
         # pixel grows to ~80 px and passes for an animal (leaf speckle, rain, noise).
-        n, labels, stats = 1, None, np.zeros((1, 5), np.int32)
+        n, labels = 1, None
+        stats: np.ndarray = np.zeros((1, 5), np.int32)
         if cv2.countNonZero(changed):  # a still frame (most of them) has no blob to label
             grouped = cv2.dilate(changed, self.kernel, iterations=2)
             n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
