@@ -655,6 +655,7 @@ def main() -> None:
     ap.add_argument("--wind", default="breeze", choices=["calm", "breeze", "strong"])
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--heldout-seeds", default="5,6", help="seeds of the held-out families' clips")
+    ap.add_argument("--heldout", default=",".join(HELDOUT), help="held-out families to score")
     ap.add_argument("--tuning-seed", type=int, default=3)
     ap.add_argument(
         "--no-motion",
@@ -691,7 +692,8 @@ def main() -> None:
     names = [] if args.no_tuning else [f for f in args.tuning.split(",") if f]
     # Tuning clips first: they are the ones a tuning loop (--quick) needs soonest.
     tuning = [(f, args.tuning_seed, *render_family(f, args.tuning_seed)) for f in names]
-    heldout = [(f, seed, *render_family(f, seed)) for seed in heldout_seeds for f in HELDOUT]
+    held_names = [f for f in args.heldout.split(",") if f in HELDOUT]
+    heldout = [(f, seed, *render_family(f, seed)) for seed in heldout_seeds for f in held_names]
     clip = truth = None
     if not args.no_tuning and not args.no_legacy:
         clip, truth = render_clip(args.minutes, args.wind, args.seed)
@@ -770,7 +772,7 @@ def main() -> None:
         "bench": "bench-motion",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
-        "heldout_families": sorted(HELDOUT),
+        "heldout_families": sorted(held_names),
         "heldout_seeds": heldout_seeds,
         "heldout_footage": (
             f"{len(heldout)} clips x {longest / 60:g} min 960x540 5 fps "

@@ -329,3 +329,24 @@ def test_an_insect_lit_by_the_ir_lamp_is_not_motion_but_an_animal_is() -> None:
     assert not any(r.motion for r in results)
     walker = _walk_frames(night, [20 + 8 * i for i in range(30)], colour=(120, 120, 120))
     assert any(det.process(f, (70 + i) / FPS).motion for i, f in enumerate(walker))
+
+
+@pytest.mark.parametrize("name", DETECTORS_UNDER_TEST)
+def test_a_blob_below_min_area_is_kept_as_doubted_motion_when_asked(name: str) -> None:
+    # A 2x2 square under min_area (0.0002 of 480x270 = 26 px; it changes 10-12 px a frame after
+    # the blur): a far hare's size.
+    def walk(config: MotionConfig) -> list[MotionResult]:
+        det = make_detector(config)
+        base = _flat()
+        return [
+            det.process(base if i < 40 else _with_square(base, 20 + (i - 40) * 2, 120, side=1), i / FPS)
+            for i in range(80)
+        ]
+
+    dropped = walk(MotionConfig(detector=name, small_blob_fraction=1.0))
+    assert not any(r.motion for r in dropped)
+    kept = walk(MotionConfig(detector=name, small_blob_fraction=0.2))
+    moving = [r for r in kept[40:] if r.motion]
+    assert len(moving) >= 10
+    assert {r.guard for r in moving} == {"small_blob"}
+    assert all(r.confidence < 1.0 for r in moving)
