@@ -185,7 +185,8 @@ def render_family(family: str, seed: int, width: int = 960, height: int = 540) -
     CACHE.mkdir(parents=True, exist_ok=True)
     clip = CACHE / f"family-{family}-{seed}-{width}x{height}-{digest}.mp4"
     truth_path = clip.with_suffix(".json")
-    ensure_rendered(Scene(cfg), clip, truth_path)
+    if not (clip.exists() and truth_path.exists()):  # building a Scene alone costs seconds
+        ensure_rendered(Scene(cfg), clip, truth_path)
     return clip, json.loads(truth_path.read_text())
 
 
