@@ -74,6 +74,7 @@ def run_job(job: Job) -> dict[str, Any]:
     # Per animal, per frame in view: (t, raw px, kept px, box on it, motion, state).
     facts: dict[int, list[tuple[float, int, int, bool, bool, str]]] = {i: [] for i in range(len(animals))}
     events: list[Event] = []
+    doubts: list[tuple[float, str | None]] = []  # each event's (confidence, doubt guard)
     firsts: dict[int, float] = {}
     cpu = 0.0
     last_ts = 0.0
@@ -91,6 +92,7 @@ def run_job(job: Job) -> dict[str, Any]:
             elif isinstance(ev, EventEnded):
                 first = firsts.get(ev.event_no, ev.start_ts - origin)
                 events.append((ev.start_ts - origin, ev.end_ts - origin, first))
+                doubts.append((ev.confidence, ev.doubt_guard))
         for i, a in enumerate(animals):
             if not a["start_s"] <= t <= a["end_s"]:
                 continue
@@ -108,6 +110,7 @@ def run_job(job: Job) -> dict[str, Any]:
     for ev in tracker.flush(last_ts):
         o = origin or 0.0
         events.append((ev.start_ts - o, ev.end_ts - o, firsts.get(ev.event_no, ev.start_ts - o)))
+        doubts.append((ev.confidence, ev.doubt_guard))
     seconds = float(job.truth["seconds"])
     min_px = 0
     if pipe is not None and pipe.size is not None:
@@ -117,6 +120,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "family": job.family,
         "detector": job.detector,
         "events": events,
+        "doubts": doubts,
         "cpu_s_per_video_min": round(cpu * 60 / seconds, 2),
         "misses": _explain(job.truth, events, facts, min_px),
     }
@@ -179,11 +183,14 @@ def quick(
             tally.add(truths[r["family"]], r["events"], r["cpu_s_per_video_min"] * minutes, 0)
             for line in r["misses"]:
                 print(f"{d} {r['family']}: {line}")
-            for s_, e_, first in r["events"]:
+            for (s_, e_, first), (conf, guard) in zip(r["events"], r["doubts"], strict=True):
                 t = truths[r["family"]]
                 if not any(s_ <= a["end_s"] and e_ >= a["start_s"] for a in t["animals"]):
                     where = condition_at(t, first)
-                    print(f"{d} {r['family']}: FALSE {s_:.1f}-{e_:.1f} first {first:.1f} [{where}]")
+                    print(
+                        f"{d} {r['family']}: FALSE {s_:.1f}-{e_:.1f} first {first:.1f} [{where}] "
+                        f"confidence {conf} guard {guard}"
+                    )
         row = tally.row()
         out[d] = {
             k: row[k]
