@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import av
 import psutil
 
+from bench.motion_quick import quick
 from camera.config import MotionConfig
 from camera.detect.registry import DETECTORS, make_detector
 from camera.scan import decode_frames, scan_file
@@ -172,16 +174,19 @@ def render_family(family: str, seed: int, width: int = 960, height: int = 540) -
     """A scene family's footage and truth, cached under a name that changes with its config."""
     fam = {**TUNING, **HELDOUT}[family]
     cfg = fam.build(seed, width, height)
-    # The name changes with the config and with the simulator's code, so a cached clip is
-    # never stale.
+    # The name changes with the config and with the simulator's rendering code, so a cached
+    # clip is never stale. families.py only builds the config, whose repr is hashed already:
+    # adding a family must not make every other family's clip render again (minutes each).
     sim = hashlib.sha256(repr(cfg).encode())
     for src in sorted((ROOT / "simulators" / "webcam").glob("*.py")):
-        sim.update(src.read_bytes())
+        if src.name not in ("families.py", "cli.py", "server.py"):
+            sim.update(src.read_bytes())
     digest = sim.hexdigest()[:10]
     CACHE.mkdir(parents=True, exist_ok=True)
     clip = CACHE / f"family-{family}-{seed}-{width}x{height}-{digest}.mp4"
     truth_path = clip.with_suffix(".json")
-    ensure_rendered(Scene(cfg), clip, truth_path)
+    if not (clip.exists() and truth_path.exists()):  # building a Scene alone costs seconds
+        ensure_rendered(Scene(cfg), clip, truth_path)
     return clip, json.loads(truth_path.read_text())
 
 
@@ -651,6 +656,7 @@ def main() -> None:
     ap.add_argument("--wind", default="breeze", choices=["calm", "breeze", "strong"])
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--heldout-seeds", default="5,6", help="seeds of the held-out families' clips")
+    ap.add_argument("--heldout", default=",".join(HELDOUT), help="held-out families to score")
     ap.add_argument("--tuning-seed", type=int, default=3)
     ap.add_argument(
         "--no-motion",
@@ -661,16 +667,39 @@ def main() -> None:
     ap.add_argument("--tuning", default=",".join(TUNING), help="tuning families to score too ('' for none)")
     ap.add_argument("--no-legacy", action="store_true", help="skip the 30-min clip of the first bench")
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="tuning loop: our detectors on cached family clips, in parallel, misses explained",
+    )
+    ap.add_argument("--families", default=None, help="--quick: families to score (default: the tuning ones)")
+    ap.add_argument("--detectors", default=",".join(DETECTORS), help="detectors to run")
+    ap.add_argument("--config", default="{}", help="--quick: MotionConfig overrides as JSON")
+    ap.add_argument("--workers", type=int, default=2, help="parallel processes for our detectors' scans")
+    ap.add_argument("--render-only", action="store_true", help="render (cache) the run's clips, then stop")
     args = ap.parse_args()
+    if args.quick:
+        fams = [f for f in (args.families or ",".join(TUNING)).split(",") if f]
+        first_heldout = int(args.heldout_seeds.split(",")[0])
+        clips = [(f, *render_family(f, args.tuning_seed if f in TUNING else first_heldout)) for f in fams]
+        t = time.time()
+        dets = [d for d in args.detectors.split(",") if d]
+        quick(clips, dets, json.loads(args.config), args.workers, FamilyTally)
+        print(f"quick: {time.time() - t:.0f} s wall, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+        return
     load_start = os.getloadavg()[0]
     began = time.time()
     heldout_seeds = [int(x) for x in args.heldout_seeds.split(",") if x]
-    heldout = [(f, seed, *render_family(f, seed)) for seed in heldout_seeds for f in HELDOUT]
     names = [] if args.no_tuning else [f for f in args.tuning.split(",") if f]
+    # Tuning clips first: they are the ones a tuning loop (--quick) needs soonest.
     tuning = [(f, args.tuning_seed, *render_family(f, args.tuning_seed)) for f in names]
+    held_names = [f for f in args.heldout.split(",") if f in HELDOUT]
+    heldout = [(f, seed, *render_family(f, seed)) for seed in heldout_seeds for f in held_names]
     clip = truth = None
     if not args.no_tuning and not args.no_legacy:
         clip, truth = render_clip(args.minutes, args.wind, args.seed)
+    if args.render_only:
+        return
     runs: list[tuple[MotionRun, dict[str, Any]]] = []
     motion_cache = CACHE / ("heldout-motion-" + "-".join(map(str, heldout_seeds)) + ".json")
     longest = max(float(t["seconds"]) for *_, t in heldout)
@@ -694,18 +723,23 @@ def main() -> None:
     systems: dict[str, Any] = {}
     tuning_rows: dict[str, Any] = {}
     heldout_rows: dict[str, Any] = {}
-    for name in DETECTORS:
+    detectors = [d for d in args.detectors.split(",") if d]
+    # The scans run in --workers processes (each clip's CPU is its own process's time): on a
+    # shared 2-core machine one after the other took most of the bench's wall time.
+    scans = [(name, c) for name in detectors for c in [h[2] for h in heldout] + [t[2] for t in tuning]]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        done = pool.map(scan_events, [n for n, _c in scans], [c for _n, c in scans])
+        scanned = dict(zip(scans, done, strict=True))
+    for name in detectors:
         held = FamilyTally()
         for _fam, _seed, hclip, htruth in heldout:
-            events, cpu, doubted = scan_events(name, hclip)
-            held.add(htruth, events, cpu, doubted)
+            held.add(htruth, *scanned[(name, hclip)])
         heldout_rows[name] = held.row()
         print(f"{name} held-out: {heldout_rows[name]}", file=sys.stderr)
         if tuning:
             tun = FamilyTally()
             for _fam, _seed, tclip, ttruth in tuning:
-                events, cpu, doubted = scan_events(name, tclip)
-                tun.add(ttruth, events, cpu, doubted)
+                tun.add(ttruth, *scanned[(name, tclip)])
             tuning_rows[name] = tun.row()
         if clip is not None and truth is not None:
             events, cpu = our_detector(name, clip)
@@ -739,7 +773,7 @@ def main() -> None:
         "bench": "bench-motion",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
-        "heldout_families": sorted(HELDOUT),
+        "heldout_families": sorted(held_names),
         "heldout_seeds": heldout_seeds,
         "heldout_footage": (
             f"{len(heldout)} clips x {longest / 60:g} min 960x540 5 fps "

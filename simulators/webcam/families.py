@@ -142,6 +142,25 @@ def _t_wetland_drops_fog(seed: int, w: int, h: int) -> SceneConfig:
     )
 
 
+def _t_forest_snow_sun(seed: int, w: int, h: int) -> SceneConfig:
+    # Added for tuning so that drizzle, snow and low sun are not seen only on held-out scenes.
+    return _config(
+        seed, w, h, "forest", "calm",
+        (Episode("low_sun", 40, 150, 1.2), Episode("drizzle", 175, 260, 1.2), Episode("snow", 290, 380, 1.2),
+         Episode("clouds", 400, 440), Episode("dusk", 445, 500)),
+        night_at=500,
+    )
+
+
+def _t_wetland_haze_dawn(seed: int, w: int, h: int) -> SceneConfig:
+    return _config(
+        seed, w, h, "wetland", "breeze",
+        (Episode("fog", 20, 120, 0.8), Episode("drizzle", 140, 230), Episode("lens_drops", 150, 240, 1.0),
+         Episode("gust", 260, 290), Episode("low_sun", 320, 420, 0.8)),
+        night_at=440, dawn_at=530,
+    )
+
+
 def _h_forest_drizzle_snow(seed: int, w: int, h: int) -> SceneConfig:
     return _config(
         seed, w, h, "forest", "strong",
@@ -181,6 +200,16 @@ TUNING: dict[str, Family] = {
             "wetland_drops_fog",
             "wetland, strong wind: shower with drops on the lens, fog, dusk, IR 470-560 s",
             _t_wetland_drops_fog,
+        ),
+        Family(
+            "forest_snow_sun",
+            "forest, calm: low sun, drizzle haze, snow, a cloud burst, dusk, IR at 500 s",
+            _t_forest_snow_sun,
+        ),
+        Family(
+            "wetland_haze_dawn",
+            "wetland, breeze: fog, drizzle with drops on the lens, a gust, low sun, IR 440-530 s",
+            _t_wetland_haze_dawn,
         ),
     )
 }

@@ -64,6 +64,7 @@ RELEARN_ALPHA = 0.3
 GUARDS = {
     "light_change": "a light change (lamp, lightning, cloud) re-learnt the background just before",
     "ir_switch": "the IR switch re-learnt the background just before",
+    "small_blob": "smaller than min_area: a far or small animal, or leaves and noise",
 }
 # The confidence of motion that only doubted blobs made persist.
 DOUBTED_CONFIDENCE = 0.25
@@ -172,6 +173,9 @@ class Pipeline:
     settle_guard: str | None = None
     relearn_left: int = 0  # frames left learning the background at RELEARN_ALPHA
     sure_cells: np.ndarray | None = None  # like cells, counting only undoubted blobs
+    ones: np.ndarray | None = None  # float32 ones and zeros of the frame's size (flicker map)
+    zeros: np.ndarray | None = None
+    kept: np.ndarray | None = None  # the last change map after the weather and flicker filters
     kernel: np.ndarray = field(default_factory=lambda: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 
     @property
@@ -331,9 +335,14 @@ class Pipeline:
         else:
             if self.weather_left > 0:
                 self.weather_left -= 1
-            self.flicker = np.where(
-                hit, self.flicker + up * (1.0 - self.flicker), self.flicker * (1.0 - down)
-            ).astype(np.float32)
+            # In place, with OpenCV: f += up (1 - f) where hit, f *= 1 - down elsewhere (NumPy's
+            # np.where made four full-frame float temporaries a frame).
+            hit_u8 = hit.view(np.uint8)
+            if self.ones is None or self.ones.shape != self.flicker.shape:
+                self.ones, self.zeros = np.ones_like(self.flicker), np.zeros_like(self.flicker)
+            assert self.zeros is not None
+            cv2.accumulateWeighted(self.ones, self.flicker, up, mask=hit_u8)
+            cv2.accumulateWeighted(self.zeros, self.flicker, down, mask=1 - hit_u8)
             steady = (self.flicker < flicker_limit).astype(np.uint8)
         if was_weather != (self.weather_left > 0):
             # Rain began or stopped: learn the new look of the scene quickly.
@@ -356,6 +365,7 @@ class Pipeline:
             spread = 2 * cfg.flicker_spread + 1
             steady = cv2.erode(steady, np.ones((spread, spread), np.uint8))
         changed = cv2.bitwise_and(changed, changed, mask=steady)
+        self.kept = changed  # what passed every pixel filter (bench/motion.py --quick reads it)
         assert self.sure_cells is not None
         if self.cooldown > 0:
             # Start-up only (no change of conditions): learn before judging.
@@ -370,28 +380,34 @@ class Pipeline:
         # Dilation only groups nearby changed pixels into one blob; a blob's size is the count
         # of pixels that really changed in it. Measured on the dilated shape, a single stray
         # pixel grows to ~80 px and passes for an animal (leaf speckle, rain, noise).
-        grouped = cv2.dilate(changed, self.kernel, iterations=2)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+        n, labels = 1, None
+        stats: np.ndarray = np.zeros((1, 5), np.int32)
+        if cv2.countNonZero(changed):  # a still frame (most of them) has no blob to label
+            grouped = cv2.dilate(changed, self.kernel, iterations=2)
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
         moving = changed > 0
-        real = np.bincount(labels[moving], minlength=n)
+        real = np.bincount(labels[moving], minlength=n) if labels is not None else np.zeros(1, np.int64)
         glare = np.zeros(n, np.int64)
         near = np.zeros(n, np.int64)
-        if halo is not None:
+        if halo is not None and labels is not None:
             near = np.bincount(labels[moving & halo], minlength=n)
-        if self.night and self.work is not None and self.work.ndim == 2:
+        if self.night and self.work is not None and self.work.ndim == 2 and labels is not None:
             # A moth or midge close to the lens is lit white by the IR lamp: a blob whose
             # changed pixels are largely near white is an insect, not an animal (whose eyeshine
             # is only a few pixels of its blob).
             glare = np.bincount(labels[moving & (self.work >= INSECT_GREY)], minlength=n)
         w, h = self.size or (1, 1)
         min_px = self.profile.min_area * w * h
+        # Smaller blobs down to this size are kept, doubted: a far hare or a camouflaged animal
+        # shows only a few changed pixels, and losing it is worse than reviewing noise.
+        small_px = cfg.small_blob_fraction * min_px
         boxes: list[Box] = []
         area = 0
         hot = np.zeros(self.cells.shape, np.uint8)
         sure = np.zeros(self.cells.shape, np.uint8)
         doubt: dict[str, int] = {}
         for i in range(1, n):
-            if real[i] < min_px:
+            if real[i] < small_px:
                 continue
             if glare[i] > INSECT_SHARE * real[i] and real[i] < INSECT_AREA * w * h:
                 continue
@@ -400,7 +416,7 @@ class Pipeline:
                 # (A guard of the scene's geometry, not of weather or light: it never makes
                 # the detector deaf after a change, so it still drops the blob.)
                 continue
-            guard = settle_guard
+            guard = settle_guard or ("small_blob" if real[i] < min_px else None)
             x, y, bw, bh = (int(v) for v in stats[i, :4])
             area += int(real[i])
             boxes.append(Box(x / w, y / h, bw / w, bh / h))
