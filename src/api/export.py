@@ -41,6 +41,10 @@ def _number(value: float | int | None, decimal: str) -> str:
     return text.replace(".", decimal) if decimal != "." else text
 
 
+def _integer(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
 def _local(value: datetime, tz: ZoneInfo) -> str:
     return value.astimezone(tz).isoformat()
 
@@ -59,12 +63,12 @@ def _csv_rows(station: str, rows: Sequence[tuple[Any, ...]], tz: ZoneInfo, decim
                 station,
                 _local(ts, tz),
                 str(interval_s),
-                _number(seq, decimal),
-                _number(tips, decimal),
-                _number(counter, decimal),
+                _integer(seq),
+                _integer(tips),
+                _integer(counter),
                 _number(mm, decimal),
                 _number(None if battery_v is None else float(battery_v), decimal),
-                _number(rssi, decimal),
+                _integer(rssi),
                 names,
                 _local(received_at, tz),
             ]

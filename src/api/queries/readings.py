@@ -52,7 +52,7 @@ async def stream_range(
         while lo < end:
             hi = min(end, lo + EXPORT_WINDOW)
             query = _EXPORT_AFTER if after else _EXPORT_FROM
-            cur = await conn.execute(query, (station_id, lo, hi, EXPORT_BATCH))
+            cur = await conn.execute(query, (station_id, lo, hi, EXPORT_BATCH), binary=True)
             rows = await cur.fetchall()
             if rows:
                 yield rows
