@@ -72,4 +72,4 @@ def test_memtrace_interval_out_of_range_or_malformed_is_refused(
 )
 def test_notifier_pool_settings_out_of_range_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
-        AlertsSettings(**{field: value})
+        AlertsSettings.model_validate({field: value})
