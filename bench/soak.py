@@ -717,5 +717,12 @@ def main() -> None:  # one run, read top to bottom
             print(f"kept {work}", file=sys.stderr)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Without this, SIGTERM ended the soak without its `finally`: `vigie up`, the simulators,
+    # the broker, the database and the logins were left behind.
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     main()

@@ -701,14 +701,18 @@ class Dispatcher:
 
     def run(self) -> None:
         """Until stopped: (re)connect, listen, expand, send; a failure never ends the loop."""
+        # Was workers + 1 (17) with psycopg_pool's 10 min idle limit: a storm's concurrent sends
+        # grew it to 11 connections that shrank by one every 10 min (issue 14's soak). A worker
+        # uses its connection for milliseconds on each side of a send, so a few are enough.
         self._pool = make_pool(
             self.url,
             name=APP_NOTIFIER,
             min_size=1,
-            max_size=self.settings.workers + 1,
+            max_size=min(self.settings.db_connections, self.settings.workers),
             autocommit=True,
             timeout_s=10,
             check=True,
+            max_idle_s=self.settings.notifier_idle_s,
         )
         self._pool.open(wait=False)
         self._executor = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="notify")
@@ -781,7 +785,9 @@ class Dispatcher:
             result = self.sender.send(plan.kind, plan.url, plan.subject, plan.body)
         if plan.purposes == ["test"] and result.outcome is not Outcome.ACCEPTED:
             result = _generic_test_failure(g, result)
-        with self._pool.connection() as conn:
+        # The provider has answered: giving up on a busy pool now would leave the rows to the
+        # lease, and an accepted message would go out twice. Wait up to half the lease instead.
+        with self._pool.connection(timeout=self.settings.lease_s / 2) as conn:
             state = record(conn, g, plan, result, self.clock(), self.settings)
         if state is None:
             log.warning("livraison %d : bail perdu avant l'enregistrement (déjà reprise)", g.leader)

@@ -24,6 +24,7 @@ from vigie.db import APP_ALERTS_ENGINE, APP_ALERTS_SWEEP, connect
 from vigie.heartbeat import Heartbeat, HeartbeatReporter
 from vigie.jobs import JobHealth, guarded, make_scheduler
 from vigie.listen import ListenLoop
+from vigie.malloc import trim
 from vigie.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ class Sweeper:
                 self._conn.close()
                 self._conn = None
             raise
+        finally:
+            # Once a minute, hand back what the passes and the sends freed (vigie.malloc).
+            trim()
 
     def start(self) -> None:
         """Sweep now, then every interval_s, in the scheduler's thread.

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vigie.broker_accounts import (
     hand_to_broker_user,
@@ -32,8 +33,12 @@ from vigie.broker_accounts import (
     set_password,
     write_accounts,
 )
-from vigie.broker_tls import TlsFiles, ensure_generated
 from vigie.errors import ConfigError
+
+if TYPE_CHECKING:
+    # cryptography costs every service ~0.05 CPU s at start (vigie.db imports this module for
+    # read_credentials), for TLS material only `vigie broker init --tls` makes: imported there.
+    from vigie.broker_tls import TlsFiles
 
 # Service accounts and their ACL lines (services listener).
 SERVICE_ACLS: dict[str, tuple[str, ...]] = {
@@ -366,6 +371,8 @@ class LocalBroker:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Write the configuration and start the broker; return once it accepts connections."""
+        from vigie.broker_tls import ensure_generated
+
         tls = None if self.tls_hosts is None else ensure_generated(self.directory, self.tls_hosts)
         files = init_broker(
             self.directory,

@@ -13,7 +13,6 @@ import typer
 
 from vigie import backup, proof, stations_cli
 from vigie.broker import Bridge, init_broker, read_credentials
-from vigie.broker_tls import ensure_generated, supplied
 from vigie.db import APP_CLI, connect
 from vigie.errors import ConfigError
 from vigie.logins import ensure_logins
@@ -134,6 +133,9 @@ def broker_init(
     try:
         tls_files = None
         if tls:
+            # Imported here: cryptography would cost every service's start ~0.05 CPU s.
+            from vigie.broker_tls import ensure_generated, supplied
+
             b = settings.broker
             tls_files = supplied(b.tls_ca_file, b.tls_cert_file, b.tls_key_file) or ensure_generated(
                 where.resolve(), tls_host or []

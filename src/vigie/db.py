@@ -97,10 +97,13 @@ def make_pool(
     autocommit: bool = False,
     timeout_s: float = 30.0,
     check: bool = False,
+    max_idle_s: float = 600.0,
 ) -> ConnectionPool:
     """A closed sync pool named for its service; the owner calls open() (and wait()).
 
     check: test each connection as it is handed out (a pool that outlives database restarts).
+    max_idle_s: psycopg_pool closes at most ONE connection above min_size per such interval, and
+    only if the pool always had one idle during it: after a burst, a pool shrinks by one a period.
     """
     return ConnectionPool(
         url,
@@ -109,6 +112,7 @@ def make_pool(
         open=False,
         name=name,
         timeout=timeout_s,
+        max_idle=max_idle_s,
         check=ConnectionPool.check_connection if check else None,
         kwargs={
             "application_name": name,

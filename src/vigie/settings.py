@@ -109,6 +109,11 @@ class AlertsSettings(Section):
     # several stations goes out as one message; a new orange/red never waits.
     group_hold_s: float = Field(default=30.0, ge=0, le=3600)
     workers: int = Field(default=16, ge=1, le=256)
+    # The workers' database connections: a worker holds one only to compose a message and to
+    # record its outcome (milliseconds), never while it sends, so a few serve sixteen workers.
+    # Above one, they are closed after notifier_idle_s without use (one per period).
+    db_connections: int = Field(default=4, ge=1, le=64)
+    notifier_idle_s: float = Field(default=60.0, ge=1, le=3600)
     # A delivery left 'sending' longer than this is presumed lost with its sender and resent.
     lease_s: float = Field(default=120.0, ge=1, le=3600)
     retry_base_s: float = Field(default=30.0, gt=0, le=3600)
@@ -260,6 +265,10 @@ class Settings(BaseSettings):
     # Log to this file instead of stderr (rotated by logrotate: deploy/logrotate/vigie). Under
     # systemd, leave it unset: journald keeps and rotates stderr.
     log_file: Path | None = None
+    # Diagnostics (vigie.memtrace): with a directory, `vigie alerts` runs under tracemalloc and
+    # writes a memory report there every memtrace_interval_s. Slows the process: measurement only.
+    memtrace_dir: Path | None = None
+    memtrace_interval_s: float = Field(default=60.0, ge=1, le=86400)
     timezone: str = "Europe/Paris"
     # The site's public address (one for every service): links in SMS, e-mails, the CAP feed
     # and the incident pages point under it (vigie.urls).

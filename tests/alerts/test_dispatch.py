@@ -544,3 +544,44 @@ def test_fan_out_to_many_subscribers(db: Conn, alerts_url: str) -> None:
             wait_settled(db)
         assert len({m["to"] for m in sms.messages}) == 200
         assert states(db) == {"accepted": 200}
+
+
+def _notifier_connections(db: Conn) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'vigie-notifier'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_fan_out_keeps_the_notifier_to_a_few_connections_and_gives_them_back(
+    db: Conn, alerts_url: str
+) -> None:
+    """Issue 14's soak: sixteen concurrent senders grew the pool to 11 connections, kept for
+    10 min each. A worker holds its connection only around a send, so a few serve them all;
+    after a quiet spell the pool is back to one (plus the LISTEN connection)."""
+    _setup(db)
+    with sinks() as (_smtp, sms):
+        for i in range(120):
+            add_subscriber(
+                db,
+                f"Habitant {i}",
+                [{"kind": "sms", "url": sms.apprise_url(f"+337{i:08d}")}],
+                communes=("60636",),
+            )
+        with dispatching(alerts_url, workers=16, db_connections=3, notifier_idle_s=1.0):
+            rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
+            seen: list[int] = []
+
+            def all_sent() -> bool:
+                seen.append(_notifier_connections(db))
+                return len(sms.messages) == 120
+
+            wait_for(all_sent, timeout=90)
+            wait_settled(db)
+            assert max(seen) <= 3 + 1, seen  # the pool's 3 and the LISTEN connection
+            # Idle: one connection closed per notifier_idle_s until min_size (1) is left.
+            wait_for(lambda: _notifier_connections(db) == 2, timeout=20)
+        assert len({m["to"] for m in sms.messages}) == 120
+        assert states(db) == {"accepted": 120}
