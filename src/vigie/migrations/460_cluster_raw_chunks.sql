@@ -27,6 +27,9 @@ BEGIN
         JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE c.hypertable_schema = 'public' AND c.hypertable_name = 'rain_readings'
           AND c.range_end < now() - p_older_than
+          -- A compressed chunk (the community edition compresses raw chunks after 7 days) keeps
+          -- its rows in the compressed table, segmented by station already: nothing to rewrite.
+          AND NOT c.is_compressed
         ORDER BY c.range_end
         LIMIT greatest(p_max, 0)
     LOOP
