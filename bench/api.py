@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 
 from bench import api_data
-from bench.api_load import percentile
+from bench.api_load import cpu_s, percentile
 from vigie.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,12 +216,6 @@ def vm_kb(pid: int) -> dict[str, int]:
             key, value = line.split(":", 1)
             fields[key] = int(value.split()[0])
     return fields
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sequential_cpu(token: str, pid: int, kinds: dict[str, list[str]], n: int = 200) -> dict[str, float]:
@@ -541,13 +535,18 @@ def write_docs(result: dict[str, Any]) -> None:
             + (f"; errors {s['errors']}" if any(s["errors"].values()) else "")
         )
     lines += ["", "```json", json.dumps(result), "```", "", END]
-    block = "\n".join(lines)
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
+    replace_block(DOCS, BEGIN, END, "\n".join(lines), "bench-api")
+
+
+def replace_block(docs: Path, begin: str, end: str, block: str, heading: str) -> None:
+    """Put `block` (which starts with `begin` and ends with `end`) in place of the generated block
+    between those markers, keeping the notes around it; a new section `heading` if there is none."""
+    text = docs.read_text()
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _m: block, text, flags=re.S)
     else:
-        text = text.rstrip("\n") + "\n\n## bench-api\n\n" + block + "\n"
-    DOCS.write_text(text)
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
+    docs.write_text(text)
 
 
 if __name__ == "__main__":

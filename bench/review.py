@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import psycopg
 
 from api.queries import camera_events
 from bench import review_data, review_people
-from bench.api import Service, admin_token, load_average, vigie, vm_kb, wait_http
+from bench.api import Service, admin_token, load_average, replace_block, vigie, vm_kb, wait_http
 from bench.api_load import percentile
 from tests.camtrap_check import profile_errors, table_errors
 from vigie.broker import LocalBroker
@@ -447,13 +446,7 @@ def write_docs(result: dict[str, Any]) -> None:
     ref = result["sql_alone"]
     lines += [f"- {k}: {ref['p50_ms'][k]} / {ref['p99_ms'][k]}" for k in ref["p50_ms"]]
     lines += ["", "```json", json.dumps(result), "```", "", END]
-    block = "\n".join(lines)
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n## bench-review\n\n" + block + "\n"
-    DOCS.write_text(text)
+    replace_block(DOCS, BEGIN, END, "\n".join(lines), "bench-review")
 
 
 if __name__ == "__main__":
