@@ -12,6 +12,10 @@ DEFAULTS = {
     "station": None,
     "wifi_ssid": "",
     "wifi_password": "",
+    # The WPA2 key itself (64 hex digits, `python3 firmware/psk.py <ssid>` computes it from the
+    # passphrase): ESP-IDF takes a 64-character password as the PSK and skips the PBKDF2 (4,096
+    # HMAC-SHA1 rounds, ~138 ms on an ESP32) it would run at every join after deep sleep.
+    "wifi_psk": "",
     "wifi_static_ip": None,  # [ip, netmask, gateway, dns]: no DHCP, a faster wake-up
     # The DHCP lease of the site's router, in seconds: a wake-up reuses the last address until
     # half of it (RFC 2131's renewal time T1) instead of asking DHCP again. 3600 is the shortest
@@ -62,6 +66,15 @@ REMOTE = {
     "low_battery_rain_interval_s": (10, 3600),
     "max_batch": (1, 500),
 }
+
+
+def wifi_key(cfg):
+    """(the key given to WLAN.connect, True if it is the PSK). A `wifi_psk` that is not 64 hex
+    digits is not used (the passphrase is): a typo must not lock the gauge off its network."""
+    psk = cfg.get("wifi_psk") or ""
+    if len(psk) == 64 and all(c in "0123456789abcdefABCDEF" for c in psk):
+        return psk, True
+    return cfg.get("wifi_password") or "", False
 
 
 def load(root):

@@ -25,7 +25,10 @@ class Board:
         self.divider_ppm = pins.get("battery_divider_ppm", 2000000)
         self.rtc = machine.RTC()
         self.wlan = network.WLAN(network.STA_IF)
-        self.wifi = (pins.get("wifi_ssid", ""), pins.get("wifi_password", ""))
+        from config import wifi_key
+
+        # The PSK when config.json has one (no PBKDF2 at each join), else the passphrase.
+        self.wifi = (pins.get("wifi_ssid", ""), wifi_key(pins)[0])
         self.wdt = None
         self.handler = None
 

@@ -4,6 +4,7 @@ retained config read at boot and daily, with changes queued by the persistent se
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -183,3 +184,20 @@ def test_a_session_the_broker_lost_is_seen_at_the_pipelined_connack_and_the_conf
     applied = logged(out, "config from broker: heartbeat_s")
     assert len(applied) == 1 and H < applied[0] <= H + 900 + 60
     assert out["heartbeat_s"] == 1200 and out["held"] == 0
+
+
+def test_a_psk_in_config_json_skips_the_key_derivation_at_every_join(broker: Broker) -> None:
+    # The PSK of firmware/psk.py (64 hex digits): ESP-IDF does not run PBKDF2 for it.
+    key = hashlib.pbkdf2_hmac("sha1", b"passphrase-of-the-site", b"CC2V-Capteurs", 4096, 32).hex()
+    with_psk = wake(broker, 2, cfg={"wifi_ssid": "CC2V-Capteurs", "wifi_psk": key})
+    st = with_psk["stats"]
+    assert st["joins"] >= 8 and "pbkdf2" not in st and "psk" not in st["radio_by"]
+    assert with_psk["held"] == 0
+    # The passphrase alone: the derivation at every join, charged to its own phase.
+    plain = wake(broker, 2, cfg={"wifi_ssid": "CC2V-Capteurs", "wifi_password": "passphrase-of-the-site"})
+    st = plain["stats"]
+    assert st["pbkdf2"] == st["joins"] and st["radio_by"]["psk"] == 138 * st["joins"]
+    # A damaged PSK (63 digits, or not hex) is not used: the passphrase still joins.
+    for bad in (key[:-1], "g" + key[1:]):
+        out = wake(broker, 1, cfg={"wifi_password": "passphrase-of-the-site", "wifi_psk": bad})
+        assert out["stats"]["pbkdf2"] == out["stats"]["joins"] > 0 and out["held"] == 0

@@ -15,7 +15,11 @@ out = {}
 def base_cfg(**extra):
     # A name, as a site's broker has (TLS checks it): the firmware's DNS steps are counted.
     cfg = {"station": data["station"], "mqtt_host": "localhost", "mqtt_port": data["port"],
-           "mqtt_password": data["password"], "mqtt_timeout_s": 5}
+           "mqtt_password": data["password"], "mqtt_timeout_s": 5,
+           # Provisioned as firmware/README.md says: the PSK from firmware/psk.py, not the
+           # passphrase (the "_passphrase" variant keeps the passphrase).
+           "wifi_ssid": data.get("ssid", ""), "wifi_password": data.get("passphrase", ""),
+           "wifi_psk": data.get("psk", "")}
     cfg.update(extra)
     return cfg
 
@@ -34,7 +38,7 @@ def day(name, tips, ap_channel=None, **cfg):
                  "light_s": s.get("light_ms", 0) / 1000, "boots": s["boots"],
                  "awake_s": s["boots"] * world.awake_ms / 1000, "publishes": s.get("publish", 0),
                  "connects": s.get("connect", 0), "joins": s.get("joins", 0),
-                 "dhcp": s.get("dhcp", 0), "scans": s.get("scans", 0), "ntp": s.get("ntp", 0), "dns": s.get("dns", 0),
+                 "dhcp": s.get("dhcp", 0), "pbkdf2": s.get("pbkdf2", 0), "scans": s.get("scans", 0), "ntp": s.get("ntp", 0), "dns": s.get("dns", 0),
                  "config_reads": s.get("subscribe", 0), "tips": len(tips)}
     out["costs_ms"] = world.cost
 
@@ -48,11 +52,11 @@ rainy = storm(data["rainy_mm"], data["rainy_h"], start + 10 * 3600)
 # The previous firmware's schedule under the same timing model: DHCP at every wake-up, a clean
 # session, NTP and the config topic every 6 h, DNS at every connection, the CONNACK waited for.
 before = {"wifi_lease_s": 0, "mqtt_persistent": False, "ntp_every_s": 21600, "config_every_s": 21600,
-          "dns_every_s": 0, "mqtt_pipeline": False}
+          "dns_every_s": 0, "mqtt_pipeline": False, "wifi_psk": ""}
 static = {"wifi_static_ip": ["10.0.0.42", "255.255.255.0", "10.0.0.1", "10.0.0.1"]}
 # The access point on channel 1: the fast scan inside connect() walks the channels from 1 up
 # to the access point's (firmware/README.md), so this is the site's cheapest channel.
-variants = {"": {}, "_before": before, "_lease24h": {"wifi_lease_s": 86400}, "_static": static,
+variants = {"": {}, "_before": before, "_passphrase": {"wifi_psk": ""}, "_lease24h": {"wifi_lease_s": 86400}, "_static": static,
             "_ch1": {"ap_channel": 1}, "_static_ch1": dict(static, ap_channel=1),
             "_30min": {"heartbeat_s": 1800}}
 for suffix in data.get("variants", variants):

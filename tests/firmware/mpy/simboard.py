@@ -28,6 +28,11 @@ COSTS = {
     "scan_channel": 120,  # active scan dwell per channel (ESP-IDF default)
     "scan_all": 2040,  # full scan: 11 active x 120 + 2 passive x 360 (Espressif FAQ)
     "assoc": 650,  # authentication, association, WPA2 4-way handshake (forum measurement)
+    # The PSK derived from the passphrase (PBKDF2-HMAC-SHA1, 4,096 rounds) at every join:
+    # MicroPython keeps the Wi-Fi driver's config in RAM, so nothing cached survives deep sleep.
+    # 138 ms on an ESP32 with ESP-IDF's fast-pbkdf2 (espressif/esp-idf issue 15072, 2024, the
+    # wifi/iperf example). Skipped when config.json has the PSK itself (`wifi_psk`).
+    "pbkdf2": 138,
     "dhcp": 1300,  # DISCOVER..ACK plus ESP-IDF's ARP check of the offered address (~1 s)
     "rtt": 50,  # one round trip to the broker / NTP / DNS server (assumed, a site's uplink)
     "bytes_per_ms": 125,  # 1 Mbit/s of useful throughput (assumed)
@@ -203,6 +208,18 @@ class SimBoard:
         self.addr = None  # the address the firmware took: DHCP's, a reused lease, static
         self.wdt_ms = None
         self.last_feed = None
+        # As hal_esp32.Board: the key it gives WLAN.connect comes from config.json (the PSK,
+        # or the passphrase that ESP-IDF must hash at every join).
+        self.psk = False
+        try:
+            import json
+
+            from config import wifi_key
+
+            with open(self.root + "/config.json") as f:
+                self.psk = wifi_key(json.load(f))[1]
+        except (OSError, ValueError):
+            pass
         world.stats["boots"] += 1
         if wake in ("timer", "pin"):
             world.stats["wakeups"] += 1
@@ -388,6 +405,9 @@ class SimBoard:
         else:
             st["hinted"] = st.get("hinted", 0) + 1
         self._spend("scan", w.ap["channel"] * c["scan_channel"])
+        if not self.psk:
+            self._spend("psk", c["pbkdf2"])
+            st["pbkdf2"] = st.get("pbkdf2", 0) + 1
         self._spend("assoc", c["assoc"])
         if ip is None:
             self._spend("dhcp", c["dhcp"])
