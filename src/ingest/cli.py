@@ -45,6 +45,7 @@ def app() -> None:
                     ("ingest",),
                     {
                         "VIGIE_INGEST__PROCESSES": "1",
+                        "VIGIE_INGEST__SHARED_SUBSCRIPTION": "true",
                         "VIGIE_INGEST__CLIENT_ID": worker_client_id(cfg, k),
                     },
                     label=worker_client_id(cfg, k),

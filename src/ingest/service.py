@@ -1,4 +1,4 @@
-"""The ingest service: MQTT in (persistent session, shared subscription, manual QoS 1 acks),
+"""The ingest service: MQTT in (persistent session, plain or shared subscription, manual QoS 1 acks),
 batched idempotent writes out, acknowledgement only after the batch is committed."""
 
 from __future__ import annotations
@@ -36,15 +36,18 @@ class Pending:
     parsed: Parsed
 
 
-def subscriptions(settings: Settings) -> list[str]:
-    """The shared-subscription filters of this ingest group."""
-    group = settings.ingest.share_group
-    root = settings.topic_root
-    return [
-        f"$share/{group}/{root}/gauges/+/up",
-        f"$share/{group}/{root}/gauges/+/status",
-        f"$share/{group}/application/+/device/+/event/up",
+def subscriptions(settings: Settings, shared: bool | None = None) -> list[str]:
+    """The topic filters ingest reads: plain, or through its share group when scaled out.
+
+    `shared` defaults to the setting; the other form is what _on_connect unsubscribes from."""
+    filters = [
+        f"{settings.topic_root}/gauges/+/up",
+        f"{settings.topic_root}/gauges/+/status",
+        "application/+/device/+/event/up",
     ]
+    if settings.ingest.shared_subscription if shared is None else shared:
+        return [f"$share/{settings.ingest.share_group}/{f}" for f in filters]
+    return filters
 
 
 class ReadingBudget:
@@ -120,8 +123,12 @@ class IngestService:
             log.error("broker refused the connection: %s", rc)
             self.probe.seen()
             return
-        # Re-subscribing is harmless with a persistent session and needed after expiry.
+        # Re-subscribing is harmless with a persistent session and needed after expiry, and after
+        # a broker restart for a shared subscription (Mosquitto does not restore those).
         client.subscribe([(t, 1) for t in subscriptions(self.settings)])
+        # A session that read the fleet in the other form (the deployment was scaled out or back
+        # in) would otherwise get every reading twice: once per form.
+        client.unsubscribe(subscriptions(self.settings, not self.cfg.shared_subscription))
         self.connected.set()
         self.probe.seen()
         log.info("connected to the broker as %s", self.address.username)

@@ -37,6 +37,12 @@ class IngestSettings(Section):
     """The MQTT → TimescaleDB ingest service."""
 
     client_id: str = "vigie-ingest-1"
+    # Subscribe through `$share/<share_group>/...`: needed as soon as more than one ingest process
+    # reads the fleet (`processes` > 1 sets it for its workers; ingest on several hosts sets it on
+    # each). A lone ingest subscribes plainly because Mosquitto brings a persistent session's plain
+    # subscriptions back after a restart, not its shared ones: a reading published between the
+    # restart and ingest's new SUBSCRIBE reached no subscriber and was dropped (docs/ingest.md).
+    shared_subscription: bool = False
     share_group: str = "vigie-ingest"
     # Processes on the shared subscription. One process is bound to one core by Python's GIL:
     # on a machine with more cores, more processes keep up with a faster fleet (docs/mqtt.md).

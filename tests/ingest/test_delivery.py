@@ -120,7 +120,7 @@ def test_published_while_ingest_is_down_all_arrive(
     st = make_station(db).id
     first = make_ingest()
     with running(first, ready=READY):
-        pass  # creates the persistent session and its shared subscription
+        pass  # creates the persistent session and its subscription
     assert first.proc is not None and first.proc.returncode == 0
     with publisher(broker.url("vigie-simulator")) as pub:
         codes = pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(2000)])
@@ -130,12 +130,51 @@ def test_published_while_ingest_is_down_all_arrive(
     assert _one(db, "SELECT sum(readings) FROM rain_5min") == 2000
 
 
+def test_published_after_a_broker_restart_before_ingest_is_back_all_arrive(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    """Chaos run E (issue 14): Mosquitto restores a persistent session's plain subscriptions
+    after its restart but not its shared ones, so a lone ingest subscribes plainly. With the
+    shared subscription the broker answered these PUBACK 0x10 and dropped them."""
+    st = make_station(db).id
+    first = make_ingest()
+    with running(first, ready=READY):
+        pass  # creates the persistent session and its subscription
+    broker.stop()
+    broker.start()
+    # A gauge back before ingest: only ingest's restored session is there to receive.
+    with publisher(broker.url("vigie-simulator")) as pub:
+        codes = pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(50)])
+    assert set(codes) == {0}  # not 0x10, "No matching subscribers"
+    with running(make_ingest(), ready=READY):
+        wait_for(lambda: _one(db, "SELECT count(*) FROM rain_readings") == 50, timeout=30)
+    assert _one(db, "SELECT sum(readings) FROM rain_5min") == 50
+
+
+def test_a_session_scaled_back_in_does_not_get_every_reading_twice(
+    db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
+) -> None:
+    """The same session (client id) subscribed shared, then plainly: ingest unsubscribes from
+    the form it no longer uses, or the broker would deliver each reading once per form."""
+    st = make_station(db).id
+    with running(make_ingest(VIGIE_INGEST__SHARED_SUBSCRIPTION="true"), ready=READY):
+        pass
+    with running(make_ingest(), ready=READY), publisher(broker.url("vigie-simulator")) as pub:
+        assert set(pub.publish_many([(topic(st), reading(i, minute(i))) for i in range(200)])) == {0}
+        wait_for(lambda: _one(db, "SELECT sum((counters->>'stored')::int) FROM ingest_metrics") == 200)
+        time.sleep(1.0)  # a second copy of each, if any, would be counted by now
+        assert _one(db, "SELECT sum((counters->>'duplicates')::int) FROM ingest_metrics") == 0
+    assert _one(db, "SELECT count(*) FROM rain_readings") == 200
+
+
 def test_two_ingest_processes_share_the_load_exactly_once(
     db: psycopg.Connection[tuple[object, ...]], broker: Broker, make_ingest: Callable[..., Service]
 ) -> None:
     stations = [make_station(db).id for _ in range(5)]
-    a = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-a-{uuid.uuid4().hex[:6]}")
-    b = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-b-{uuid.uuid4().hex[:6]}")
+    # Two hosts' ingest on one share group: each sets SHARED_SUBSCRIPTION (PROCESSES does it itself).
+    shared = {"VIGIE_INGEST__SHARED_SUBSCRIPTION": "true"}
+    a = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-a-{uuid.uuid4().hex[:6]}", **shared)
+    b = make_ingest(VIGIE_INGEST__CLIENT_ID=f"ingest-b-{uuid.uuid4().hex[:6]}", **shared)
     msgs = [(topic(s), reading(i, minute(i))) for s in stations for i in range(1000)]
     with running(a, ready=READY), running(b, ready=READY), publisher(broker.url("vigie-simulator")) as pub:
         assert set(pub.publish_many(msgs)) == {0}
