@@ -464,8 +464,11 @@ class Pipeline:
         sure_near = cv2.dilate(self.sure_cells, np.ones((3, 3), np.uint8))
         self.sure_cells = np.where(sure > 0, np.minimum(sure_near, 254) + 1, 0).astype(np.uint8)
         need = self.profile.persistence_frames
-        motion = bool(self.cells.size) and int(self.cells.max()) >= need
         confident = bool(self.sure_cells.size) and int(self.sure_cells.max()) >= need
+        # Doubted motion must persist longer (doubt_extra_frames): what only a guard doubts
+        # (sparkle, rain, small leaf blobs) persists a few frames and stops.
+        doubted_need = need + cfg.doubt_extra_frames
+        motion = confident or (bool(self.cells.size) and int(self.cells.max()) >= doubted_need)
         confidence, guard_name = 1.0, None
         if motion and not confident:
             confidence = DOUBTED_CONFIDENCE
