@@ -76,7 +76,7 @@ class MotionConfig(BaseModel):
     # persist for the few frames the rule asks and stop; an animal keeps moving. 2 was chosen
     # on the four tuning families (seed 3, bench/motion.py --quick): false events 5 -> 4 in
     # 40 min (both small_blob ones of wetland_drops_fog gone), recall 1.0 kept (41 animals),
-    # time in events 0.49 -> 0.44 (ideal 0.38); 4 frames gave the same figures.
+    # time in events 0.47 -> 0.44 (ideal 0.38); 4 frames gave the same figures.
     doubt_extra_frames: int = Field(default=2, ge=0, le=100)
     # Running-average learning rate of the background (frigate_like).
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
