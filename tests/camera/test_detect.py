@@ -360,3 +360,21 @@ def test_a_blob_below_min_area_is_kept_as_doubted_motion_when_asked(name: str) -
     assert len(moving) >= 10
     assert {r.guard for r in moving} == {"small_blob"}
     assert all(r.confidence < 1.0 for r in moving)
+
+
+@pytest.mark.parametrize("name", DETECTORS_UNDER_TEST)
+def test_doubted_motion_must_persist_longer_than_sure_motion(name: str) -> None:
+    # A small (doubted) and a large (sure) square each in view for 4 frames, walking: enough
+    # for the persistence rule (3 frames), not for doubted motion's 2 frames more.
+    def brief(config: MotionConfig, side: int) -> list[MotionResult]:
+        det = make_detector(config)
+        base = _flat()
+        return [
+            det.process(_with_square(base, 2 * i - 60, 120, side=side) if 40 <= i < 44 else base, i / FPS)
+            for i in range(50)
+        ]
+
+    small = MotionConfig(detector=name, small_blob_fraction=0.2, doubt_extra_frames=0)
+    assert any(r.motion for r in brief(small, side=1))
+    assert not any(r.motion for r in brief(small.model_copy(update={"doubt_extra_frames": 2}), side=1))
+    assert any(r.motion for r in brief(small.model_copy(update={"doubt_extra_frames": 2}), side=40))

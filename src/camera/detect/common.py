@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from dataclasses import dataclass, field
 
 import cv2
@@ -15,6 +17,34 @@ from camera.detect.base import Box, MotionResult
 # frame at 360 px on the bench footage: frigate_like 12.9 ms against 16.3 with OpenCV's default
 # of two threads here, mog2 21.7 against 30.2).
 cv2.setNumThreads(1)
+
+
+def keep_freed_heap() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of handing it back to the kernel.
+
+    Each frame allocates and frees a few full-frame arrays (a 640x360 float32 colour picture is
+    2.7 MB). With glibc's defaults, freeing such an array at the top of the heap trims the heap,
+    and the next frame's array faults its pages back in: 1,300 page faults a frame, about 3 of
+    the 10 ms of CPU a frame took to detect on the bench footage (docs/benchmarks.md). Keeping
+    up to TRIM_BYTES of freed heap, and serving arrays up to MMAP_BYTES from the heap rather
+    than from fresh mappings, costs no more memory than the peak the frames already reach.
+    Process-wide (the camera worker is its own process); a no-op where libc is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
+
+
+# glibc's mallopt parameters (malloc.h) and the sizes set: above any frame array of a 1080p
+# camera at detection size, and well above the few arrays a frame keeps alive at once.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+MMAP_BYTES = 32 << 20
+TRIM_BYTES = 128 << 20
+HEAP_KEPT = keep_freed_heap()
 
 # Side of the persistence grid cells, in detection pixels: a blob must stay in (or next to) the
 # same cell for N frames, which random rain streaks and leaf flicker rarely do.
@@ -434,8 +464,11 @@ class Pipeline:
         sure_near = cv2.dilate(self.sure_cells, np.ones((3, 3), np.uint8))
         self.sure_cells = np.where(sure > 0, np.minimum(sure_near, 254) + 1, 0).astype(np.uint8)
         need = self.profile.persistence_frames
-        motion = bool(self.cells.size) and int(self.cells.max()) >= need
         confident = bool(self.sure_cells.size) and int(self.sure_cells.max()) >= need
+        # Doubted motion must persist longer (doubt_extra_frames): what only a guard doubts
+        # (sparkle, rain, small leaf blobs) persists a few frames and stops.
+        doubted_need = need + cfg.doubt_extra_frames
+        motion = confident or (bool(self.cells.size) and int(self.cells.max()) >= doubted_need)
         confidence, guard_name = 1.0, None
         if motion and not confident:
             confidence = DOUBTED_CONFIDENCE
