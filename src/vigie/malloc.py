@@ -10,13 +10,15 @@ to the system by itself. Two arenas and a trim after each sweep keep RSS to what
 
 What still grew after that (issue 14, measured in a live soak process through gdb with
 sys._debugmallocstats): Python's own small-object allocator (pymalloc). Its 1 MiB arenas went
-from 34 to 41 in 17 minutes while the bytes in allocated blocks stayed at 35.3-35.7 MB and
+from 34 to 43 in 20 minutes while the bytes in allocated blocks stayed at 34.4-36.3 MB and
 glibc's in-use bytes near 21 MiB: fragmentation. A pass or a send allocates a burst of small
 objects (rows, tuples, floats, datetimes) of which a few outlive it; each survivor keeps its
 16 KiB pool, and pymalloc returns an arena to the system only when every pool in it is empty
 (tests/alerts/test_malloc.py shows it on this interpreter). glibc's malloc gives free pages back
 from the middle of its heaps (the trim above), so `vigie alerts` runs on it:
-`run_on_system_malloc()` re-executes the process, same PID, with PYTHONMALLOC=malloc.
+`run_on_system_malloc()` re-executes the process, same PID, with PYTHONMALLOC=malloc. In two
+20-minute soaks that lowered the growth from 0.74 to 0.43 MiB a minute, not to nothing
+(docs/benchmarks.md, "Alerts memory, continued").
 
 Elsewhere than glibc (musl, macOS) these calls are absent and do nothing.
 """
