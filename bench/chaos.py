@@ -704,9 +704,14 @@ class Chaos:
         self.pub.client.loop_stop()
         self.pub.client.disconnect()
         sent: set[tuple[str, int]] = set()
+        refused = no_subscriber = 0
         for prefix, _ in SIMULATORS:
             truth = json.loads((self.work / f"truth-{prefix}json").read_text())
             sent |= {(sid, int(ts)) for sid, st in truth["stations"].items() for ts, _ in st.get("sent", [])}
+            refused += int(truth.get("refused", 0))
+            # PUBACK 0x10, delivered to nobody: after a broker restart, before ingest subscribes
+            # again (tests/ingest/test_broker_restart_shared.py); counted in `lost` as well.
+            no_subscriber += int(truth.get("no_subscriber", 0))
         expected = sent | self.published
         conn = self.db()
 
@@ -772,6 +777,8 @@ class Chaos:
             "readings_stored": n_rows,
             "lost": len(expected - rows - self.unacked),
             "missing_sample": sorted(expected - rows)[:10],
+            "simulator_refused": refused,
+            "simulator_no_subscriber": no_subscriber,
             "harness_unacknowledged": len(self.unacked),
             "harness_unacknowledged_stored": len(self.unacked & rows),
             "duplicated": max(0, n_rows - len(rows)) + max(0, rollup_excess) + len(rows - expected),

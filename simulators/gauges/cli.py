@@ -255,6 +255,7 @@ def _run(settings: Settings, a: GaugeArgs) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     result.refused = publisher.stats.refused
+    result.no_subscriber = publisher.stats.no_subscriber
     if a.truth is not None:
         result.write(a.truth)
     summary = {
@@ -263,6 +264,7 @@ def _run(settings: Settings, a: GaugeArgs) -> None:
         "readings": result.readings,
         "tips": result.tips,
         "refused": result.refused,
+        "no_subscriber": result.no_subscriber,
         "all_acked": acked,
         "faults": result.faults,
         "expected_dead_letters": result.expected_dead_letters,

@@ -45,6 +45,7 @@ class Truth:
     expected_dead_letters: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     refused: int = 0
+    no_subscriber: int = 0  # acknowledged with 0x10: dropped by the broker, counted as sent
 
     def add_station(self, station: str, tip_mm: float) -> None:
         """Declare a station (so stations without readings still appear)."""
@@ -85,6 +86,7 @@ class Truth:
             "readings": self.readings,
             "tips": self.tips,
             "refused": self.refused,
+            "no_subscriber": self.no_subscriber,
             "faults": dict(sorted(self.faults.items())),
             "expected_dead_letters": dict(sorted(self.expected_dead_letters.items())),
             "stations": {
