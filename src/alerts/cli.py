@@ -7,7 +7,7 @@ import signal
 from alerts.service import AlertsService
 from vigie.db import APP_ALERTS_ENGINE, wait_until_ready
 from vigie.logs import setup_logging_from
-from vigie.malloc import limit_arenas, run_on_system_malloc
+from vigie.malloc import limit_arenas
 from vigie.memtrace import start_tracer
 from vigie.migrate import ensure_current
 from vigie.service_secrets import for_service
@@ -16,9 +16,6 @@ from vigie.settings import Settings
 
 def app() -> None:
     """Run the alert engine (LISTEN + minute sweep) and the dispatcher; exit 0 on SIGTERM."""
-    # pymalloc's arenas fragmented without end under the passes and sends (vigie.malloc): run on
-    # glibc's malloc, which the sweep's trim keeps to what is live. Re-executes once, same PID.
-    run_on_system_malloc()
     # Before any thread starts: with an arena per thread, freed memory piled up (vigie.malloc).
     limit_arenas(2)
     settings = Settings()
