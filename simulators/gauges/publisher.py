@@ -42,7 +42,8 @@ class PublishStats:
     refused: int = 0
     refused_topics: dict[str, int] = field(default_factory=dict)
     # PUBACK 0x10: accepted (not a failure code) but delivered to nobody, i.e. dropped. After a
-    # broker restart mosquitto 2.0 has no shared subscription until ingest subscribes again.
+    # broker restart mosquitto 2.0 has no shared subscription (a scaled-out ingest's) until the
+    # workers subscribe again; a lone ingest's plain subscription is restored (docs/ingest.md).
     no_subscriber: int = 0
 
 
