@@ -528,16 +528,21 @@ def test_catchment_upstream_whole_territory_and_audience_matching(db: Conn, aler
         assert "Marest-sur-Matz" in sms.messages[0]["text"]
 
 
+def _sms_residents(db: Conn, sms: SmsSink, n: int, prefix: str) -> None:
+    """n residents of Thourotte, each with one SMS channel to `prefix` + an 8-digit number."""
+    for i in range(n):
+        add_subscriber(
+            db,
+            f"Habitant {i}",
+            [{"kind": "sms", "url": sms.apprise_url(f"{prefix}{i:08d}")}],
+            communes=("60636",),
+        )
+
+
 def test_fan_out_to_many_subscribers(db: Conn, alerts_url: str) -> None:
     _setup(db)
     with sinks() as (_smtp, sms):
-        for i in range(200):
-            add_subscriber(
-                db,
-                f"Habitant {i}",
-                [{"kind": "sms", "url": sms.apprise_url(f"+336{i:08d}")}],
-                communes=("60636",),
-            )
+        _sms_residents(db, sms, 200, "+336")
         with dispatching(alerts_url, workers=16):
             rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
             wait_for(lambda: len(sms.messages) == 200, timeout=60)
@@ -563,13 +568,7 @@ def test_fan_out_keeps_the_notifier_to_a_few_connections_and_gives_them_back(
     after a quiet spell the pool is back to one (plus the LISTEN connection)."""
     _setup(db)
     with sinks() as (_smtp, sms):
-        for i in range(120):
-            add_subscriber(
-                db,
-                f"Habitant {i}",
-                [{"kind": "sms", "url": sms.apprise_url(f"+337{i:08d}")}],
-                communes=("60636",),
-            )
+        _sms_residents(db, sms, 120, "+337")
         with dispatching(alerts_url, workers=16, db_connections=3, notifier_idle_s=1.0):
             rain_and_evaluate(db, "thourotte-mairie", 35.0, now_utc())
             seen: list[int] = []
