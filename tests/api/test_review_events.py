@@ -174,6 +174,8 @@ def test_hostile_cursors_and_parameters_are_refused_in_french(review: TestClient
         {"deployment": "abc"},
         {"deployment": 999999},
         {"doubt_guard": "Light Change"},
+        {"species": "Vulpes\x00vulpes"},  # a NUL was a 500 (PostgreSQL refuses it in text)
+        {"species": "Vulpes\nvulpes"},
     ):
         r = review.get("/api/v1/events", params=params, headers=NATURALIST)
         assert r.status_code == 422, (params, r.text)

@@ -63,7 +63,8 @@ async def list_events(
     status: Annotated[list[Literal["new", "reviewed", "false_positive"]] | None, Query(max_length=3)] = None,
     reviewed_by_me: bool | None = None,
     species_name: Annotated[
-        list[Annotated[str, Query(min_length=1, max_length=200)]] | None,
+        # No control character: a NUL reached PostgreSQL as a DataError, i.e. a 500.
+        list[Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]] | None,
         Query(alias="species", max_length=MAX_LIST_FILTER),
     ] = None,
     has_observations: bool | None = None,
