@@ -336,6 +336,16 @@ def test_review_pages_fit_a_tablet_and_a_phone(
     ):
         p.goto(site.url + path)
         assert p.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+        if name == "galerie":
+            # A filter's check box stays a box beside its words: a full-width box pushed
+            # "favoris seulement" into a narrow column (seen on a phone).
+            for words in ("favoris seulement", "pas encore vus par moi"):
+                box = p.get_by_label(words).bounding_box()
+                assert box is not None and box["width"] <= 32, (words, width, box)
+            # The page's own buttons do not touch the form below them.
+            buttons = p.locator(".page-header__actions").bounding_box()
+            form = p.locator("form.review-filters").bounding_box()
+            assert buttons and form and form["y"] - (buttons["y"] + buttons["height"]) >= 12
         screenshot(p, f"revue-{name}-{width}px")
     context.close()
 

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import psycopg
@@ -240,6 +241,59 @@ def test_fits_a_phone(phone: Page, public_site: Site) -> None:
     assert phone.evaluate("document.documentElement.scrollWidth") <= 360
     expect(phone.locator(".vigilance-table tbody tr")).to_have_count(16)
     screenshot(phone, "vigilance-360px")
+
+
+@pytest.fixture(scope="module")
+def storm_site(template_db: str) -> Iterator[Site]:
+    """Every commune in alert: Thourotte orange, the 15 others yellow."""
+    name = create_database(template=template_db)
+    url = db_url(name)
+    others = [c.insee for c in official_communes() if c.insee != THOUROTTE]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for key, level, communes in (("g1", "orange", [THOUROTTE]), ("g2", "yellow", others)):
+            conn.execute(
+                "INSERT INTO incidents (kind, group_key, scope_kind, scope_id, level, state, audience,"
+                " communes, title, opened_at, updated_at, level_since, max_level) VALUES ('accumulation',"
+                " %s, 'catchment', 'x', %s, 'open', 'public', %s, 'Orage', now(), now(), now(), %s)",
+                (key, level, communes, level),
+            )
+    with serve(url) as site:
+        yield site
+    drop_database(name)
+
+
+def _label_boxes(p: Page) -> list[dict[str, Any]]:
+    boxes: list[dict[str, Any]] = p.locator("#carte .commune-label--alert").evaluate_all(
+        "ls => ls.map(l => { const r = l.getBoundingClientRect();"
+        " return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: l.textContent}; })"
+    )
+    return boxes
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_labels_of_many_communes_in_alert_never_cover_each_other(
+    size: str, page: Page, phone: Page, storm_site: Site
+) -> None:
+    """16 permanent labels covered the map and each other, on a phone most of all: the most
+    severe keep theirs, a label that would cover one already placed, or be cut by the map's edge,
+    shows on hover instead, and the table still lists every commune."""
+    p = page if size == "laptop" else phone
+    p.goto(f"{storm_site.url}/vigilance")
+    carte = p.locator("#carte")
+    expect(carte).to_have_attribute("data-labels", re.compile(r"^\d+$"))
+    # Those left out fade away (Leaflet removes a closed label after 200 ms).
+    expect(carte.locator(".commune-label--alert")).to_have_count(int(carte.get_attribute("data-labels") or 0))
+    boxes = _label_boxes(p)
+    assert 1 <= len(boxes) < 16
+    assert boxes[0]["text"] == "Thourotte : alerte orange"  # the most severe is placed first
+    frame = carte.bounding_box()
+    assert frame is not None
+    for i, a in enumerate(boxes):
+        assert frame["x"] <= a["left"] and a["right"] <= frame["x"] + frame["width"], a["text"]
+        for b in boxes[i + 1 :]:
+            apart = a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"]
+            assert apart or b["bottom"] <= a["top"], (a["text"], b["text"])
+    expect(p.locator(".vigilance-table tbody tr", has_text="Alerte jaune")).to_have_count(15)
 
 
 def test_a_flood_of_reads_is_limited(public_site: Site) -> None:
