@@ -96,6 +96,19 @@ def test_duty_page_lists_open_incidents_first_then_the_history_newest_first(
         assert client.get(f"/astreinte?page={bad}", headers=DUTY).status_code == 422, bad
 
 
+def test_duty_page_puts_the_unacknowledged_and_the_highest_level_first(client: TestClient, db: Db) -> None:
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    older_orange = make_incident(db, opened=t0, level="orange", scope_id="o")
+    newer_yellow = make_incident(db, opened=t0 + timedelta(hours=1), level="yellow", scope_id="y")
+    acked_red = make_incident(db, opened=t0 + timedelta(hours=2), level="red", scope_id="r")
+    db.execute(
+        "UPDATE incidents SET acknowledged_at = now(), acknowledged_by = 'david' WHERE id = %s", (acked_red,)
+    )
+    text = client.get("/astreinte", headers=DUTY).text
+    links = [int(x) for x in re.findall(r'<h3 id="incident-(\d+)"', text)]
+    assert links == [older_orange, newer_yellow, acked_red]
+
+
 def test_duty_pages_need_a_staff_role(client: TestClient, db: Db) -> None:
     inc = make_incident(db)
     anonymous = client.get("/astreinte")

@@ -89,3 +89,14 @@ def test_the_small_map_has_the_16_communes_in_a_few_kilobytes() -> None:
     assert all(s.path.startswith("M") and s.path.endswith("z") for s in m.shapes)
     assert all(0 <= s.label_x <= m.width and 0 <= s.label_y <= m.height for s in m.shapes)
     assert sum(len(s.path) for s in m.shapes) < 5000
+
+
+def test_duty_order_puts_what_nobody_acknowledged_first_then_the_highest_level() -> None:
+    rows = [  # newest first, as the query gives them
+        {"id": 1, "level": "yellow", "acknowledged": False},
+        {"id": 2, "level": "red", "acknowledged": True},
+        {"id": 3, "level": "orange", "acknowledged": False},
+        {"id": 4, "level": "yellow", "acknowledged": False},
+        {"id": 5, "level": "orange", "acknowledged": True},
+    ]
+    assert [i["id"] for i in view.duty_order(rows)] == [3, 1, 4, 2, 5]

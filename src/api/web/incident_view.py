@@ -16,7 +16,7 @@ from typing import Any
 
 from api.queries.rain import SERIES_STEPS, SeriesBucket, SeriesStep
 from vigie.communes import outlines_geojson
-from vigie.levels import COLOUR, LEVEL_FR
+from vigie.levels import COLOUR, LEVEL_FR, RANK
 
 CHANGE_FR = {
     "opened": "Ouverture",
@@ -44,6 +44,13 @@ class TimelineEntry:
     level: str
     text: str
     comment: str | None = None  # the acknowledgement's comment (staff only)
+
+
+def duty_order(open_incidents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The on-duty list: those nobody has acknowledged yet first, then red, orange, yellow; newest
+    first among equals (the order they come in). In a storm with 17 incidents open, newest first
+    alone buried the one orange alert under the yellow ones."""
+    return sorted(open_incidents, key=lambda i: (bool(i["acknowledged"]), -RANK.get(str(i["level"]), 0)))
 
 
 def timeline(

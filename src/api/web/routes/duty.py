@@ -62,8 +62,8 @@ async def duty_page(
     principal: Staff,
     page: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 1,
 ) -> Response:
-    """Open incidents first, newest first, each with its timeline; then the history of closed
-    ones, paginated, newest first."""
+    """Open incidents first (not yet acknowledged, then by level, then newest), each with its
+    timeline; then the history of closed ones, paginated, newest first."""
     async with pool.connection() as conn:
         _, open_rows = await incident_queries.page(
             conn, incident_queries.IncidentFilter(state="open"), full=True, limit=MAX_OPEN, offset=0
@@ -86,7 +86,7 @@ async def duty_page(
         request,
         "incidents_duty.html",
         principal,
-        open_incidents=open_rows,
+        open_incidents=incident_view.duty_order(open_rows),
         timelines=timelines,
         closed=closed,
         names=names,
