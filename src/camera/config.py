@@ -91,6 +91,17 @@ class MotionConfig(BaseModel):
     flicker_halo: int = Field(default=3, ge=0, le=16)
     # Forgetting rate of the flicker map relative to its learning rate.
     flicker_release: float = Field(default=0.1, gt=0.0, le=1.0)
+    # Contrast-adaptive threshold (by day): where the scene's fine texture has faded below what
+    # it was in clear weather (fog, haze), the threshold falls with it, down to this fraction of
+    # the profile's threshold; 1 = a fixed threshold. Fog halves an animal's contrast as it
+    # halves the leaves' and the ground's, while the sensor's noise stays what it was.
+    contrast_floor: float = Field(default=1.0, gt=0.0, le=1.0)
+    # A light step over part of the frame: when blobs appear at once, where nothing moved the
+    # frame before, in at least this many parts of a 16x9 grid, the background takes the new
+    # picture under them at once (0 = off). See camera.detect.common.Pipeline._light_step.
+    # 5 on the four tuning families (seed 3, bench/motion.py --quick): false events 7.5 -> 4.5
+    # an hour, recall 1.0 kept, 0.458 of the time in events against 0.474 (ideal 0.379).
+    light_step_parts: int = Field(default=5, ge=0, le=144)
     # Block size (detection pixels) of the light correction that follows cloud shadows; 0 = off.
     relight_cell: int = Field(default=8, ge=0, le=64)
     # Difference colour pictures per channel by day (night IR pictures are grey anyway).

@@ -89,6 +89,18 @@ WEATHER_HOLD = 5
 # new look of the scene is learnt in about a second instead of being masked for minutes.
 RELEARN_FRAMES = 5
 RELEARN_ALPHA = 0.3
+# Contrast-adaptive threshold: the scene's fine texture (mean |grey - its blur at sigma
+# TEXTURE_SIGMA|) per part of a TEXTURE_GRID, measured every TEXTURE_EVERY frames, against the
+# most it has been there in clear weather. That reference forgets by TEXTURE_DECAY per
+# measurement (about half in ten minutes at 5 fps), so a lasting change of the view is learnt.
+# Fine texture, not the spread of grey levels: fog banks are coarse and raise the spread while
+# they wash the fine texture (and an animal's contrast) out. Sensor noise is part of the
+# texture, so where noise rises as the light falls (dusk) the ratio stays near 1 and the
+# threshold does not fall into the noise.
+TEXTURE_SIGMA = 3.0
+TEXTURE_GRID = (16, 9)
+TEXTURE_EVERY = 5
+TEXTURE_DECAY = 0.995
 # The guards that may doubt motion. Doubted motion is kept as a low-confidence event, never
 # dropped: naturalists would rather review one more clip than lose an animal.
 GUARDS = {
@@ -206,6 +218,10 @@ class Pipeline:
     ones: np.ndarray | None = None  # float32 ones and zeros of the frame's size (flicker map)
     zeros: np.ndarray | None = None
     kept: np.ndarray | None = None  # the last change map after the weather and flicker filters
+    texture_ref: np.ndarray | None = None  # clear-weather fine texture per part (TEXTURE_GRID)
+    threshold_map: np.ndarray | None = None  # uint8 per-pixel threshold by day, None = scalar
+    texture_tick: int = 0
+    light_step: np.ndarray | None = None  # where the background takes the frame at once (uint8)
     kernel: np.ndarray = field(default_factory=lambda: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 
     @property
@@ -260,6 +276,40 @@ class Pipeline:
         self.last_work, self.work = self.work, work
         return work, resized or was_night != self.night
 
+    def adapt_threshold(self, background: np.ndarray) -> None:
+        """Lower the day threshold where fog or haze has washed the scene's texture out.
+
+        Measured on the background model, not on the frame: an animal walking into a part of
+        the frame brings its own texture and would raise the threshold against itself.
+        """
+        floor = self.config.contrast_floor
+        if floor >= 1.0 or self.night:
+            self.threshold_map = None
+            return
+        self.texture_tick += 1
+        if self.threshold_map is not None and self.texture_tick % TEXTURE_EVERY:
+            return
+        g = background if background.ndim == 2 else cv2.cvtColor(background, cv2.COLOR_BGR2GRAY)
+        g = g.astype(np.float32, copy=False)
+        fine = cv2.absdiff(g, cv2.GaussianBlur(g, (0, 0), TEXTURE_SIGMA))
+        tex = cv2.resize(fine, TEXTURE_GRID, interpolation=cv2.INTER_AREA)
+        if self.texture_ref is None:
+            self.texture_ref = tex
+        else:
+            self.texture_ref = np.maximum(self.texture_ref * TEXTURE_DECAY, tex)
+        factor = np.clip(tex / np.maximum(self.texture_ref, 1e-3), floor, 1.0)
+        h, w = g.shape[:2]
+        full = cv2.resize(factor * float(self.profile.threshold), (w, h), interpolation=cv2.INTER_LINEAR)
+        self.threshold_map = np.ceil(full).astype(np.uint8)
+
+    def over_threshold(self, diff: np.ndarray) -> np.ndarray:
+        """255 where a uint8 difference exceeds this frame's threshold (per pixel by day)."""
+        if self.threshold_map is not None and self.threshold_map.shape == diff.shape[:2]:
+            out: np.ndarray = cv2.compare(diff, self.threshold_map, cv2.CMP_GT)
+            return out
+        _, over = cv2.threshold(diff, self.threshold, 255, cv2.THRESH_BINARY)
+        return over
+
     def set_masks(self, masks: tuple[Mask, ...]) -> None:
         """Watch the frame through new masks from the next frame on; the background and the
         flicker map learnt so far are kept (a mask only hides pixels, it changes none)."""
@@ -282,6 +332,7 @@ class Pipeline:
         self.weather_left = self.settle = self.relearn_left = 0
         self.last_mean = None
         self.sat_ref = None
+        self.texture_ref = self.threshold_map = None
         self.seen = 0
         # Learn background and flicker before judging: a cold start in wind is all motion.
         self.cooldown = self.config.warmup_frames
@@ -312,11 +363,42 @@ class Pipeline:
         prev, self.last_mean = self.last_mean, mean
         return prev is not None and abs(mean - prev) > LIGHT_JUMP
 
+    def _light_step(self, fresh: list[tuple[int, int, int, int]], w: int, h: int) -> None:
+        """Mark for re-learning the blobs of a light step over part of the frame.
+
+        Fog banks shifting, a cloud edge or the sun coming out over a fifth of the frame make
+        many blobs at once, all over it, where nothing moved the frame before; an animal comes
+        in as one or two blobs in one place. The background model takes the new picture under
+        such blobs at once (`light_step`, set here, applied by the detector), so that the light
+        is learnt in one frame and never persists, while an animal among them, which moves,
+        differs again from the next frame on: nothing is dropped, and no threshold is raised.
+        """
+        parts = self.config.light_step_parts
+        if parts <= 0 or len(fresh) < parts:
+            return
+        gw, gh = WEATHER_GRID
+        where = {
+            (min(gw - 1, (x + bw // 2) * gw // w), min(gh - 1, (y + bh // 2) * gh // h)) 
+            for x, y, bw, bh in fresh
+        }
+        if len(where) < parts:
+            return
+        step = np.zeros((h, w), np.uint8)
+        for x, y, bw, bh in fresh:
+            step[y : y + bh, x : x + bw] = 255
+        # Around the blobs the step stays below the threshold; the whole frame then re-learns
+        # fast for a moment, as after any change of light, so that what is left fades within
+        # the persistence rule. (Re-learning whole parts of the frame at once instead skewed the
+        # light correction's ratios beside them and raised new blobs there.)
+        self.relearn_left = RELEARN_FRAMES
+        self.light_step = step
+
     def finish(self, changed: np.ndarray, recalibrate: bool) -> MotionResult:
         """From a binary change map (255 = changed) to a MotionResult, applying every filter."""
         assert self.keep is not None and self.flicker is not None and self.cells is not None
         cfg = self.config
         self.guard_fired = False
+        self.light_step = None
         changed = cv2.bitwise_and(changed, self.keep)
         fraction = cv2.countNonZero(changed) / self.keep_count
         if recalibrate or fraction > cfg.recalibrate_fraction:
@@ -342,8 +424,7 @@ class Pipeline:
         down = max(cfg.flicker_alpha * cfg.flicker_release, 1.0 / self.seen)
         if self.last_work is not None and self.work is not None and self.last_work.shape == self.work.shape:
             step = sway_tolerant_diff(self.work, self.last_work, cfg.sway_px)
-            _, over = cv2.threshold(step, self.threshold, 255, cv2.THRESH_BINARY)
-            moved = cv2.bitwise_and(over, self.keep)
+            moved = cv2.bitwise_and(self.over_threshold(step), self.keep)
         else:
             moved = changed
         assert self.last_changed is not None
@@ -436,6 +517,9 @@ class Pipeline:
         hot = np.zeros(self.cells.shape, np.uint8)
         sure = np.zeros(self.cells.shape, np.uint8)
         doubt: dict[str, int] = {}
+        # Persistence counts of the last frame, each cell taking the best of its neighbours.
+        best_near = cv2.dilate(self.cells, np.ones((3, 3), np.uint8))
+        fresh: list[tuple[int, int, int, int]] = []  # blobs where nothing moved last frame
         for i in range(1, n):
             if real[i] < small_px:
                 continue
@@ -452,6 +536,8 @@ class Pipeline:
             boxes.append(Box(x / w, y / h, bw / w, bh / h))
             cells = (slice(y // CELL, (y + bh - 1) // CELL + 1), slice(x // CELL, (x + bw - 1) // CELL + 1))
             hot[cells] = 1
+            if not best_near[cells].any():
+                fresh.append((x, y, bw, bh))
             if guard is None:
                 sure[cells] = 1
             else:
@@ -459,7 +545,7 @@ class Pipeline:
         # Persistence: a hot cell takes the best count of its neighbourhood plus one, so a
         # moving animal keeps counting while random flicker keeps restarting at one. Undoubted
         # blobs keep their own count: motion they make persist is sure, the rest is doubted.
-        best_near = cv2.dilate(self.cells, np.ones((3, 3), np.uint8))
+        self._light_step(fresh, w, h)
         self.cells = np.where(hot > 0, np.minimum(best_near, 254) + 1, 0).astype(np.uint8)
         sure_near = cv2.dilate(self.sure_cells, np.ones((3, 3), np.uint8))
         self.sure_cells = np.where(sure > 0, np.minimum(sure_near, 254) + 1, 0).astype(np.uint8)

@@ -31,9 +31,10 @@ class FrigateLikeDetector:
             self._avg = grey.astype(np.float32)
             return self._pipe.finish(np.zeros(grey.shape[:2], np.uint8), recalibrate=True)
         cfg = self._pipe.config
+        self._pipe.adapt_threshold(self._avg)
         background = relight(self._avg, grey, cfg.relight_cell)
         diff = sway_tolerant_diff(grey, background, cfg.sway_px)
-        _, changed = cv2.threshold(diff, self._pipe.threshold, 255, cv2.THRESH_BINARY)
+        changed = self._pipe.over_threshold(diff)
         result = self._pipe.finish(changed, recalibrate=jump)
         if result.recalibrating and self._pipe.guard_fired:
             # The guard just fired: the new light is the new background.
@@ -41,4 +42,7 @@ class FrigateLikeDetector:
         else:
             # Fast for a moment after a change of conditions (weather, light), else `alpha`.
             cv2.accumulateWeighted(grey, self._avg, self._pipe.learning_rate())
+            if self._pipe.light_step is not None:
+                # A light step over part of the frame: learnt at once where it showed.
+                cv2.accumulateWeighted(grey, self._avg, 1.0, mask=self._pipe.light_step)
         return result
