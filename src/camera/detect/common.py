@@ -378,7 +378,7 @@ class Pipeline:
             return
         gw, gh = WEATHER_GRID
         where = {
-            (min(gw - 1, (x + bw // 2) * gw // w), min(gh - 1, (y + bh // 2) * gh // h)) 
+            (min(gw - 1, (x + bw // 2) * gw // w), min(gh - 1, (y + bh // 2) * gh // h))
             for x, y, bw, bh in fresh
         }
         if len(where) < parts:
