@@ -1,0 +1,258 @@
+"""The alerts process's memory per delivery, in minutes instead of make soak's hour (issue 14 §2).
+
+Not a test. Runs a real alerts process (fresh database, the project's broker configuration,
+the local SMTP and SMS stand-ins of simulators.sinks, one subscriber per commune with an e-mail
+and an SMS channel, as bench/soak.py) and feeds it incidents directly (an 'opened' orange change
+per incident, one commune each: two immediate deliveries, no grouping), keeping at most
+ALERTS_MEM_BACKLOG deliveries pending. Every ALERTS_MEM_EVERY accepted deliveries it samples the
+child's RSS and /proc/<pid>/smaps by category (main heap, anonymous maps, thread stacks, files),
+then prints one JSON line.
+
+ALERTS_MEM_MODE chooses what runs in the child, to bisect:
+  service   `vigie alerts` itself (engine, sweep, CAP, exercises, notifier)
+  notifier  the Dispatcher alone (alerts.dispatch), real composition and real sends
+  nosend    the Dispatcher, real composition, the send replaced by "accepted"
+  nocompose the Dispatcher, real sends of a fixed text, no composition
+  bare      the Dispatcher, neither composition nor send (claim and record only)
+ALERTS_MEM_N (deliveries, default 3000), ALERTS_MEM_WORKERS (alerts.workers, default 16).
+
+    nice -n 19 .venv/bin/python -m bench.alerts_memory
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from simulators.sinks import SmsSink, SmtpSink
+from tests.support import Broker, create_database, db_url, drop_database, free_port, wait_for
+from vigie.logins import drop_logins, ensure_logins
+from vigie.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("service", "notifier", "nosend", "nocompose", "bare")
+
+
+def smaps(pid: int) -> dict[str, float]:
+    """Resident MiB of the process's maps by category."""
+    out = {"heap": 0.0, "anon": 0.0, "stack": 0.0, "files": 0.0, "other": 0.0}
+    name = ""
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+            for line in f:
+                first = line.split(maxsplit=6)
+                if first and "-" in first[0] and len(first) >= 5 and not first[0].endswith(":"):
+                    name = first[5].strip() if len(first) > 5 else ""
+                elif first and first[0] == "Rss:":
+                    kb = int(first[1]) / 1024
+                    if name == "[heap]":
+                        out["heap"] += kb
+                    elif name == "":
+                        out["anon"] += kb
+                    elif name.startswith("[stack"):
+                        out["stack"] += kb
+                    elif name.startswith("/"):
+                        out["files"] += kb
+                    else:
+                        out["other"] += kb
+    except OSError:
+        pass
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def child(mode: str) -> None:
+    """In the child: the Dispatcher alone, with parts switched off (see the module's doc)."""
+    from alerts import dispatch
+    from alerts.channels import Outcome, SendResult
+    from vigie.malloc import limit_arenas
+    from vigie.service_secrets import for_service
+    from vigie.settings import Settings
+
+    limit_arenas(2)  # as `vigie alerts`
+    settings = for_service(Settings(), "alerts")
+    d = dispatch.Dispatcher(settings)
+    if mode in ("nosend", "bare"):
+        d.sender.send = lambda *a, **k: SendResult(Outcome.ACCEPTED, "accepté (banc)")  # type: ignore[method-assign]
+    if mode in ("nocompose", "bare"):
+        def plan(conn: Any, g: dispatch.Group, s: Any, public_url: str) -> dispatch.Plan:
+            row = conn.execute(
+                "SELECT channels FROM subscribers WHERE id = %s", (g.subscriber_id,)
+            ).fetchone()
+            ch = row[0][g.channel_index]
+            text = "Texte fixe du banc."
+            return dispatch.Plan(ch["kind"], ch["url"], "Vigie : alerte", text, None, ["alert"])
+        dispatch.build_plan = plan
+    signal.signal(signal.SIGTERM, lambda *_: d.stop())
+    print("child ready", flush=True)
+    d.run()
+
+
+def main() -> None:
+    mode = os.environ.get("ALERTS_MEM_MODE", "service")
+    if mode not in MODES:
+        raise SystemExit(f"ALERTS_MEM_MODE: one of {', '.join(MODES)}")
+    n_target = int(os.environ.get("ALERTS_MEM_N", "3000"))
+    every = int(os.environ.get("ALERTS_MEM_EVERY", "500"))
+    backlog = int(os.environ.get("ALERTS_MEM_BACKLOG", "40"))
+    workers = os.environ.get("ALERTS_MEM_WORKERS", "16")
+    # A pause after each batch of 5 incidents: longer than alerts.notifier_idle_s, the
+    # notifier's pool closes its idle connections and opens new ones for the next batch.
+    pause_s = float(os.environ.get("ALERTS_MEM_PAUSE_S", "0"))
+    work = Path(tempfile.mkdtemp(prefix="vigie-almem-"))
+    work.chmod(0o755)
+    name = create_database()
+    url = db_url(name)
+    prefix = f"vigie_t{uuid.uuid4().hex[:8]}_"
+    broker = Broker(work / "broker", free_port())
+    (work / "broker").mkdir()
+    (work / "broker").chmod(0o755)
+    smtp, sms = SmtpSink().start(), SmsSink().start()
+    proc: subprocess.Popen[bytes] | None = None
+    logins = False
+    try:
+        migrate(url)
+        ensure_logins(url, work / "db-credentials.env", prefix, restrict_connect=False,
+                      valid_until=datetime.now(UTC) + timedelta(days=1))
+        logins = True
+        broker.start()
+        env = {
+            **os.environ,
+            "VIGIE_DATABASE_URL": url,
+            "VIGIE_DATABASE_CREDENTIALS_FILE": str(work / "db-credentials.env"),
+            "VIGIE_DATABASE_LOGIN_PREFIX": prefix,
+            "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
+            "VIGIE_MQTT_CREDENTIALS_FILE": str(broker.directory / "credentials.env"),
+            "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",
+            "VIGIE_ALERTS__WORKERS": workers,
+            "VIGIE_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+        with psycopg.connect(url, autocommit=True) as conn:
+            communes = [str(r[0]) for r in conn.execute("SELECT insee FROM communes ORDER BY insee")]
+            for i, insee in enumerate(communes):
+                conn.execute(
+                    "INSERT INTO subscribers (name, communes, min_level, channels) VALUES (%s,%s,%s,%s)",
+                    (f"Mairie {insee}", [insee], "yellow", Jsonb([
+                        {"kind": "email", "url": smtp.apprise_url(f"mairie-{insee}@example.org")},
+                        {"kind": "sms", "url": sms.apprise_url(f"+33610{i:06d}")},
+                    ])),
+                )
+            cmd = ([sys.executable, "-m", "vigie.cli", "alerts"] if mode == "service"
+                   else [sys.executable, "-m", "bench.alerts_memory", "child", mode])
+            log = open(work / "child.log", "wb")
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            wait_for(lambda: b"ready" in (work / "child.log").read_bytes(), timeout=120, interval=0.2)
+            time.sleep(3)
+            samples: list[dict[str, Any]] = []
+            t0 = time.monotonic()
+
+            def accepted() -> int:
+                row = conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE state = 'accepted'"
+                ).fetchone()
+                return int(row[0]) if row else 0
+
+            def sample(n: int) -> None:
+                assert proc is not None
+                samples.append({"accepted": n, "t_s": round(time.monotonic() - t0, 1),
+                                "rss_mib": rss_mib(proc.pid), "threads": threads(proc.pid),
+                                **smaps(proc.pid)})
+                print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+
+            sample(0)
+            k = 0
+            next_sample = every
+            while True:
+                n = accepted()
+                if n >= next_sample:
+                    sample(n)
+                    next_sample += every
+                    smtp.clear()
+                    sms.clear()
+                if n >= n_target:
+                    break
+                if proc.poll() is not None:
+                    raise SystemExit(f"child exited {proc.returncode}: see {work / 'child.log'}")
+                row = conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')"
+                ).fetchone()
+                if row and int(row[0]) < backlog:
+                    with conn.transaction():
+                        for _ in range(5):
+                            insee = communes[k % len(communes)]
+                            k += 1
+                            r = conn.execute(
+                                "INSERT INTO incidents (kind, group_key, scope_kind, scope_id, level,"
+                                " communes, title, opened_at, updated_at, level_since, max_level,"
+                                " last_value, window_min) VALUES ('rain', %s, 'commune', %s, 'orange',"
+                                " %s, %s, now(), now(), now(), 'orange', 42, 60) RETURNING id",
+                                (f"rain:bench:{k}", insee, [insee], f"Pluie 1 h — commune {insee}"),
+                            ).fetchone()
+                            assert r is not None
+                            conn.execute(
+                                "INSERT INTO incident_changes (incident_id, at, kind, level, value,"
+                                " window_min, detail) VALUES (%s, now(), 'opened', 'orange', 42, 60, %s)",
+                                (r[0], Jsonb({"unit": "mm", "summary": "42 mm en 1 h"})),
+                            )
+                        conn.execute("SELECT pg_notify('vigie_incident_change', '')")
+                    time.sleep(pause_s)
+                time.sleep(0.05)
+            first, last = samples[1] if len(samples) > 1 else samples[0], samples[-1]
+            span = max(1, last["accepted"] - first["accepted"])
+            print(json.dumps({
+                "bench": "alerts_memory", "machine": platform.node(), "mode": mode,
+                "workers": int(workers), "pause_s": pause_s,
+                "notifier_idle_s": os.environ.get("VIGIE_ALERTS__NOTIFIER_IDLE_S", "60"),
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load": Path("/proc/loadavg").read_text().split()[:3],
+                "accepted": last["accepted"], "duration_s": last["t_s"],
+                "kib_per_delivery_after_first_sample": round(
+                    (last["rss_mib"] - first["rss_mib"]) * 1024 / span, 2
+                ),
+                "samples": samples,
+            }))
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        smtp.stop()
+        sms.stop()
+        broker.stop()
+        if logins:
+            drop_logins(url, prefix)
+        drop_database(name)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "child":
+        child(sys.argv[2])
+    else:
+        main()
