@@ -12,14 +12,14 @@
     return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   }
 
-  // A commune in alert keeps its label on screen, unless it would cover a label already placed:
-  // with many communes in alert on a phone the labels hid the map and each other. The most
-  // severe are placed first; a label left out shows on hover or tap, like those of the communes
-  // not in alert, and the table lists every commune. Run again at each zoom and resize.
   function inside(a, frame) {
     return a.left >= frame.left && a.right <= frame.right && a.top >= frame.top && a.bottom <= frame.bottom;
   }
 
+  // A commune in alert keeps its label on screen, unless it would cover a label already placed:
+  // with many communes in alert on a phone the labels hid the map and each other. The most
+  // severe are placed first; a label left out shows on hover or tap, like those of the communes
+  // not in alert, and the table lists every commune. Run again at each zoom and resize.
   function declutter(alerts) {
     var placed = [];
     var frame = el.getBoundingClientRect();
