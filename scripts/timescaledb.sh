@@ -58,7 +58,9 @@ fi
 if [ ! -f "$ROOT$DATA/PG_VERSION" ]; then
   log "initdb in $ROOT$DATA"
   mkdir -p "$ROOT$DATA"
-  chroot "$ROOT" chown -R postgres:postgres "$(dirname "$DATA")"
+  # Not -R: the parent holds the other instances, whose files come and go (a replica set up
+  # while tests dropped databases failed on a chown of vanished files). DATA is new and empty.
+  chroot "$ROOT" chown postgres:postgres "$(dirname "$DATA")" "$DATA"
   in_root "/usr/lib/postgresql/17/bin/initdb -D $DATA -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8" >/dev/null
   cat >> "$ROOT$DATA/postgresql.conf" <<CONF
 # Vigie
