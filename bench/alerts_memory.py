@@ -27,20 +27,17 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from simulators.sinks import SmsSink, SmtpSink
-from tests.support import Broker, create_database, db_url, drop_database, free_port, wait_for
-from vigie.logins import drop_logins, ensure_logins
-from vigie.migrate import migrate
+from bench.sandbox import proc_rss_fds, sandbox
+from tests.support import wait_for
+from vigie import notify
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("service", "notifier", "nosend", "nocompose", "bare")
@@ -71,14 +68,6 @@ def smaps(pid: int) -> dict[str, float]:
     except OSError:
         pass
     return {k: round(v, 1) for k, v in out.items()}
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def threads(pid: int) -> int:
@@ -123,45 +112,22 @@ def main() -> None:
     # A pause after each batch of 5 incidents: longer than alerts.notifier_idle_s, the
     # notifier's pool closes its idle connections and opens new ones for the next batch.
     pause_s = float(os.environ.get("ALERTS_MEM_PAUSE_S", "0"))
-    work = Path(tempfile.mkdtemp(prefix="vigie-almem-"))
-    work.chmod(0o755)
-    name = create_database()
-    url = db_url(name)
-    prefix = f"vigie_t{uuid.uuid4().hex[:8]}_"
-    broker = Broker(work / "broker", free_port())
-    (work / "broker").mkdir()
-    (work / "broker").chmod(0o755)
-    smtp, sms = SmtpSink().start(), SmsSink().start()
     proc: subprocess.Popen[bytes] | None = None
-    logins = False
-    try:
-        migrate(url)
-        ensure_logins(url, work / "db-credentials.env", prefix, restrict_connect=False,
-                      valid_until=datetime.now(UTC) + timedelta(days=1))
-        logins = True
-        broker.start()
-        env = {
-            **os.environ,
-            "VIGIE_DATABASE_URL": url,
-            "VIGIE_DATABASE_CREDENTIALS_FILE": str(work / "db-credentials.env"),
-            "VIGIE_DATABASE_LOGIN_PREFIX": prefix,
-            "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
-            "VIGIE_MQTT_CREDENTIALS_FILE": str(broker.directory / "credentials.env"),
-            "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",
-            "VIGIE_ALERTS__WORKERS": workers,
-            "VIGIE_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-        with psycopg.connect(url, autocommit=True) as conn:
-            communes = [str(r[0]) for r in conn.execute("SELECT insee FROM communes ORDER BY insee")]
-            for i, insee in enumerate(communes):
-                conn.execute(
-                    "INSERT INTO subscribers (name, communes, min_level, channels) VALUES (%s,%s,%s,%s)",
-                    (f"Mairie {insee}", [insee], "yellow", Jsonb([
-                        {"kind": "email", "url": smtp.apprise_url(f"mairie-{insee}@example.org")},
-                        {"kind": "sms", "url": sms.apprise_url(f"+33610{i:06d}")},
-                    ])),
-                )
+
+    def stop_child() -> None:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    with sandbox("almem") as box:
+        box.exits.callback(stop_child)
+        work, smtp, sms = box.work, box.smtp, box.sms
+        env = {**os.environ, **box.env(), "VIGIE_ALERTS__WORKERS": workers, "VIGIE_LOG_LEVEL": "INFO"}
+        communes = box.add_mairies()
+        with psycopg.connect(box.url, autocommit=True) as conn:
             cmd = ([sys.executable, "-m", "vigie.cli", "alerts"] if mode == "service"
                    else [sys.executable, "-m", "bench.alerts_memory", "child", mode])
             log = open(work / "child.log", "wb")
@@ -179,9 +145,9 @@ def main() -> None:
 
             def sample(n: int) -> None:
                 assert proc is not None
+                rss_mib = round(proc_rss_fds(proc.pid)[0] / 2**20, 1)
                 samples.append({"accepted": n, "t_s": round(time.monotonic() - t0, 1),
-                                "rss_mib": rss_mib(proc.pid), "threads": threads(proc.pid),
-                                **smaps(proc.pid)})
+                                "rss_mib": rss_mib, "threads": threads(proc.pid), **smaps(proc.pid)})
                 print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
 
             sample(0)
@@ -219,7 +185,7 @@ def main() -> None:
                                 " window_min, detail) VALUES (%s, now(), 'opened', 'orange', 42, 60, %s)",
                                 (r[0], Jsonb({"unit": "mm", "summary": "42 mm en 1 h"})),
                             )
-                        conn.execute("SELECT pg_notify('vigie_incident_change', '')")
+                        conn.execute("SELECT pg_notify(%s, '')", (notify.INCIDENT_CHANGE,))
                     time.sleep(pause_s)
                 time.sleep(0.05)
             first, last = samples[1] if len(samples) > 1 else samples[0], samples[-1]
@@ -236,19 +202,6 @@ def main() -> None:
                 ),
                 "samples": samples,
             }))
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        smtp.stop()
-        sms.stop()
-        broker.stop()
-        if logins:
-            drop_logins(url, prefix)
-        drop_database(name)
 
 
 if __name__ == "__main__":

@@ -32,16 +32,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,12 +47,9 @@ from typing import Any
 
 import psutil
 import psycopg
-from psycopg.types.json import Jsonb
 
-from simulators.sinks import SmsSink, SmtpSink
-from tests.support import Broker, create_database, db_url, drop_database, free_port, wait_for
-from vigie.logins import drop_logins, ensure_logins
-from vigie.migrate import migrate
+from bench.sandbox import proc_rss_fds, sandbox
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("ingest", "api", "alerts", "camera")
@@ -145,15 +139,6 @@ def service_processes(up_pid: int) -> dict[str, list[psutil.Process]]:
             except psutil.Error:
                 continue
     return found
-
-
-def proc_rss_fds(pid: int) -> tuple[int, int]:
-    """(VmRSS in bytes, open fds) of one process, from /proc."""
-    rss = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) * 1024
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def rss_and_fds(up_pid: int) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
@@ -413,63 +398,33 @@ def main() -> None:  # one run, read top to bottom
     # Targets are judged on the last 45 minutes; a shorter run keeps its last three quarters.
     warmup_s = duration_s - 45 * 60 if duration_s >= 60 * 60 else duration_s / 4
 
-    work = Path(tempfile.mkdtemp(prefix="vigie-soak-"))
-    work.chmod(0o755)
-    name = create_database()
-    url = db_url(name)
-    prefix = f"vigie_t{uuid.uuid4().hex[:8]}_"
-    broker = Broker(work / "broker", free_port())
-    (work / "broker").mkdir()
-    (work / "broker").chmod(0o755)
-    smtp, sms = SmtpSink().start(), SmsSink().start()
     api_port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     up: subprocess.Popen[bytes] | None = None
     sims: list[subprocess.Popen[bytes]] = []
     lag: LagPoller | None = None
-    logins = False
-    try:
-        migrate(url)
-        ensure_logins(
-            url,
-            work / "db-credentials.env",
-            prefix,
-            restrict_connect=False,
-            valid_until=datetime.now(UTC) + timedelta(days=1),
-        )
-        logins = True
-        broker.start()
+
+    def stop_all() -> None:  # what this run started, before the sandbox goes
+        if lag is not None:
+            lag.stop.set()
+        for s in sims:
+            stop(s)
+        stop(up, timeout=60)
+        for p in procs:
+            stop(p)
+
+    with sandbox("soak", keep=os.environ.get("VIGIE_SOAK_KEEP") == "1") as box:
+        box.exits.callback(stop_all)
+        work, url, broker, smtp, sms = box.work, box.url, box.broker, box.smtp, box.sms
         env = {
-            "VIGIE_DATABASE_URL": url,
-            "VIGIE_DATABASE_CREDENTIALS_FILE": str(work / "db-credentials.env"),
-            "VIGIE_DATABASE_LOGIN_PREFIX": prefix,
-            "VIGIE_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
-            "VIGIE_MQTT_CREDENTIALS_FILE": str(broker.directory / "credentials.env"),
+            **box.env(),
             "VIGIE_API__PORT": str(api_port),
             "VIGIE_INGEST__CLIENT_ID": f"soak-ingest-{api_port}",
-            "VIGIE_OUTBOUND__ALLOW_PRIVATE": "true",
             "VIGIE_CAMERA__MEDIA_DIR": str(work / "media"),
             "VIGIE_LOG_FORMAT": "json",
             "VIGIE_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
         }
-        with psycopg.connect(url, autocommit=True) as conn:
-            communes = [str(r[0]) for r in conn.execute("SELECT insee FROM communes ORDER BY insee")]
-            for i, insee in enumerate(communes):
-                conn.execute(
-                    "INSERT INTO subscribers (name, communes, min_level, channels) VALUES (%s,%s,%s,%s)",
-                    (
-                        f"Mairie {insee}",
-                        [insee],
-                        "yellow",
-                        Jsonb(
-                            [
-                                {"kind": "email", "url": smtp.apprise_url(f"mairie-{insee}@example.org")},
-                                {"kind": "sms", "url": sms.apprise_url(f"+33610{i:06d}")},
-                            ]
-                        ),
-                    ),
-                )
+        box.add_mairies()
         for cam in range(2):
             port = free_port()
             procs.append(
@@ -568,7 +523,7 @@ def main() -> None:  # one run, read top to bottom
         samples: list[Sample] = []
         with psycopg.connect(url, autocommit=True, application_name="vigie-soak") as conn:
             lag = LagPoller(url).start()
-            sampler = Sampler(conn, name, up.pid, log, lag)
+            sampler = Sampler(conn, box.database, up.pid, log, lag)
             next_at = t0 + sample_s
             while True:
                 time.sleep(max(0.0, next_at - time.monotonic()))
@@ -697,24 +652,6 @@ def main() -> None:  # one run, read top to bottom
         )
         (work / "samples.jsonl").write_text("".join(json.dumps(s.__dict__) + "\n" for s in samples))
         print(json.dumps(result))
-    finally:
-        if lag is not None:
-            lag.stop.set()
-        for s in sims:
-            stop(s)
-        stop(up, timeout=60)
-        for p in procs:
-            stop(p)
-        sms.stop()
-        smtp.stop()
-        broker.stop()
-        drop_database(name)
-        if logins:
-            drop_logins(url.rpartition("/")[0] + "/postgres", prefix)
-        if os.environ.get("VIGIE_SOAK_KEEP") != "1":
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"kept {work}", file=sys.stderr)
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
