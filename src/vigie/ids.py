@@ -11,6 +11,9 @@ SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
 STATION_ID = SLUG
 CATCHMENT_ID = SLUG
 MONTANA_SET_ID = SLUG
+# Free text (a name, a filter) with no control character: PostgreSQL refuses NUL in text, and
+# names are shown on pages and in SMS.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 # Communes of the Oise (département 60) by INSEE code.
 INSEE = r"^60[0-9]{3}$"
 # A LoRaWAN device EUI, lower-case hex.

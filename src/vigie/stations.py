@@ -8,12 +8,12 @@ import psycopg
 from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigie import ids
 from vigie.broker import is_reserved_account
 from vigie.errors import ConflictError, NotFoundError, ValidationFailed
 
-STATION_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
-# No control characters: PostgreSQL refuses NUL in text, and a name is shown on pages and in SMS.
-NAME = r"^[^\x00-\x1f\x7f]+$"
+STATION_ID = ids.STATION_ID
+NAME = ids.PRINTABLE
 
 
 class StationIn(BaseModel):

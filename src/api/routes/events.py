@@ -26,7 +26,7 @@ from api.validation import IsoAwareDatetime
 from vigie import species
 from vigie.db import AsyncConn
 from vigie.errors import NotFoundError, ValidationFailed
-from vigie.ids import BIGINT_MAX
+from vigie.ids import BIGINT_MAX, PRINTABLE
 
 router = APIRouter(prefix="/api/v1/events", tags=["review"], route_class=VigieRoute)
 # Not under /api/v1/events: "bulk" there would be read as an event id by the other methods.
@@ -64,7 +64,7 @@ async def list_events(
     reviewed_by_me: bool | None = None,
     species_name: Annotated[
         # No control character: a NUL reached PostgreSQL as a DataError, i.e. a 500.
-        list[Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]] | None,
+        list[Annotated[str, Query(min_length=1, max_length=200, pattern=PRINTABLE)]] | None,
         Query(alias="species", max_length=MAX_LIST_FILTER),
     ] = None,
     has_observations: bool | None = None,
