@@ -93,7 +93,9 @@ def test_two_ingest_workers_and_two_alert_engines_count_exactly_once(
             # Both alert processes are live and competing before any rain: two engines LISTENing,
             # two notifiers with their pools.
             wait_for(lambda: _apps(db)["vigie-alerts-engine"] == 2, timeout=30)
-            assert _apps(db)["vigie-notifier"] >= 2, _apps(db)
+            # The notifiers' pools open their connections in the background: waited for, not
+            # read once (make test at 23:54 read 0 just after the engines were there).
+            wait_for(lambda: _apps(db)["vigie-notifier"] >= 2, timeout=30)
             pub = Publisher(broker.url("vigie-simulator"))
             try:
                 # Until both workers have subscribed, the broker answers "no matching subscribers"
