@@ -46,6 +46,8 @@ fi
 
 # MicroPython for the firmware's tests goes into the same Debian 13 root (or on a Debian 13 host).
 [ "$ACTION" = "stop" ] || VIGIE_PG_ROOT="$ROOT" bash "$(dirname "$0")/micropython.sh"
+# And Debian 13's Mosquitto, which tests/shared/test_broker_versions.py runs beside Debian 12's.
+[ "$ACTION" = "stop" ] || VIGIE_PG_ROOT="$ROOT" bash "$(dirname "$0")/mosquitto-debian13-install.sh"
 
 in_root() { chroot "$ROOT" su postgres -s /bin/sh -c "$*"; }
 

@@ -16,7 +16,7 @@ import pwd
 import re
 import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,12 +83,27 @@ def _write(passwd: Path, accounts: dict[str, str]) -> None:
     tmp.replace(passwd)
 
 
-def write_accounts(passwd: Path, passwords: dict[str, str]) -> None:
-    """Write a whole password file from plain passwords (service accounts, at init)."""
+def write_accounts(
+    passwd: Path, passwords: dict[str, str], *, keep: Callable[[str], bool] = lambda _user: False
+) -> None:
+    """Write these accounts from plain passwords (the services', at init); of the accounts
+    already in the file, keep those `keep` names (the gauges') and drop the others."""
     for user in passwords:
         check_username(user)
     with _locked(passwd):
-        _write(passwd, {user: hash_password(pw) for user, pw in passwords.items()})
+        kept = {u: h for u, h in read_accounts(passwd).items() if keep(u) and u not in passwords}
+        _write(passwd, {**kept, **{user: hash_password(pw) for user, pw in passwords.items()}})
+
+
+def adopt_accounts(passwd: Path, other: Path) -> int:
+    """Move the accounts of another password file into this one (an account already here wins),
+    then delete that file; how many were moved. For the gauges' file of an older layout."""
+    with _locked(passwd):
+        accounts = read_accounts(passwd)
+        moved = {u: h for u, h in read_accounts(other).items() if u not in accounts}
+        _write(passwd, {**accounts, **moved})
+    other.unlink(missing_ok=True)
+    return len(moved)
 
 
 def set_password(passwd: Path, user: str, password: str) -> None:

@@ -119,9 +119,9 @@ def broker_init(
     ] = None,
     bridge_ca: Annotated[Path | None, typer.Option(help="The core's CA, when it speaks TLS")] = None,
 ) -> None:
-    """Write mosquitto.conf, the password files, the ACLs and credentials.env.
+    """Write mosquitto.conf, the password file, the ACL and credentials.env.
 
-    Device accounts (passwd-devices) survive a rerun; service passwords are kept. With
+    Device accounts (in passwd) survive a rerun; service passwords are kept. With
     --bridge-to, the broker is an edge: its gauges' topics go to the core broker (make the core
     with --gateway vigie-bridge; docs/operations.md, "The next broker").
     """

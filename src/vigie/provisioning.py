@@ -2,9 +2,9 @@
 
 The one implementation behind `vigie stations add/rotate-password/retire` and the API. The
 password is returned once and never stored in plain text: the broker keeps only its hash (in
-passwd-devices), so a lost password is rotated, not looked up. Each change is applied to the
-running broker with SIGHUP (no restart, no session lost); when no broker runs, it applies at
-its next start.
+`passwd`, beside the services' accounts), so a lost password is rotated, not looked up. Each
+change is applied to the running broker with SIGHUP (no restart, no session lost); when no
+broker runs, it applies at its next start.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def provision_station(conn: Conn, new: stations.StationIn, broker_dir: Path) -> 
     password = new_password()
     with conn.transaction():
         created = stations.add(conn, new)
-        set_password(files.device_passwd, created.id, password)
+        set_password(files.passwd, created.id, password)
     return DeviceCredentials(created, created.id, password, reload_broker(files.pid_file))
 
 
@@ -67,7 +67,7 @@ def rotate_password(conn: Conn, station_id: str, broker_dir: Path) -> DeviceCred
         raise ValidationFailed(f"station {station_id!r} is retired: it has no broker account")
     files = broker_files(broker_dir)
     password = new_password()
-    set_password(files.device_passwd, station.id, password)
+    set_password(files.passwd, station.id, password)
     return DeviceCredentials(station, station.id, password, reload_broker(files.pid_file))
 
 
@@ -79,5 +79,5 @@ def retire_station(conn: Conn, station_id: str, broker_dir: Path) -> bool:
     """
     stations.set_active(conn, station_id, False)
     files = broker_files(broker_dir)
-    remove_account(files.device_passwd, station_id)
+    remove_account(files.passwd, station_id)
     return reload_broker(files.pid_file)

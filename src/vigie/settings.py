@@ -184,7 +184,7 @@ class CameraSettings(Section):
 class BrokerSettings(Section):
     """The project's own Mosquitto: where `vigie broker init` wrote it, and its certificate."""
 
-    # The broker directory (mosquitto.conf, passwd-devices, mosquitto.pid): where
+    # The broker directory (mosquitto.conf, passwd, mosquitto.pid): where
     # `vigie stations add/rotate-password/retire` manage device accounts.
     directory: Path | None = None
     # A certificate of the site's own for the TLS listeners (`vigie broker init --tls` uses it

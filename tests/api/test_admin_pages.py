@@ -132,7 +132,7 @@ def test_create_station_shows_the_password_once_and_the_device_connects(
     password = _secret(created.text)
     assert len(password) >= 16
     assert f"Identifiant MQTT de l'appareil : {station}" in html.unescape(created.text)
-    assert station in read_accounts(broker.files.device_passwd)
+    assert station in read_accounts(broker.files.passwd)
     # Shown once: neither the list nor the station's page carries it again.
     assert password not in pages.get("/admin/stations", headers=TECH).text
     assert password not in pages.get(f"/admin/stations/{station}", headers=TECH).text
@@ -157,14 +157,14 @@ def test_create_station_shows_the_password_once_and_the_device_connects(
     assert "Je confirme le retrait" in pages.get(f"/admin/stations/{station}/retirer", headers=TECH).text
     unconfirmed = pages.post(f"/admin/stations/{station}/retirer", headers=TECH, data={"confirmer": ""})
     assert unconfirmed.status_code == 422 and "Cochez la case" in unconfirmed.text
-    assert station in read_accounts(broker.files.device_passwd)
+    assert station in read_accounts(broker.files.passwd)
     retired = pages.post(
         f"/admin/stations/{station}/retirer", headers=TECH, data={"confirmer": "oui"}, follow_redirects=False
     )
     assert (
         retired.status_code == 303 and retired.headers["location"] == "/admin/stations?fait=station-retiree"
     )
-    assert station not in read_accounts(broker.files.device_passwd)
+    assert station not in read_accounts(broker.files.passwd)
     wait_for(lambda: _refused(_device_url(broker, station, second)), timeout=5)
     assert "retirée" in pages.get("/admin/stations", headers=TECH).text
 

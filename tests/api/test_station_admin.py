@@ -61,7 +61,7 @@ def test_provision_rotate_retire_through_the_api(
     assert created.status_code == 201, created.text
     first = created.json()["password"]
     assert created.json()["username"] == station and len(first) >= 16
-    assert station in read_accounts(broker.files.device_passwd)
+    assert station in read_accounts(broker.files.passwd)
     # The station is readable by the staff as before.
     assert admin_client.get(f"/api/v1/stations/{station}", headers=ADMIN).json()["name"] == "Mairie"
 
@@ -85,7 +85,7 @@ def test_provision_rotate_retire_through_the_api(
         assert admin_client.delete(f"/api/v1/stations/{station}", headers=TECH).status_code == 204
         wait_for(lambda: _refused(_device_url(broker, station, second)), timeout=5)
         log_text = ingest.log()
-    assert station not in read_accounts(broker.files.device_passwd)
+    assert station not in read_accounts(broker.files.passwd)
     status = admin_client.get(f"/api/v1/stations/{station}", headers=ADMIN).json()
     assert status["active"] is False
     assert _count(db, station) == 2  # retired, readings kept
@@ -139,10 +139,13 @@ def test_duplicate_and_reserved_ids_are_refused(
     st = make_station(db).id
     dup = admin_client.post("/api/v1/stations", headers=TECH, json=_body(st))
     assert dup.status_code == 409 and "existe déjà" in dup.json()["detail"]
-    for name in ("chirpstack", "vigie-ingest"):
+    accounts = read_accounts(broker.files.passwd)
+    for name in ("chirpstack", "vigie-ingest", "vigie-nothing"):
         r = admin_client.post("/api/v1/stations", headers=TECH, json=_body(name))
         assert r.status_code == 422, r.text
-        assert name not in read_accounts(broker.files.device_passwd)
+    # The services' accounts share the password file: none was given a gauge's password.
+    assert read_accounts(broker.files.passwd) == accounts
+    assert "vigie-nothing" not in accounts
 
 
 @pytest.mark.parametrize(
@@ -176,7 +179,7 @@ def test_bad_station_bodies_are_refused_in_french(
     r = admin_client.post("/api/v1/stations", headers=TECH, json=body)
     assert r.status_code == 422, r.text
     assert r.json()["detail"].startswith("station refusée") or "requête refusée" in r.json()["detail"]
-    assert str(body["id"]) not in read_accounts(broker.files.device_passwd)
+    assert str(body["id"]) not in read_accounts(broker.files.passwd)
 
 
 def test_malformed_oversized_and_hostile_requests(

@@ -1,6 +1,6 @@
 """The generated broker on the real Mosquitto: client ids bound to device accounts (no takeover of
-ingest or of another gauge), device credentials worthless on the services listener, gateway
-accounts only on request, password hashes that Mosquitto accepts."""
+ingest or of another gauge), a gauge's account limited to its own topics on either listener,
+gateway accounts only on request, password hashes that Mosquitto accepts."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from vigie.errors import ConfigError
 from vigie.mqtt import parse_mqtt_url
 
 READY = "subscribed to"
+NOT_AUTHORIZED = 135  # MQTT 5 reason code of a PUBACK the ACL refused
 
 
 def _count(db: psycopg.Connection[tuple[object, ...]], station: str) -> int:
@@ -93,9 +94,16 @@ def test_no_gauge_can_take_over_ingest_or_another_gauge(
             wait_for(lambda: _count(db, victim) == 2 and _count(db, thief) == 2)
         finally:
             gauge.close()
-        # A gauge's credentials are worth nothing on the services listener, where ids are free.
-        with pytest.raises(ConnectionRefusedError, match=r"(?i)not authori[sz]ed|bad user"):
-            Publisher(thief_url.replace(f":{broker.devices_port}", f":{broker.port}"), client_id=ingest_id)
+        # On the services listener (one password file serves both: src/vigie/broker.py), a
+        # gauge's account has its own rights and no more: the other gauge's topic is refused.
+        services = Publisher(thief_url.replace(f":{broker.devices_port}", f":{broker.port}"))
+        try:
+            assert services.publish(topic(victim), reading(3, minute(3))) == NOT_AUTHORIZED
+            assert services.publish(topic(thief), reading(3, minute(3))) == 0
+            wait_for(lambda: _count(db, thief) == 3)
+            assert _count(db, victim) == 2
+        finally:
+            services.close()
     assert "disconnected from the broker" not in ingest.log()
 
 
@@ -133,13 +141,36 @@ def test_gateway_accounts_exist_only_when_asked_for(tmp_path: Path) -> None:
 
 def test_conf_binds_client_ids_on_the_devices_listener_only(tmp_path: Path) -> None:
     text = mosquitto_conf(1883, tmp_path, device_port=8883)
-    services, devices = text.split("listener 8883")
-    assert "per_listener_settings true" in services
+    general, listeners = text.split("listener 1883")
+    services, devices = listeners.split("listener 8883")
+    # Security is global: per_listener_settings loses queued messages (test_broker_versions.py).
+    assert not [line for line in text.splitlines() if line.startswith("per_listener_settings")]
+    assert "allow_anonymous false" in general
+    assert f"password_file {tmp_path / 'passwd'}\n" in general
+    assert f"acl_file {tmp_path / 'acl'}\n" in general
     assert "use_username_as_clientid" not in services
-    assert f"password_file {tmp_path / 'passwd'}\n" in services
     assert "use_username_as_clientid true" in devices
-    assert f"password_file {tmp_path / 'passwd-devices'}" in devices
-    assert text.count("allow_anonymous false") == 2
+    assert text.count("password_file") == text.count("acl_file") == 1
+
+
+def test_init_merges_the_gauges_files_of_the_per_listener_layout(tmp_path: Path) -> None:
+    """A site set up before 2026-12-02 had the gauges' accounts in passwd-devices: a rerun of
+    `vigie broker init` keeps every one of them, with its hash, and drops the old files."""
+    directory = tmp_path / "site"
+    directory.mkdir()
+    old_passwd, old_acl = directory / "passwd-devices", directory / "acl-devices"
+    old_hash = hash_password("old-secret")
+    old_passwd.write_text(f"st-old:{old_hash}\n")
+    old_acl.write_text("pattern write vigie/v1/gauges/%u/up\n")
+    files = init_broker(directory, free_port(), devices={"st-new": "new-secret"})
+    accounts = read_accounts(files.passwd)
+    assert accounts["st-old"] == old_hash
+    assert {"st-old", "st-new", "vigie-ingest"} <= set(accounts)
+    assert not old_passwd.exists() and not old_acl.exists()
+    # A second rerun keeps the gauges and rewrites nothing of theirs.
+    again = read_accounts(init_broker(directory, free_port()).passwd)
+    assert again["st-old"] == accounts["st-old"] and again["st-new"] == accounts["st-new"]
+    assert "pattern write vigie/v1/gauges/%u/up" in files.acl.read_text()
 
 
 def test_hashes_written_here_are_accepted_by_mosquitto_and_nothing_on_a_command_line() -> None:

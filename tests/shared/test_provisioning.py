@@ -77,7 +77,7 @@ def test_add_rotate_retire_reach_the_running_broker(
     )
     out = _vigie("stations", "add", station, *PLACE)
     first = _password(out)
-    assert station in read_accounts(broker.files.device_passwd)
+    assert station in read_accounts(broker.files.passwd)
     # Shown once: the plain password is nowhere in the broker directory.
     for path in broker.directory.iterdir():
         if path.is_file():
@@ -96,7 +96,7 @@ def test_add_rotate_retire_reach_the_running_broker(
         init_broker(
             broker.directory, broker.port, device_port=broker.devices_port, gateways=broker.gateways
         )
-        assert station in read_accounts(broker.files.device_passwd)
+        assert station in read_accounts(broker.files.passwd)
 
         second = _password(_vigie("stations", "rotate-password", station))
         assert second != first
@@ -113,7 +113,7 @@ def test_add_rotate_retire_reach_the_running_broker(
         finally:
             live.client.loop_stop()
         assert _refused(_device_url(broker, station, second))
-    assert station not in read_accounts(broker.files.device_passwd)
+    assert station not in read_accounts(broker.files.passwd)
     assert stations.get(db, station).active is False
     assert "disconnected from the broker" not in ingest.log()
 
@@ -122,6 +122,7 @@ def test_add_rotate_retire_reach_the_running_broker(
 def test_device_names_cannot_take_a_service_account(
     db: psycopg.Connection[tuple[object, ...]], broker: Broker
 ) -> None:
+    before = read_accounts(broker.files.passwd)
     for name in ("chirpstack", "vigie-ingest", "vigie-simulator", "vigie-anything"):
         new = stations.StationIn(id=name, name="x", commune_insee="60636", lat=49.4, lon=2.9)
         with pytest.raises(ValidationFailed, match=r"reserved|service or gateway"):
@@ -131,7 +132,9 @@ def test_device_names_cannot_take_a_service_account(
         result = CliRunner().invoke(app, ["stations", "add", name, *PLACE])
         assert result.exit_code == 2
         assert "reserved" in result.output or "service or gateway" in result.output
-    assert set(read_accounts(broker.files.device_passwd)).isdisjoint({"chirpstack", "vigie-ingest"})
+    # The services' accounts share the password file: none was given a gauge's password.
+    assert read_accounts(broker.files.passwd) == before
+    assert "vigie-anything" not in before
     row = db.execute("SELECT count(*) FROM stations WHERE id = 'chirpstack'").fetchone()
     assert row == (0,)
 
