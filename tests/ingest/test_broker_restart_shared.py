@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +27,14 @@ def _ingest_like(broker: Broker, filt: str, got: list[bytes], subscribe: bool) -
     address = parse_mqtt_url(broker.url("vigie-ingest"))
     c = make_client(address, "test-ingest")
     c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    subscribed = threading.Event()
     if subscribe:
         c.on_connect = lambda cl, _u, _f, _rc, _p: cl.subscribe([(filt, 1)])
+        c.on_subscribe = lambda *_a: subscribed.set()
     connect_client(c, address, session_expiry_s=3600)
     c.loop_start()
+    # Publishing before the SUBACK would lose "before" to a race (make test at 02:15, load ~9).
+    assert not subscribe or subscribed.wait(10), "no SUBACK"
     return c
 
 

@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -86,6 +87,10 @@ class Client:
         self.client.loop_stop()
 
 
+def _has(got: list[bytes], n: int) -> bool:
+    return len(got) >= n
+
+
 def _ingest(broker: LocalBroker) -> Client:
     return Client(broker, "vigie-ingest", broker.password("vigie-ingest"), persistent=True)
 
@@ -137,6 +142,9 @@ def test_reloads_drop_a_gauge_whose_password_changed_and_keep_every_other_sessio
             c.publish("vigie/v1/gauges/st-c/up", f"c{k}".encode())
             c.close()
             if k == 10:  # and while ingest is away: its session outlives the reload
+                # Once ingest has acknowledged what it got (QoS 1 would send it again).
+                wait_for(partial(_has, ingest.got, 11), timeout=5)
+                time.sleep(0.3)
                 ingest.close()
                 before = ingest.got
                 assert reload_broker(broker.files.pid_file)
