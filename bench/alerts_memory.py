@@ -22,8 +22,9 @@ gauges (default 500, registered as the simulator does) report every 10 s of wall
 readings parsed and written by ingest's own code (ingest.parse, ingest.writer: the stage, the
 rollups, device_status and the NOTIFY that wakes the engine), one batch per commune. A new
 Chicago storm (50-year, 15 min, each gauge its own share of it) starts over half the fleet every
-ALERTS_MEM_STORM_EVERY_MIN minutes (default 5), the halves in turn, so incidents open, escalate
-and the deliveries go out while the engine's passes run over the whole fleet. It samples every
+ALERTS_MEM_STORM_EVERY_MIN minutes (default 5; 0: none, dry readings only), the halves in
+turn, so incidents open, escalate and the deliveries go out while the engine's passes run over
+the whole fleet. It samples every
 ALERTS_MEM_SAMPLE_S (60) for ALERTS_MEM_MINUTES (10) and prints the slope of RSS after the first
 quarter. ALERTS_MEM_CHILD=engineonly runs only the engine's listener and sweep in the child
 (no notifier, CAP, exercises), to bisect.
@@ -236,7 +237,7 @@ def run_engine(box: Any, env: dict[str, str], work: Path) -> None:
             if wait > 0:
                 time.sleep(min(wait, 1.0))
                 continue
-            if nxt >= next_storm:
+            if storm_every and nxt >= next_storm:
                 share = [rng.uniform(0.6, 1.4) if i % 2 == half else 0.0 for i in range(n_stations)]
                 storms.append((ChicagoStorm(next_storm, timedelta(minutes=15), montana), share))
                 next_storm, half = next_storm + storm_every, 1 - half
