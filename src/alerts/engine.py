@@ -260,6 +260,7 @@ class Engine:
         needs = Needs()
         needed: set[str] = set()
         antecedent: set[int] = set()
+        lookbacks: set[int] = set()
         clog: set[tuple[str, float, int]] = set()
         status_ids: set[str] = set()
         for gk, sk, sid in cands:
@@ -274,11 +275,14 @@ class Engine:
                     long_windows=needs.long_windows or n.long_windows,
                     intensity_lookback_min=max(needs.intensity_lookback_min,
                                                n.intensity_lookback_min),
+                    intensity_span_min=max(needs.intensity_span_min, n.intensity_span_min),
                     stuck=needs.stuck or n.stuck,
                     status=needs.status or n.status,
                 )
                 if n.antecedent_window:
                     antecedent.add(n.antecedent_window)
+                if n.intensity_lookback_min:
+                    lookbacks.add(n.intensity_lookback_min)
                 if n.neighbours_km:
                     clog.update((s, n.neighbours_km, n.neighbours_window) for s in scope.stations)
         snap = load_snapshot(
@@ -287,6 +291,8 @@ class Engine:
             long_windows=needs.long_windows,
             antecedent_windows=antecedent,
             intensity_lookback_min=needs.intensity_lookback_min,
+            intensity_lookbacks=lookbacks,
+            intensity_span_min=needs.intensity_span_min,
             stuck_readings=self.settings.stuck_readings if needs.stuck else 0,
             status=False,
         )

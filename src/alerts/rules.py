@@ -62,6 +62,7 @@ class Needs:
     long_windows: bool = False
     antecedent_window: int | None = None
     intensity_lookback_min: int = 0
+    intensity_span_min: int = 0  # the intensity rule's min_span_min (alerts.snapshot._RECENT_SQL)
     stuck: bool = False
     neighbours_km: float = 0.0
     neighbours_window: int = 0
@@ -316,7 +317,7 @@ def _acc_needs(p: RuleParams) -> Needs:
 
 def _int_needs(p: RuleParams) -> Needs:
     assert isinstance(p, IntensityParams)
-    return Needs(intensity_lookback_min=p.lookback_min)
+    return Needs(intensity_lookback_min=p.lookback_min, intensity_span_min=p.min_span_min)
 
 
 def _runoff_needs(p: RuleParams) -> Needs:

@@ -280,6 +280,33 @@ SELECT station_id, coalesce(sum(mm), 0) FROM rain_1h
 """
 
 
+# The raw rows hydrology.tip_intensity_mm_h can look at, and no others. Why (issue 14's soak):
+# the alerts process's RSS grows with the peak of its passes under rain (pymalloc keeps the
+# arenas a peak touched), and every row of the lookback, 360 for an hour of a gauge reporting
+# every 10 s, became five Python objects in each pass for as long as the gauge stayed wet in the
+# window (docs/benchmarks.md, "the engine under a storm"). Walking back from now, the rate
+# depends on: every row with rain (the depth); the rows less than the longest min_span old and the
+# first one past them (where the span can first reach min_span while the depth already suffices;
+# past it, every span does, so the walk can only stop on a row with rain); and, for each
+# lookback, its oldest row (the span when the walk runs out). A dry row elsewhere only carries a
+# span that the next row read overwrites, so leaving it out gives the same rate.
+_RECENT_SQL = """
+SELECT station_id, ts, interval_s, mm FROM (
+    SELECT station_id, ts, interval_s, mm,
+           lag(ts) OVER w AS newer_ts, lead(ts) OVER w AS older_ts
+      FROM rain_readings
+     WHERE station_id = ANY(%(ids)s) AND ts > %(from)s AND ts <= %(now)s AND mm IS NOT NULL
+    WINDOW w AS (PARTITION BY station_id ORDER BY ts DESC)
+) r
+WHERE NOT (mm <= 0)
+   OR %(span_from)s::timestamptz IS NULL
+   OR ts > %(span_from)s OR newer_ts IS NULL OR newer_ts > %(span_from)s
+   OR EXISTS (SELECT 1 FROM unnest(%(starts)s::timestamptz[]) AS s(start)
+               WHERE r.ts > s.start AND (r.older_ts IS NULL OR r.older_ts <= s.start))
+ORDER BY station_id, ts
+"""
+
+
 def load_snapshot(
     conn: Conn,
     directory: Directory,
@@ -290,10 +317,16 @@ def load_snapshot(
     long_windows: bool = False,
     antecedent_windows: Iterable[int] = (),
     intensity_lookback_min: int = 0,
+    intensity_lookbacks: Iterable[int] = (),
+    intensity_span_min: int | None = None,
     stuck_readings: int = 0,
     status: bool = True,
 ) -> Snapshot:
-    """Read what the rules need for these stations; each part only when a rule needs it."""
+    """Read what the rules need for these stations; each part only when a rule needs it.
+
+    intensity_span_min (the longest min_span_min of the intensity rules) and
+    intensity_lookbacks (their lookback_min) let the raw rows that cannot change a rate be left
+    out (_RECENT_SQL); without a span, every row of the lookback is read."""
     ids = sorted(set(stations))
     snap = Snapshot(now, directory, growing_season)
     if not ids:
@@ -322,12 +355,14 @@ def load_snapshot(
         # A gauge dry over the whole lookback has a rate of 0: do not read its raw rows.
         cover = min((w for w in WINDOWS_MIN if w >= intensity_lookback_min), default=1440)
         wet = [s for s in ids if snap.windows.get(s, {}).get(cover, 0.0) > 0]
+        lookbacks = set(intensity_lookbacks) | {intensity_lookback_min}
         for sid, ts, interval_s, mm in conn.execute(
-            "SELECT station_id, ts, interval_s, mm FROM rain_readings"
-            " WHERE station_id = ANY(%(ids)s) AND ts > %(from)s AND ts <= %(now)s"
-            " AND mm IS NOT NULL ORDER BY station_id, ts",
+            _RECENT_SQL,
             {"ids": wet, "now": now,
-             "from": now - timedelta(minutes=intensity_lookback_min)},
+             "from": now - timedelta(minutes=intensity_lookback_min),
+             "span_from": None if intensity_span_min is None
+             else now - timedelta(minutes=intensity_span_min),
+             "starts": [now - timedelta(minutes=m) for m in sorted(lookbacks)]},
         ):
             snap.recent.setdefault(str(sid), []).append(
                 IntervalRain(ts, float(interval_s), float(mm))
