@@ -311,7 +311,12 @@ def init_broker(
     with os.fdopen(fd, "w") as out:
         out.write(text)
     files.conf.chmod(0o600 if bridge else 0o644)
-    files.acl.write_text(acl_text(gateways))
+    # Not world-readable: Mosquitto 2.0.16 and later warn, and "future versions will refuse
+    # to load" an ACL that is (seen with Debian 13's 2.0.21).
+    fd = os.open(files.acl, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w") as out:
+        out.write(acl_text(gateways))
+    files.acl.chmod(0o640)
     _hand_to_broker_user(files, tls)
     fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -151,6 +151,10 @@ def test_conf_binds_client_ids_on_the_devices_listener_only(tmp_path: Path) -> N
     assert "use_username_as_clientid" not in services
     assert "use_username_as_clientid true" in devices
     assert text.count("password_file") == text.count("acl_file") == 1
+    # What the broker reads is not world-readable (2.0.21 warns that it will refuse it).
+    files = init_broker(tmp_path / "modes", free_port())
+    for path in (files.passwd, files.acl, files.credentials):
+        assert path.stat().st_mode & 0o007 == 0, path
 
 
 def test_init_merges_the_gauges_files_of_the_per_listener_layout(tmp_path: Path) -> None:
