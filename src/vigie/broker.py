@@ -307,27 +307,27 @@ def init_broker(
         port, files.directory, bind, device_port=device_port, device_bind=device_bind, tls=tls, bridge=bridge
     )
     # With a bridge, the file holds the core account's password: the broker's to read only.
-    fd = os.open(files.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if bridge else 0o644)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    files.conf.chmod(0o600 if bridge else 0o644)
+    _write_with_mode(files.conf, text, 0o600 if bridge else 0o644)
     # Not world-readable: Mosquitto 2.0.16 and later warn, and "future versions will refuse
     # to load" an ACL that is (seen with Debian 13's 2.0.21).
-    fd = os.open(files.acl, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with os.fdopen(fd, "w") as out:
-        out.write(acl_text(gateways))
-    files.acl.chmod(0o640)
+    _write_with_mode(files.acl, acl_text(gateways), 0o640)
     _hand_to_broker_user(files, tls)
-    fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        for user, password in known.items():
-            out.write(f"{user}={password}\n")
+    _write_with_mode(files.credentials, "".join(f"{u}={pw}\n" for u, pw in known.items()), 0o600)
     return files
+
+
+def _write_with_mode(path: Path, text: str, mode: int) -> None:
+    """Write a file with this mode: created with it (so a new file is never more readable), and
+    set to it after writing (os.open keeps an existing file's mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(mode)
 
 
 def _hand_to_broker_user(files: BrokerFiles, tls: TlsFiles | None) -> None:
     """Started as root, Mosquitto drops to the 'mosquitto' user, which must read the password
-    files, ACLs and TLS key and write its persistence data. credentials.env stays root's."""
+    file, the ACL and the TLS key and write its persistence data. credentials.env stays root's."""
     if os.geteuid() != 0:
         return
     paths = [files.directory, files.passwd, files.acl, files.conf]
