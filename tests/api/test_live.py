@@ -149,6 +149,9 @@ def test_an_incident_change_arrives(two_apis: tuple[str, str], db: Db) -> None:
 def test_live_refuses_bad_input(client: TestClient) -> None:
     assert client.get("/api/v1/live").status_code == 401
     assert client.get("/api/v1/live", params={"station": "nope"}, headers=ADMIN).status_code == 404
+    for bad in ("st\x00a", "", "x" * 64, "Majuscules"):
+        r = client.get("/api/v1/live", params={"station": bad}, headers=ADMIN)
+        assert r.status_code == 422, (bad, r.text)
     for bad in ("x", "1.a.b.3.4", "1.a.2.3.4.5", "-1.s.2.3.4", "1.s.2.3", "9" * 300):
         r = client.get("/api/v1/live", headers={**ADMIN, "Last-Event-ID": bad})
         assert r.status_code == 422, bad

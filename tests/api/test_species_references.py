@@ -102,6 +102,11 @@ def test_bad_choices_are_refused_in_french(review: TestClient, db: Conn, media_d
     fine = {"scientific_name": "Meles meles", "event_id": clip, "t": 0}
     assert review.put(URL, json=fine, headers=VIEWER).status_code == 403
     assert review.get(URL, headers=VIEWER).json() == []  # nothing was stored
+    # The list's name filter: a NUL or control character is a clear 422, not the database's 500.
+    for bad in ("Meles\x00meles", "Meles\x1bmeles", ""):
+        r = review.get(URL, params={"name": bad}, headers=VIEWER)
+        assert r.status_code == 422, (bad, r.text)
+    assert review.get(URL, params={"name": "Meles meles"}, headers=VIEWER).json() == []
     # The picture route refuses what it cannot read.
     assert review.get(f"/api/v1/events/{noclip}/frame", headers=VIEWER).status_code == 404
     assert review.get(f"/api/v1/events/{clip}/frame?t=-3", headers=VIEWER).status_code == 422

@@ -14,6 +14,7 @@ from api.routes._common import VigieRoute
 from api.schemas.errors import error_responses
 from vigie import stations_queries
 from vigie.errors import NotFoundError
+from vigie.ids import STATION_ID
 
 router = APIRouter(prefix="/api/v1", tags=["live"], route_class=VigieRoute)
 
@@ -28,7 +29,8 @@ async def live_stream(
     request: Request,
     pool: Pool,
     read_pool: ReadPool,
-    station: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    # A station id's shape: a NUL would reach PostgreSQL as its 500, not the caller's 422.
+    station: Annotated[str | None, Query(pattern=STATION_ID)] = None,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> StreamingResponse:
     """New readings, station status changes and incident changes as they are stored; reconnect
