@@ -8,6 +8,7 @@ so every reading published during an ingest restart was lost."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -40,7 +41,8 @@ def _builds() -> list[str]:
 def broker(request: pytest.FixtureRequest) -> Iterator[LocalBroker]:
     binary: str = request.param
     if binary == str(DEBIAN13):
-        root_binary = Path("/var/lib/vigie/trixie/usr/sbin/mosquitto")
+        root = Path(os.environ.get("VIGIE_PG_ROOT", "/var/lib/vigie/trixie"))  # as the script
+        root_binary = root / "usr" / "sbin" / "mosquitto"
         assert root_binary.exists(), f"{root_binary} is missing: run `make test` or scripts/timescaledb.sh"
     directory = Path(tempfile.mkdtemp(prefix="vigie-mosquitto-"))
     directory.chmod(0o755)  # Mosquitto started as root drops to the 'mosquitto' user
